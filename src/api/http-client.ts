@@ -1,0 +1,148 @@
+/**
+ * HttpClient: ShoalApi over a daemon's HTTP API (api/http-server.ts). Adds stream their
+ * files as multipart parts without buffering; cat streams the response and raises the
+ * X-Stream-Error trailer if the daemon reports one. Uses node:http because fetch does
+ * not expose trailers.
+ */
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { ShoalError, systemErrorCode } from '../core/errors.ts'
+import type {
+  AddCandidate, AddedRoot, AddOptions, CatOptions, DirectoryEntry, EntryStat, GcResult, NodeIdentity, PinInfo,
+  RepoStat, ShoalApi, VerifyResult,
+} from '../node/api.ts'
+import { API_PREFIX, decodeStreamError, errorFromBody, PART_TYPE_DIRECTORY, PART_TYPE_SYMLINK, STREAM_ERROR_TRAILER, type ErrorBody } from './wire.ts'
+
+type Query = Record<string, string | number | boolean | undefined>
+
+interface RequestOptions {
+  query?: Query
+  body?: AsyncIterable<Uint8Array>
+  contentType?: string
+  signal?: AbortSignal
+}
+
+export class HttpClient implements ShoalApi {
+  readonly url: string
+
+  constructor(url: string) {
+    this.url = url.replace(/\/+$/, '')
+  }
+
+  id(): Promise<NodeIdentity> {
+    return this.#json('GET', 'id')
+  }
+
+  async add(candidates: AsyncIterable<AddCandidate>, options: AddOptions = {}): Promise<AddedRoot[]> {
+    const boundary = `shoal-${randomBytes(12).toString('hex')}`
+    const { roots } = await this.#json<{ roots: AddedRoot[] }>('POST', 'add', {
+      query: { 'cid-profile': options.cidProfile, pin: options.pin },
+      body: multipartBody(candidates, boundary),
+      contentType: `multipart/form-data; boundary=${boundary}`,
+      signal: options.signal,
+    })
+    return roots
+  }
+
+  async *cat(path: string, options: CatOptions = {}): AsyncIterable<Uint8Array> {
+    const response = await this.#request('GET', 'cat', { query: { arg: path, offset: options.offset, length: options.length }, signal: options.signal })
+    yield* response
+    const trailer = response.trailers[STREAM_ERROR_TRAILER]
+    if (trailer !== undefined && trailer !== '') throw errorFromBody(decodeStreamError(trailer))
+  }
+
+  stat(path: string): Promise<EntryStat> {
+    return this.#json('GET', 'stat', { query: { arg: path } })
+  }
+
+  async ls(path: string): Promise<DirectoryEntry[]> {
+    return (await this.#json<{ entries: DirectoryEntry[] }>('GET', 'ls', { query: { arg: path } })).entries
+  }
+
+  pinAdd(cid: string, options: { recursive?: boolean } = {}): Promise<PinInfo> {
+    return this.#json('POST', 'pin/add', { query: { arg: cid, recursive: options.recursive } })
+  }
+
+  pinRm(cid: string): Promise<PinInfo> {
+    return this.#json('POST', 'pin/rm', { query: { arg: cid } })
+  }
+
+  async pinLs(): Promise<PinInfo[]> {
+    return (await this.#json<{ pins: PinInfo[] }>('GET', 'pin/ls')).pins
+  }
+
+  gc(): Promise<GcResult> {
+    return this.#json('POST', 'repo/gc')
+  }
+
+  repoStat(): Promise<RepoStat> {
+    return this.#json('GET', 'repo/stat')
+  }
+
+  repoVerify(): Promise<VerifyResult> {
+    return this.#json('POST', 'repo/verify')
+  }
+
+  async close(): Promise<void> {}
+
+  async #json<T>(method: string, route: string, options: RequestOptions = {}): Promise<T> {
+    const response = await this.#request(method, route, options)
+    return JSON.parse(Buffer.concat(await Array.fromAsync(response)).toString('utf8')) as T
+  }
+
+  /** Sends a request and returns the response once its status is 2xx; an error body becomes the error thrown. */
+  #request(method: string, route: string, options: RequestOptions): Promise<IncomingMessage> {
+    const url = new URL(`${this.url}${API_PREFIX}/${route}`)
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(key, String(value))
+    }
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const headers: Record<string, string> = {}
+      if (options.contentType !== undefined) headers['content-type'] = options.contentType
+      const request = httpRequest(url, { method, headers, signal: options.signal }, (response) => {
+        if ((response.statusCode ?? 500) < 300) return resolve(response)
+        Array.fromAsync(response).then((chunks) => {
+          const text = Buffer.concat(chunks).toString('utf8')
+          let body: ErrorBody
+          try {
+            body = (JSON.parse(text) as { error: ErrorBody }).error
+          } catch {
+            body = { code: 'INTERNAL', message: `HTTP ${response.statusCode}: ${text.slice(0, 200)}` }
+          }
+          reject(errorFromBody(body))
+        }, reject)
+      })
+      request.on('error', (error) => reject(connectionError(error, this.url)))
+      if (options.body === undefined) {
+        request.end()
+      } else {
+        Readable.from(options.body).on('error', (error) => request.destroy(error)).pipe(request)
+      }
+    })
+  }
+}
+
+function connectionError(error: unknown, url: string): unknown {
+  const code = systemErrorCode(error)
+  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE') {
+    return new ShoalError('DAEMON_UNREACHABLE', `the daemon at ${url} is not answering (${code})`, { cause: error })
+  }
+  if ((error as { name?: string }).name === 'AbortError') return new ShoalError('ABORTED', 'request aborted', { cause: error })
+  return error
+}
+
+/** multipart/form-data, one part per candidate; a part's filename is its URI-encoded path. */
+async function* multipartBody(candidates: AsyncIterable<AddCandidate>, boundary: string): AsyncGenerator<Uint8Array> {
+  const encoder = new TextEncoder()
+  for await (const candidate of candidates) {
+    const type = candidate.kind === 'directory' ? PART_TYPE_DIRECTORY : candidate.kind === 'symlink' ? PART_TYPE_SYMLINK : 'application/octet-stream'
+    yield encoder.encode(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${encodeURIComponent(candidate.path)}"\r\nContent-Type: ${type}\r\n\r\n`,
+    )
+    if (candidate.kind === 'symlink') yield encoder.encode(candidate.target)
+    if (candidate.kind === 'file') yield* candidate.content
+    yield encoder.encode('\r\n')
+  }
+  yield encoder.encode(`--${boundary}--\r\n`)
+}

@@ -1,0 +1,173 @@
+/**
+ * The daemon's HTTP API over any ShoalApi, under /api/v0 (RPC style, after Kubo's):
+ * GET for reads, POST for changes, JSON bodies, and `{ "error": { "code", "message" } }`
+ * with a status that fits the code. Byte streams (cat) are chunked; an error after the
+ * first byte is reported in the `X-Stream-Error` trailer, so a client never mistakes a
+ * cut stream for a whole one. Later issues add their routes with `routes.register`.
+ */
+import { Readable } from 'node:stream'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import multipart from '@fastify/multipart'
+import { parseCidProfile } from '../core/content/cid-profile.ts'
+import { isShoalError, ShoalError, type ErrorCode } from '../core/errors.ts'
+import type { AddCandidate, ShoalApi } from '../node/api.ts'
+import { ADD_PATH_LENGTH_MAX } from '../node/shoal-node.ts'
+import { API_PREFIX, encodeStreamError, errorBody, PART_TYPE_DIRECTORY, PART_TYPE_SYMLINK, STREAM_ERROR_TRAILER } from './wire.ts'
+
+const STATUS_BY_CODE: Record<ErrorCode, number> = {
+  INVALID_ARGUMENT: 400,
+  INVALID_CID: 400,
+  INVALID_CONFIG: 400,
+  NOT_A_DIRECTORY: 400,
+  NOT_A_FILE: 400,
+  NOT_FOUND: 404,
+  PATH_NOT_FOUND: 404,
+  PIN_NOT_FOUND: 404,
+  REPO_MISSING: 500,
+  REPO_EXISTS: 409,
+  REPO_LOCKED: 409,
+  BLOCK_CORRUPT: 500,
+  QUOTA_EXCEEDED: 507,
+  DISK_FULL: 507,
+  ABORTED: 499,
+  DAEMON_UNREACHABLE: 502,
+}
+
+export interface ApiServer {
+  /** http://host:port as bound (the real port when 0 was asked) */
+  readonly url: string
+  readonly routes: FastifyInstance
+  close(): Promise<void>
+}
+
+export async function startApiServer(api: ShoalApi, options: { host: string; port: number }): Promise<ApiServer> {
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 })
+  await app.register(multipart, {
+    limits: { fieldNameSize: 64, fieldSize: 1024, fields: 16, fileSize: Number.POSITIVE_INFINITY, files: Number.POSITIVE_INFINITY, headerPairs: 32 },
+  })
+  // A raw body is one file to import: hand the stream to the route unread.
+  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload))
+
+  app.setErrorHandler((error, _request, reply) => sendError(reply, error))
+  app.setNotFoundHandler((request, reply) => {
+    sendError(reply, new ShoalError('INVALID_ARGUMENT', `no such API route: ${request.method} ${request.url.split('?')[0]}`), 404)
+  })
+
+  app.get(`${API_PREFIX}/id`, () => api.id())
+  app.post(`${API_PREFIX}/add`, async (request, reply) => {
+    const query = request.query as Record<string, string | undefined>
+    const cidProfile = query['cid-profile'] === undefined ? undefined : parseCidProfile(query['cid-profile'])
+    const pin = query['pin'] === undefined ? undefined : parseBoolean(query['pin'], 'pin')
+    const roots = await api.add(requestCandidates(request), { cidProfile, pin, signal: abortOnClose(reply) })
+    return { roots }
+  })
+  app.get(`${API_PREFIX}/cat`, async (request, reply) => {
+    const query = request.query as Record<string, string | undefined>
+    const signal = abortOnClose(reply)
+    const chunks = api.cat(requiredArg(query), {
+      offset: optionalInteger(query['offset'], 'offset'),
+      length: optionalInteger(query['length'], 'length'),
+      signal,
+    })[Symbol.asyncIterator]()
+    // Resolve the path and read the first bytes before the status line goes out, so that a
+    // bad path is a proper error response rather than an empty 200.
+    const first = await chunks.next()
+    let streamError = ''
+    reply.trailer(STREAM_ERROR_TRAILER, async () => streamError)
+    reply.type('application/octet-stream')
+    return reply.send(Readable.from((async function* () {
+      if (first.done === true) return
+      yield first.value
+      try {
+        for (let next = await chunks.next(); next.done !== true; next = await chunks.next()) yield next.value
+      } catch (error) {
+        streamError = encodeStreamError(error)
+      }
+    })()))
+  })
+  app.get(`${API_PREFIX}/stat`, (request) => api.stat(requiredArg(request.query)))
+  app.get(`${API_PREFIX}/ls`, async (request) => ({ entries: await api.ls(requiredArg(request.query)) }))
+  app.post(`${API_PREFIX}/pin/add`, (request) => {
+    const query = request.query as Record<string, string | undefined>
+    const recursive = query['recursive'] === undefined ? true : parseBoolean(query['recursive'], 'recursive')
+    return api.pinAdd(requiredArg(query), { recursive })
+  })
+  app.post(`${API_PREFIX}/pin/rm`, (request) => api.pinRm(requiredArg(request.query)))
+  app.get(`${API_PREFIX}/pin/ls`, async () => ({ pins: await api.pinLs() }))
+  app.post(`${API_PREFIX}/repo/gc`, () => api.gc())
+  app.get(`${API_PREFIX}/repo/stat`, () => api.repoStat())
+  app.post(`${API_PREFIX}/repo/verify`, () => api.repoVerify())
+
+  await app.listen({ host: options.host, port: options.port })
+  const address = app.server.address()
+  if (address === null || typeof address === 'string') throw new Error('API server has no TCP address')
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return { url: `http://${host}:${address.port}`, routes: app, close: () => app.close() }
+}
+
+/** The add candidates of a request: multipart parts (one per file, folder or symlink) or one raw body. */
+async function* requestCandidates(request: FastifyRequest): AsyncGenerator<AddCandidate> {
+  if (!request.isMultipart()) {
+    const query = request.query as Record<string, string | undefined>
+    if (!(request.body instanceof Readable)) throw new ShoalError('INVALID_ARGUMENT', 'add needs a multipart/form-data or application/octet-stream body')
+    yield { kind: 'file', path: query['name'] ?? '', content: request.body }
+    return
+  }
+  for await (const part of request.parts()) {
+    if (part.type !== 'file') continue
+    const path = decodePartPath(part.filename)
+    if (part.mimetype === PART_TYPE_DIRECTORY) {
+      part.file.resume()
+      yield { kind: 'directory', path }
+    } else if (part.mimetype === PART_TYPE_SYMLINK) {
+      const target = Buffer.concat(await Array.fromAsync(part.file)).toString('utf8')
+      if (target.length > ADD_PATH_LENGTH_MAX) throw new ShoalError('INVALID_ARGUMENT', `symlink target of ${path} is too long`)
+      yield { kind: 'symlink', path, target }
+    } else {
+      yield { kind: 'file', path, content: part.file }
+    }
+  }
+}
+
+function decodePartPath(filename: string): string {
+  try {
+    return decodeURIComponent(filename)
+  } catch {
+    throw new ShoalError('INVALID_ARGUMENT', `part filename '${filename.slice(0, 64)}' is not URI-encoded`)
+  }
+}
+
+/** A signal that fires when the client goes away before the response is complete. */
+function abortOnClose(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController()
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new ShoalError('ABORTED', 'the client closed the connection'))
+  })
+  return controller.signal
+}
+
+function requiredArg(query: unknown): string {
+  const arg = (query as Record<string, unknown>)['arg']
+  if (typeof arg !== 'string' || arg.length === 0) throw new ShoalError('INVALID_ARGUMENT', "missing query parameter 'arg'")
+  return arg
+}
+
+function optionalInteger(text: string | undefined, name: string): number | undefined {
+  if (text === undefined) return undefined
+  const value = Number(text)
+  if (!Number.isSafeInteger(value) || value < 0) throw new ShoalError('INVALID_ARGUMENT', `'${name}' must be a non-negative integer`)
+  return value
+}
+
+function parseBoolean(text: string, name: string): boolean {
+  if (text === 'true') return true
+  if (text === 'false') return false
+  throw new ShoalError('INVALID_ARGUMENT', `'${name}' must be true or false`)
+}
+
+function sendError(reply: FastifyReply, error: unknown, status?: number): FastifyReply {
+  const body = errorBody(error)
+  const fastifyStatus = (error as { statusCode?: number }).statusCode ?? 500
+  const chosen = status ?? (body.code === 'INTERNAL' || !isShoalError(error) ? fastifyStatus : STATUS_BY_CODE[error.code])
+  return reply.status(chosen).type('application/json').send({ error: body })
+}

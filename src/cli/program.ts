@@ -1,0 +1,298 @@
+/**
+ * The `shoal` commands. Each command that needs the node gets a ShoalApi from connect():
+ * the daemon's when one runs, the repository opened directly otherwise.
+ */
+import { createWriteStream } from 'node:fs'
+import { resolve } from 'node:path'
+import { Readable, type Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { Command, Option } from 'commander'
+import { CID_PROFILES, parseCidProfile } from '../core/content/cid-profile.ts'
+import { ShoalError } from '../core/errors.ts'
+import type { AddCandidate, ShoalApi } from '../node/api.ts'
+import { getConfigValue, readConfig, setConfigValue, writeConfig } from '../node/config.ts'
+import { scanPaths } from '../node/fs-source.ts'
+import { defaultRepoPath, initRepo, repoExists } from '../node/repo.ts'
+import { SHOAL_VERSION } from '../version.ts'
+import { connect, daemonUrl } from './connect.ts'
+import { runDaemon } from './daemon.ts'
+import { counted, formatBytes, startProgress } from './progress.ts'
+import { writeTree } from './write-tree.ts'
+
+export interface CliIo {
+  stdout: Writable
+  stdin: NodeJS.ReadableStream
+  /** Aborted on Ctrl-C; long commands stop and undo what they started. */
+  signal: AbortSignal
+}
+
+export function buildProgram(io: CliIo): Command {
+  const print = (line: string) => io.stdout.write(`${line}\n`)
+  const printJson = (value: unknown) => print(JSON.stringify(value, null, 2))
+
+  const program = new Command('shoal')
+    .description('Shoal: a peer-to-peer content network')
+    .version(SHOAL_VERSION, '-v, --version')
+    .option('--repo <dir>', 'repository folder (default: $SHOAL_REPO or ~/.shoal)')
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`shoal: ${text.replace(/^error: /, '')}`) })
+
+  const repoPath = (command: Command): string => {
+    const repo = command.optsWithGlobals<{ repo?: string }>().repo
+    return repo === undefined ? defaultRepoPath() : resolve(repo)
+  }
+  /** Runs `body` against the node and closes the connection afterwards. */
+  const withApi = async <T>(command: Command, body: (api: ShoalApi) => Promise<T>): Promise<T> => {
+    const api = await connect(repoPath(command))
+    try {
+      return await body(api)
+    } finally {
+      await api.close()
+    }
+  }
+  const json = new Option('--json', 'print JSON')
+
+  program
+    .command('init')
+    .description('create a repository: identity key, config, block and data stores')
+    .addOption(json)
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const path = repoPath(command)
+      const { peerId } = await initRepo(path)
+      if (options.json) printJson({ repoPath: path, peerId: peerId.toString() })
+      else print(`initialised repository at ${path}\npeer id: ${peerId}`)
+    })
+
+  program
+    .command('id')
+    .description("print this node's peer id")
+    .addOption(json)
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const identity = await withApi(command, (api) => api.id())
+      if (options.json) printJson(identity)
+      else print(identity.peerId)
+    })
+
+  program
+    .command('add')
+    .description('import files and folders (or - for stdin) into UnixFS, pin them, and print their root CIDs')
+    .argument('<paths...>', 'files or folders to add')
+    .addOption(new Option('--cid-profile <profile>', 'CID profile (IPIP-499)').choices(CID_PROFILES))
+    .option('--hidden', 'include hidden files and folders (names starting with .)')
+    .option('--no-pin', 'do not pin what is added')
+    .option('-q, --quiet', 'print only the CIDs')
+    .addOption(json)
+    .action(async (paths: string[], options: { cidProfile?: string; hidden?: boolean; pin: boolean; quiet?: boolean; json?: boolean }, command: Command) => {
+      const fromStdin = paths.length === 1 && paths[0] === '-'
+      const source = fromStdin ? stdinSource(io.stdin) : await scanPaths(paths, { hidden: options.hidden })
+      const progress = startProgress('adding', source.totalBytes)
+      const candidates = withProgress(source.candidates(), progress)
+      const roots = await withApi(command, (api) => api.add(candidates, {
+        cidProfile: options.cidProfile === undefined ? undefined : parseCidProfile(options.cidProfile),
+        pin: options.pin,
+        signal: io.signal,
+      })).finally(() => progress.stop())
+      if (options.json) printJson(roots)
+      else for (const root of roots) print(options.quiet ? root.cid : `added ${root.cid} ${root.path}`.trimEnd())
+    })
+
+  program
+    .command('cat')
+    .description('write the content of a file to stdout (or to a file with -o)')
+    .argument('<path>', 'CID, optionally followed by /path/inside')
+    .option('-o, --output <file>', 'write to this file instead of stdout')
+    .option('--offset <bytes>', 'start at this byte', parseCount)
+    .option('--length <bytes>', 'write at most this many bytes', parseCount)
+    .action(async (path: string, options: { output?: string; offset?: number; length?: number }, command: Command) => {
+      await withApi(command, async (api) => {
+        const chunks = api.cat(path, { offset: options.offset, length: options.length, signal: io.signal })
+        if (options.output === undefined) {
+          await pipeline(Readable.from(chunks), io.stdout, { end: false })
+          return
+        }
+        const progress = startProgress('writing', (await api.stat(path)).size)
+        await pipeline(Readable.from(counted(chunks, progress)), createWriteStream(options.output)).finally(() => progress.stop())
+      })
+    })
+
+  program
+    .command('get')
+    .description('write a file or folder tree to disk')
+    .argument('<path>', 'CID, optionally followed by /path/inside')
+    .option('-o, --output <path>', 'where to write it (default: ./<CID>)')
+    .addOption(json)
+    .action(async (path: string, options: { output?: string; json?: boolean }, command: Command) => {
+      const output = resolve(options.output ?? path.split('/').filter(Boolean).at(-1) ?? path)
+      await withApi(command, async (api) => {
+        const { size, type } = await api.stat(path)
+        const progress = startProgress('getting', type === 'file' ? size : undefined)
+        const stat = await writeTree(api, path, output, { progress, signal: io.signal }).finally(() => progress.stop())
+        if (options.json) printJson({ ...stat, output })
+        else print(`saved ${stat.cid} to ${output}`)
+      })
+    })
+
+  program
+    .command('ls')
+    .description('list a directory')
+    .argument('<path>', 'CID, optionally followed by /path/inside')
+    .addOption(json)
+    .action(async (path: string, options: { json?: boolean }, command: Command) => {
+      const entries = await withApi(command, (api) => api.ls(path))
+      if (options.json) printJson(entries)
+      else for (const entry of entries) print(`${entry.cid} ${String(entry.size).padStart(12)} ${entry.name}${entry.type === 'directory' ? '/' : entry.type === 'symlink' ? ` -> ${entry.target}` : ''}`)
+    })
+
+  program
+    .command('stat')
+    .description('show the type and size of a file, folder or symlink')
+    .argument('<path>', 'CID, optionally followed by /path/inside')
+    .addOption(json)
+    .action(async (path: string, options: { json?: boolean }, command: Command) => {
+      const stat = await withApi(command, (api) => api.stat(path))
+      if (options.json) printJson(stat)
+      else print(`${stat.cid} ${stat.type} ${stat.size} bytes${stat.target === undefined ? '' : ` -> ${stat.target}`}`)
+    })
+
+  const pin = program.command('pin').description('keep content from garbage collection')
+  pin
+    .command('add')
+    .description('pin a CID (recursively by default); every block must be present')
+    .argument('<cid>')
+    .option('--direct', 'pin only this block, not the DAG under it')
+    .addOption(json)
+    .action(async (cid: string, options: { direct?: boolean; json?: boolean }, command: Command) => {
+      const added = await withApi(command, (api) => api.pinAdd(cid, { recursive: !options.direct }))
+      if (options.json) printJson(added)
+      else print(`pinned ${added.cid} ${added.type}`)
+    })
+  pin
+    .command('rm')
+    .description('unpin a CID')
+    .argument('<cid>')
+    .addOption(json)
+    .action(async (cid: string, options: { json?: boolean }, command: Command) => {
+      const removed = await withApi(command, (api) => api.pinRm(cid))
+      if (options.json) printJson(removed)
+      else print(`unpinned ${removed.cid}`)
+    })
+  pin
+    .command('ls')
+    .description('list pins')
+    .addOption(json)
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const pins = await withApi(command, (api) => api.pinLs())
+      if (options.json) printJson(pins)
+      else for (const entry of pins) print(`${entry.cid} ${entry.type}`)
+    })
+
+  program
+    .command('gc')
+    .description('remove every block that no pin keeps')
+    .addOption(json)
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const result = await withApi(command, (api) => api.gc())
+      if (options.json) printJson(result)
+      else print(`removed ${result.removedBlockCount} blocks, ${formatBytes(result.removedByteCount)}`)
+    })
+
+  const repo = program.command('repo').description('the repository')
+  repo
+    .command('stat')
+    .description('blocks, bytes, quota and pins')
+    .addOption(json)
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const stat = await withApi(command, (api) => api.repoStat())
+      if (options.json) {
+        printJson(stat)
+        return
+      }
+      print(`path:   ${stat.path}`)
+      print(`blocks: ${stat.blockCount}`)
+      print(`bytes:  ${stat.byteCount} (${formatBytes(stat.byteCount)})`)
+      print(`quota:  ${stat.quotaBytes === null ? 'none' : `${stat.quotaBytes} (${formatBytes(stat.quotaBytes)})`}`)
+      print(`pins:   ${stat.pinCount}`)
+    })
+  repo
+    .command('verify')
+    .description('read every block and check it against its hash; corrupt blocks are moved out')
+    .addOption(json)
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const result = await withApi(command, (api) => api.repoVerify())
+      if (options.json) printJson(result)
+      else {
+        for (const cid of result.corrupt) print(`corrupt: ${cid}`)
+        print(`verified ${result.blockCount} blocks, ${result.corrupt.length} corrupt`)
+      }
+      if (result.corrupt.length > 0) process.exitCode = 1
+    })
+
+  const config = program.command('config').description('read and change config.json (a running daemon applies changes at restart)')
+  config
+    .command('get')
+    .argument('<key>', 'dotted key, e.g. storage.quotaBytes')
+    .addOption(json)
+    .action(async (key: string, options: { json?: boolean }, command: Command) => {
+      const value = getConfigValue(await readConfig(await existingRepo(command)), key)
+      print(typeof value === 'string' && !options.json ? value : JSON.stringify(value, null, 2))
+    })
+  config
+    .command('set')
+    .argument('<key>', 'dotted key, e.g. storage.quotaBytes')
+    .argument('<value>', 'JSON value, or plain text for a string')
+    .action(async (key: string, value: string, _options: unknown, command: Command) => {
+      const path = await existingRepo(command)
+      await writeConfig(path, setConfigValue(await readConfig(path), key, value))
+      if ((await daemonUrl(path)) !== undefined) print('the daemon applies this at its next start')
+    })
+  config
+    .command('show')
+    .description('print the whole config')
+    .action(async (_options: unknown, command: Command) => {
+      printJson(await readConfig(await existingRepo(command)))
+    })
+
+  program
+    .command('daemon')
+    .description('run the node: serve the HTTP API (networking arrives with the next issues)')
+    .option('--api <host:port>', 'API address (default: config api.address, 127.0.0.1:5080)')
+    .option('--init', 'create the repository first if it does not exist')
+    .action(async (options: { api?: string; init?: boolean }, command: Command) => {
+      const path = repoPath(command)
+      if (options.init && !(await repoExists(path))) {
+        const { peerId } = await initRepo(path)
+        print(`initialised repository at ${path}\npeer id: ${peerId}`)
+      }
+      await runDaemon(path, { api: options.api, signal: io.signal, print })
+    })
+
+  const existingRepo = async (command: Command): Promise<string> => {
+    const path = repoPath(command)
+    if (!(await repoExists(path))) throw new ShoalError('REPO_MISSING', `no repository at ${path}; run: shoal init`)
+    return path
+  }
+
+  return program
+}
+
+function parseCount(text: string): number {
+  const value = Number(text)
+  if (!Number.isSafeInteger(value) || value < 0) throw new ShoalError('INVALID_ARGUMENT', `expected a non-negative integer, got '${text}'`)
+  return value
+}
+
+function stdinSource(stdin: NodeJS.ReadableStream): { totalBytes: undefined; candidates(): AsyncIterable<AddCandidate> } {
+  return {
+    totalBytes: undefined,
+    async *candidates() {
+      yield { kind: 'file', path: '', content: stdin as AsyncIterable<Uint8Array> }
+    },
+  }
+}
+
+async function* withProgress(candidates: AsyncIterable<AddCandidate>, progress: ReturnType<typeof startProgress>): AsyncIterable<AddCandidate> {
+  for await (const candidate of candidates) {
+    yield candidate.kind === 'file' ? { ...candidate, content: counted(candidate.content, progress) } : candidate
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * ShoalApi: what a client can ask of a node. ShoalNode implements it in-process and
+ * HttpClient (api/http-client.ts) over the daemon's HTTP API, so the CLI runs the same
+ * code whether or not a daemon holds the repository. Values are plain JSON (CIDs as
+ * text) because they cross HTTP; byte streams are async iterables.
+ */
+import type { CidProfile } from '../core/content/cid-profile.ts'
+import type { PinType } from '../store/pin-store.ts'
+
+export type { PinType }
+
+export type AddCandidate =
+  | { kind: 'file'; path: string; content: AsyncIterable<Uint8Array> }
+  | { kind: 'directory'; path: string }
+  | { kind: 'symlink'; path: string; target: string }
+
+export interface AddOptions {
+  cidProfile?: CidProfile
+  /** Pin the roots recursively; default true. */
+  pin?: boolean
+  signal?: AbortSignal
+}
+
+/** A root of an add: a candidate whose path has no '/'. */
+export interface AddedRoot {
+  path: string
+  cid: string
+  /** Bytes of the whole DAG under the root (what the blocks take, before deduplication). */
+  size: number
+}
+
+export type EntryType = 'file' | 'directory' | 'symlink'
+
+export interface EntryStat {
+  cid: string
+  type: EntryType
+  /** File content bytes; 0 for directories. */
+  size: number
+  /** The link of a symlink. */
+  target?: string
+}
+
+export interface DirectoryEntry extends EntryStat {
+  name: string
+}
+
+export interface CatOptions {
+  offset?: number
+  length?: number
+  signal?: AbortSignal
+}
+
+export interface NodeIdentity {
+  peerId: string
+  /** libp2p protobuf public key, base64 */
+  publicKey: string
+  agentVersion: string
+  repoPath: string
+  /** Network addresses; empty until networking lands. */
+  addresses: string[]
+}
+
+export interface PinInfo {
+  cid: string
+  type: PinType
+}
+
+export interface GcResult {
+  removedBlockCount: number
+  removedByteCount: number
+}
+
+export interface RepoStat {
+  path: string
+  blockCount: number
+  byteCount: number
+  /** null when no quota is set */
+  quotaBytes: number | null
+  pinCount: number
+}
+
+export interface VerifyResult {
+  blockCount: number
+  /** CIDs of blocks that failed their hash; they are moved out of the store. */
+  corrupt: string[]
+}
+
+export interface ShoalApi {
+  id(): Promise<NodeIdentity>
+  add(candidates: AsyncIterable<AddCandidate>, options?: AddOptions): Promise<AddedRoot[]>
+  /** `path` is a CID optionally followed by /sub/path, with or without a leading /ipfs/. */
+  cat(path: string, options?: CatOptions): AsyncIterable<Uint8Array>
+  stat(path: string): Promise<EntryStat>
+  ls(path: string): Promise<DirectoryEntry[]>
+  pinAdd(cid: string, options?: { recursive?: boolean }): Promise<PinInfo>
+  pinRm(cid: string): Promise<PinInfo>
+  pinLs(): Promise<PinInfo[]>
+  gc(): Promise<GcResult>
+  repoStat(): Promise<RepoStat>
+  repoVerify(): Promise<VerifyResult>
+  close(): Promise<void>
+}

@@ -1,0 +1,130 @@
+/**
+ * `config.json`: the node's settings, with one schema that fills defaults and rejects
+ * unknown keys and bad values with a one-line error naming the key. Later issues add
+ * their sections here (network, dht, pubsub, swarm, ...).
+ */
+import { open, readFile, rename } from 'node:fs/promises'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { CID_PROFILES } from '../core/content/cid-profile.ts'
+import { ShoalError, systemErrorCode } from '../core/errors.ts'
+
+export const CONFIG_FILE = 'config.json'
+
+const BYTE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12,
+  kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40,
+}
+
+/** A byte count given as an integer or as text such as "10GiB" or "500 MB". */
+const byteSize = z.union([
+  z.number().int().positive(),
+  z.string().transform((text, context) => {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text)
+    const unit = BYTE_UNITS[(match?.[2] || 'b').toLowerCase()]
+    const bytes = match && unit ? Math.floor(Number(match[1]) * unit) : NaN
+    if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+      context.addIssue({ code: 'custom', message: `expected a size such as 10GiB or 500MB, got '${text}'` })
+      return z.NEVER
+    }
+    return bytes
+  }),
+])
+
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-f:.]+\]:\d{1,5}$/i, 'expected HOST:PORT such as 127.0.0.1:5080')
+
+const ConfigSchema = z.strictObject({
+  api: z.strictObject({
+    address: hostPort.default('127.0.0.1:5080'),
+  }).prefault({}),
+  storage: z.strictObject({
+    /** null: no quota */
+    quotaBytes: byteSize.nullable().default(null),
+  }).prefault({}),
+  import: z.strictObject({
+    cidProfile: z.enum(CID_PROFILES).default('unixfs-v1-2025'),
+  }).prefault({}),
+})
+
+export type Config = z.output<typeof ConfigSchema>
+
+export function defaultConfig(): Config {
+  return ConfigSchema.parse({})
+}
+
+/** Validates parsed JSON; `source` names the file or flag in the error. */
+export function parseConfig(value: unknown, source: string): Config {
+  const result = ConfigSchema.safeParse(value)
+  if (result.success) return result.data
+  const issue = result.error.issues[0]!
+  if (issue.code === 'unrecognized_keys') {
+    const key = [...issue.path, issue.keys[0]].join('.')
+    throw new ShoalError('INVALID_CONFIG', `${source}: unknown key '${key}'`)
+  }
+  const key = issue.path.join('.')
+  throw new ShoalError('INVALID_CONFIG', `${source}: invalid value for '${key}': ${issue.message}`)
+}
+
+export function getConfigValue(config: Config, key: string): unknown {
+  let value: unknown = config
+  for (const part of key.split('.')) {
+    if (typeof value !== 'object' || value === null || !Object.hasOwn(value, part)) {
+      throw new ShoalError('INVALID_CONFIG', `unknown config key '${key}'`)
+    }
+    value = (value as Record<string, unknown>)[part]
+  }
+  return value
+}
+
+/** Sets a leaf key; `text` is read as JSON when it parses as JSON, as a string otherwise. */
+export function setConfigValue(config: Config, key: string, text: string): Config {
+  const current = getConfigValue(config, key)
+  if (typeof current === 'object' && current !== null) {
+    throw new ShoalError('INVALID_CONFIG', `config key '${key}' is a section; set one of its keys`)
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    value = text
+  }
+  const copy: Record<string, unknown> = structuredClone(config)
+  const parts = key.split('.')
+  let section = copy
+  for (const part of parts.slice(0, -1)) section = section[part] as Record<string, unknown>
+  section[parts.at(-1)!] = value
+  return parseConfig(copy, 'config')
+}
+
+export async function readConfig(repoPath: string): Promise<Config> {
+  const path = join(repoPath, CONFIG_FILE)
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    if (systemErrorCode(error) === 'ENOENT') throw new ShoalError('REPO_MISSING', `no config at ${path}; run: shoal init`)
+    throw error
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (error) {
+    throw new ShoalError('INVALID_CONFIG', `${path}: not valid JSON (${(error as Error).message})`)
+  }
+  return parseConfig(json, path)
+}
+
+/** Replaces config.json atomically: a crash leaves the old file or the new one. */
+export async function writeConfig(repoPath: string, config: Config): Promise<void> {
+  const path = join(repoPath, CONFIG_FILE)
+  const temp = `${path}.${process.pid}.tmp`
+  const handle = await open(temp, 'w', 0o644)
+  try {
+    await handle.writeFile(`${JSON.stringify(config, null, 2)}\n`)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await rename(temp, path)
+}

@@ -1,0 +1,35 @@
+/**
+ * The datastore: the node's metadata (pins today; provider records, the peer cache and
+ * channel logs later) in LevelDB, one sublevel per kind, JSON values. Writes are synced
+ * so that a record never outlives a crash that the blocks it names did not survive.
+ */
+import { ClassicLevel } from 'classic-level'
+import { ShoalError, systemErrorCode } from '../core/errors.ts'
+import { PinStore } from './pin-store.ts'
+
+export class Datastore {
+  readonly pins: PinStore
+  readonly #db: ClassicLevel<string, string>
+
+  private constructor(db: ClassicLevel<string, string>) {
+    this.#db = db
+    this.pins = new PinStore(db.sublevel('pins', { valueEncoding: 'json' }))
+  }
+
+  static async open(path: string): Promise<Datastore> {
+    const db = new ClassicLevel<string, string>(path, { valueEncoding: 'json' })
+    try {
+      await db.open()
+    } catch (error) {
+      if (systemErrorCode((error as { cause?: unknown }).cause) === 'LEVEL_LOCKED') {
+        throw new ShoalError('REPO_LOCKED', `datastore ${path} is in use by another process`, { cause: error })
+      }
+      throw error
+    }
+    return new Datastore(db)
+  }
+
+  async close(): Promise<void> {
+    await this.#db.close()
+  }
+}
