@@ -19,6 +19,9 @@ import { runDaemon } from './daemon.ts'
 import { counted, formatBytes, startProgress } from './progress.ts'
 import { writeTree } from './write-tree.ts'
 
+/** Files read at once by an add from disk; an add through the daemon streams them one by one regardless. */
+const LOCAL_FILE_CONCURRENCY = 16
+
 export interface CliIo {
   stdout: Writable
   stdin: NodeJS.ReadableStream
@@ -91,6 +94,7 @@ export function buildProgram(io: CliIo): Command {
       const roots = await withApi(command, (api) => api.add(candidates, {
         cidProfile: options.cidProfile === undefined ? undefined : parseCidProfile(options.cidProfile),
         pin: options.pin,
+        fileConcurrency: LOCAL_FILE_CONCURRENCY,
         signal: io.signal,
       })).finally(() => progress.stop())
       if (options.json) printJson(roots)

@@ -18,6 +18,12 @@ export interface AddOptions {
   cidProfile?: CidProfile
   /** Pin the roots recursively; default true. */
   pin?: boolean
+  /**
+   * How many files may be read at once; default 1. More is faster for many small files
+   * but only for a source whose contents can be read in any order (files on disk, not
+   * the parts of one upload stream).
+   */
+  fileConcurrency?: number
   signal?: AbortSignal
 }
 

@@ -51,7 +51,7 @@ export async function scanPaths(paths: string[], options: FsSourceOptions = {}):
     async *candidates() {
       for (const entry of entries) {
         if (entry.kind !== 'file') yield entry
-        else yield { kind: 'file', path: entry.path, content: readFileStream(entry.absolutePath, entry.path) }
+        else yield { kind: 'file', path: entry.path, content: readFileStream(entry.absolutePath, entry.size, entry.path) }
       }
     },
   }
@@ -75,9 +75,10 @@ async function scan(absolutePath: string, path: string, shownPath: string, entri
   }
 }
 
-async function* readFileStream(absolutePath: string, shownPath: string): AsyncIterable<Uint8Array> {
+async function* readFileStream(absolutePath: string, size: number, shownPath: string): AsyncIterable<Uint8Array> {
   try {
-    yield* createReadStream(absolutePath, { highWaterMark: READ_CHUNK_BYTES })
+    // Each read allocates a buffer of highWaterMark bytes: a small file gets a small one.
+    yield* createReadStream(absolutePath, { highWaterMark: Math.min(Math.max(size, 1), READ_CHUNK_BYTES) })
   } catch (error) {
     throw fsError(error, shownPath)
   }

@@ -68,8 +68,7 @@ export class ShoalNode implements ShoalApi {
       const source = importCandidates(candidates, options.signal)
       const imported = importer(source, storage, {
         profile: options.cidProfile ?? this.repo.config.import.cidProfile,
-        // One file at a time: a streamed source (an HTTP upload) cannot be read ahead.
-        fileImportConcurrency: 1,
+        fileImportConcurrency: options.fileConcurrency ?? 1,
       })
       for await (const entry of imported) {
         const path = entry.path ?? ''

@@ -28,8 +28,9 @@ export class RepoLock {
         if (systemErrorCode(error) !== 'EEXIST') throw error
       }
       const owner = await readOwner(path)
-      if (owner !== undefined && owner !== process.pid && isAlive(owner)) {
-        throw new ShoalError('REPO_LOCKED', `repository ${repoPath} is locked by PID ${owner}`)
+      if (owner !== undefined && isAlive(owner)) {
+        const who = owner === process.pid ? ' (this process)' : ''
+        throw new ShoalError('REPO_LOCKED', `repository ${repoPath} is locked by PID ${owner}${who}`)
       }
       await unlink(path).catch(() => {})
     }

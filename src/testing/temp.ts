@@ -1,0 +1,29 @@
+/**
+ * Test support: temporary folders, removed when the test ends. They live in /dev/shm when
+ * the machine has it: the code paths are the same, and fsync there costs nothing, which
+ * keeps tests that write thousands of blocks fast. Benchmarks use the real disk.
+ */
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { TestContext } from 'node:test'
+
+export async function tempDir(t: TestContext | { after(fn: () => Promise<void>): void }, prefix = 'shoal-test-'): Promise<string> {
+  const path = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), prefix))
+  t.after(() => rm(path, { recursive: true, force: true }))
+  return path
+}
+
+/** Deterministic pseudo-random bytes (xorshift32), so test content is reproducible without storing it. */
+export function pseudoRandomBytes(length: number, seed = 1): Uint8Array {
+  const bytes = new Uint8Array(length)
+  let state = seed >>> 0 || 1
+  for (let i = 0; i < length; i++) {
+    state ^= state << 13
+    state ^= state >>> 17
+    state ^= state << 5
+    bytes[i] = state & 0xff
+  }
+  return bytes
+}
