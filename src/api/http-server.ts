@@ -113,19 +113,29 @@ async function* requestCandidates(request: FastifyRequest): AsyncGenerator<AddCa
     yield { kind: 'file', path: query['name'] ?? '', content: request.body }
     return
   }
-  for await (const part of request.parts()) {
+  for await (const part of malformedAsInvalid(request.parts())) {
     if (part.type !== 'file') continue
     const path = decodePartPath(part.filename)
     if (part.mimetype === PART_TYPE_DIRECTORY) {
       part.file.resume()
       yield { kind: 'directory', path }
     } else if (part.mimetype === PART_TYPE_SYMLINK) {
-      const target = Buffer.concat(await Array.fromAsync(part.file)).toString('utf8')
+      const target = Buffer.concat(await Array.fromAsync(malformedAsInvalid(part.file))).toString('utf8')
       if (target.length > ADD_PATH_LENGTH_MAX) throw new ShoalError('INVALID_ARGUMENT', `symlink target of ${path} is too long`)
       yield { kind: 'symlink', path, target }
     } else {
-      yield { kind: 'file', path, content: part.file }
+      yield { kind: 'file', path, content: malformedAsInvalid(part.file) }
     }
+  }
+}
+
+/** The multipart parser's errors are the client's malformed body, not our failure. */
+async function* malformedAsInvalid<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* source
+  } catch (error) {
+    if (isShoalError(error)) throw error
+    throw new ShoalError('INVALID_ARGUMENT', `malformed multipart body: ${(error as Error).message}`, { cause: error })
   }
 }
 

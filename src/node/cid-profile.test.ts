@@ -16,7 +16,7 @@ import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import type { CidProfile } from '../core/content/cid-profile.ts'
-import { pseudoRandomBytes, tempDir } from '../testing/temp.ts'
+import { onCleanup, pseudoRandomBytes, tempDir } from '../testing/temp.ts'
 import { scanPaths } from './fs-source.ts'
 import { initRepo } from './repo.ts'
 import { ShoalNode } from './shoal-node.ts'
@@ -28,7 +28,7 @@ async function openNode(t: test.TestContext): Promise<{ node: ShoalNode; dir: st
   const dir = await tempDir(t)
   await initRepo(join(dir, 'repo'))
   const node = await ShoalNode.open(join(dir, 'repo'))
-  t.after(() => node.close())
+  onCleanup(t, () => node.close())
   return { node, dir }
 }
 

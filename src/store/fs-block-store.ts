@@ -51,7 +51,8 @@ export class FsBlockStore implements BlockStore {
     const key = blockKey(cid)
     let bytes: Uint8Array
     try {
-      bytes = await readFile(this.#path(key))
+      const buffer = await readFile(this.#path(key))
+      bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
     } catch (error) {
       if (systemErrorCode(error) === 'ENOENT') throw new ShoalError('NOT_FOUND', `block ${cid} not found`)
       throw error

@@ -9,9 +9,31 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 
-export async function tempDir(t: TestContext | { after(fn: () => Promise<void>): void }, prefix = 'shoal-test-'): Promise<string> {
+type HasAfter = Pick<TestContext, 'after'>
+
+const cleanupStacks = new WeakMap<HasAfter, Array<() => unknown>>()
+
+/**
+ * Registers cleanup to run when the test ends, last registered first (node:test runs its
+ * own `after` hooks first registered first, which would remove a folder before the node
+ * that uses it is closed).
+ */
+export function onCleanup(t: HasAfter, cleanup: () => unknown): void {
+  let stack = cleanupStacks.get(t)
+  if (stack === undefined) {
+    const created: Array<() => unknown> = []
+    stack = created
+    cleanupStacks.set(t, created)
+    t.after(async () => {
+      for (let next = created.pop(); next !== undefined; next = created.pop()) await next()
+    })
+  }
+  stack.push(cleanup)
+}
+
+export async function tempDir(t: HasAfter, prefix = 'shoal-test-'): Promise<string> {
   const path = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), prefix))
-  t.after(() => rm(path, { recursive: true, force: true }))
+  onCleanup(t, () => rm(path, { recursive: true, force: true }))
   return path
 }
 

@@ -1,0 +1,141 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { request } from 'node:http'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { blockKey, parseCid } from '../core/content/cid.ts'
+import { isShoalError } from '../core/errors.ts'
+import type { AddCandidate } from '../node/api.ts'
+import { initRepo } from '../node/repo.ts'
+import { ShoalNode } from '../node/shoal-node.ts'
+import { onCleanup, pseudoRandomBytes, tempDir } from '../testing/temp.ts'
+import { HttpClient } from './http-client.ts'
+import { startApiServer } from './http-server.ts'
+
+const MiB = 1024 * 1024
+
+async function startDaemon(t: test.TestContext): Promise<{ node: ShoalNode; client: HttpClient; url: string }> {
+  const path = join(await tempDir(t), 'repo')
+  await initRepo(path)
+  const node = await ShoalNode.open(path)
+  onCleanup(t, () => node.close())
+  const server = await startApiServer(node, { host: '127.0.0.1', port: 0 })
+  onCleanup(t, () => server.close())
+  return { node, client: new HttpClient(server.url), url: server.url }
+}
+
+async function* listOf(...candidates: AddCandidate[]): AsyncIterable<AddCandidate> {
+  yield* candidates
+}
+
+async function* once(bytes: Uint8Array): AsyncIterable<Uint8Array> {
+  yield bytes
+}
+
+test('every ShoalApi call works over HTTP and gives what the node gives', async (t) => {
+  const { node, client } = await startDaemon(t)
+  assert.deepEqual(await client.id(), await node.id())
+  const big = pseudoRandomBytes(2 * MiB + 3, 1)
+  const roots = await client.add(listOf(
+    { kind: 'directory', path: 'site' },
+    { kind: 'file', path: 'site/index.html', content: once(new TextEncoder().encode('<h1>hi</h1>')) },
+    { kind: 'file', path: 'site/a b%c.bin', content: once(big) },
+    { kind: 'symlink', path: 'site/home', target: 'index.html' },
+    { kind: 'directory', path: 'site/empty' },
+  ))
+  assert.equal(roots.length, 1)
+  const root = roots[0]!.cid
+  assert.deepEqual(await client.ls(root), await node.ls(root))
+  assert.deepEqual((await client.ls(root)).map((entry) => entry.name), ['a b%c.bin', 'empty', 'home', 'index.html'])
+  assert.deepEqual(Buffer.concat(await Array.fromAsync(client.cat(`${root}/a b%c.bin`))), Buffer.from(big))
+  assert.equal(Buffer.concat(await Array.fromAsync(client.cat(`${root}/a b%c.bin`, { offset: 2 * MiB, length: 10 }))).byteLength, 3)
+  assert.deepEqual(await client.stat(`${root}/home`), await node.stat(`${root}/home`))
+  assert.deepEqual(await client.pinLs(), [{ cid: root, type: 'recursive' }])
+  assert.deepEqual(await client.repoStat(), await node.repoStat())
+  assert.deepEqual(await client.pinRm(root), { cid: root, type: 'recursive' })
+  assert.deepEqual(await client.pinAdd(root, { recursive: false }), { cid: root, type: 'direct' })
+  assert.equal((await client.gc()).removedBlockCount, 7, "8 blocks: 2 folders, 2 files (one of 3 leaves and a root), a symlink; the direct pin keeps the root")
+  assert.deepEqual(await client.repoVerify(), { blockCount: 1, corrupt: [] })
+})
+
+test('a raw body is one file; the profile and pin options pass through', async (t) => {
+  const { url, node } = await startDaemon(t)
+  const response = await fetch(`${url}/api/v0/add?name=hello.txt&cid-profile=unixfs-v0-2015&pin=false`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: 'hello\n',
+  })
+  assert.equal(response.status, 200)
+  const { roots } = (await response.json()) as { roots: Array<{ cid: string; path: string }> }
+  assert.equal(roots[0]!.path, 'hello.txt')
+  assert.match(roots[0]!.cid, /^Qm/)
+  assert.deepEqual(await node.pinLs(), [])
+})
+
+test('errors are JSON with a code and a status that fits it', async (t) => {
+  const { url, client } = await startDaemon(t)
+  const expectError = async (path: string, init: RequestInit, status: number, code: string) => {
+    const response = await fetch(`${url}${path}`, init)
+    assert.equal(response.status, status, path)
+    const body = (await response.json()) as { error: { code: string; message: string } }
+    assert.equal(body.error.code, code, path)
+    assert.ok(body.error.message.length > 0 && !body.error.message.includes('\n'))
+  }
+  await expectError('/api/v0/cat?arg=nonsense', {}, 400, 'INVALID_CID')
+  await expectError('/api/v0/cat', {}, 400, 'INVALID_ARGUMENT')
+  await expectError('/api/v0/cat?arg=bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku', {}, 404, 'NOT_FOUND')
+  await expectError('/api/v0/cat?arg=bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku&offset=-1', {}, 400, 'INVALID_ARGUMENT')
+  await expectError('/api/v0/pin/rm?arg=bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku', { method: 'POST' }, 404, 'PIN_NOT_FOUND')
+  await expectError('/api/v0/add?cid-profile=v9', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'x' }, 400, 'INVALID_ARGUMENT')
+  await expectError('/api/v0/add?pin=maybe', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'x' }, 400, 'INVALID_ARGUMENT')
+  await expectError('/api/v0/add', { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=zzz' }, body: '--zzz\r\nbroken' }, 400, 'INVALID_ARGUMENT')
+  await expectError('/api/v0/add', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }, 400, 'INVALID_ARGUMENT')
+  await expectError('/api/v0/nowhere', {}, 404, 'INVALID_ARGUMENT')
+  await assert.rejects(client.stat('nonsense'), (error) => isShoalError(error, 'INVALID_CID'), 'the client raises the same typed error')
+  assert.match((await client.id()).peerId, /^12D3KooW/, 'the daemon still serves after bad requests')
+})
+
+test('a corrupt block met mid-stream ends cat with an error, never a silent short file', async (t) => {
+  const { node, client, url } = await startDaemon(t)
+  const bytes = pseudoRandomBytes(3 * MiB, 2)
+  const [root] = await node.add(listOf({ kind: 'file', path: 'f', content: once(bytes) }))
+  // Corrupt the last leaf so the first bytes go out before the damage is met.
+  const lastLeaf = await lastLeafOf(node, root!.cid)
+  const key = blockKey(lastLeaf)
+  await writeFile(join(node.repo.blocks.root, key.slice(-3, -1), `${key}.data`), pseudoRandomBytes(MiB, 3))
+  let received = 0
+  await assert.rejects(async () => {
+    for await (const chunk of client.cat(root!.cid)) received += chunk.byteLength
+  }, (error) => isShoalError(error, 'BLOCK_CORRUPT') && error.message.includes(lastLeaf.toString()))
+  assert.ok(received > 0 && received < bytes.byteLength, `some bytes arrived first (${received})`)
+  const trailer = await new Promise<string | undefined>((resolve, reject) => {
+    request(`${url}/api/v0/cat?arg=${root!.cid}`, (response) => {
+      response.resume()
+      response.on('end', () => resolve(response.trailers['x-stream-error']))
+    }).on('error', reject).end()
+  })
+  assert.ok(trailer?.includes('NOT_FOUND'), `the quarantined block is now missing, and the trailer says so: ${trailer}`)
+})
+
+async function lastLeafOf(node: ShoalNode, rootText: string) {
+  const root = parseCid(rootText)
+  const dagPb = await import('@ipld/dag-pb')
+  return dagPb.decode(await node.repo.blocks.get(root)).Links.at(-1)!.Hash
+}
+
+test('a client that goes away mid-add leaves the repository as it was', async (t) => {
+  const { node, client } = await startDaemon(t)
+  const before = await node.repoStat()
+  const controller = new AbortController()
+  async function* endless(): AsyncIterable<Uint8Array> {
+    for (let i = 0; i < 64; i++) {
+      yield pseudoRandomBytes(256 * 1024, i + 1)
+      if (i === 8) controller.abort()
+      await sleep(5)
+    }
+  }
+  await assert.rejects(client.add(listOf({ kind: 'file', path: 'big', content: endless() }), { signal: controller.signal }), (error) => isShoalError(error, 'ABORTED'))
+  for (let attempt = 0; attempt < 100 && (await node.repoStat()).blockCount !== before.blockCount; attempt++) await sleep(20)
+  assert.deepEqual(await node.repoStat(), before)
+})
