@@ -13,6 +13,10 @@
  *
  *   npm run bench:add -- --size-mib 1024 --runs 3
  *
+ * `openssl dgst -sha256` is timed too when openssl is installed, as a second reference:
+ * coreutils' sha256sum may not use the CPU's SHA instructions while OpenSSL (and so Node's
+ * crypto, which add uses) does, in which case sha256sum is a low ceiling.
+ *
  * Options: --size-mib N (default 1024), --runs N (default 3), --proc-status (poll /proc for
  * peak RSS even when GNU time is there), --cpu-prof-dir DIR (run the shoal children under
  * --cpu-prof, writing their profiles to DIR; this slows them down, so the figures are then
@@ -71,6 +75,7 @@ interface ChildOutcome {
 
 interface RunFigures {
   sha256sum: ChildOutcome
+  opensslSha256: ChildOutcome | undefined
   add: ChildOutcome
   cat: ChildOutcome
 }
@@ -144,6 +149,11 @@ function detectGnuTime(workFolder: string): boolean {
   } finally {
     rmSync(reportPath, { force: true })
   }
+}
+
+function detectOpenssl(): boolean {
+  const probe = spawnSync('openssl', ['version'], { stdio: 'ignore', timeout: 10_000 })
+  return probe.error === undefined && probe.status === 0
 }
 
 /** The format is '%M %U %S'; GNU time puts a "Command exited with non-zero status" line first when that happens. */
@@ -283,6 +293,7 @@ async function benchmark(settings: Settings, workFolder: string): Promise<void> 
   const sizeBytes = settings.sizeMib * MIB_BYTES
   const timeoutMs = CHILD_TIMEOUT_BASE_MS + settings.sizeMib * CHILD_TIMEOUT_PER_MIB_MS
   const peakRssSource: PeakRssSource = !settings.forceProcStatus && detectGnuTime(workFolder) ? 'gnu-time' : 'proc-status'
+  const hasOpenssl = detectOpenssl()
   const shoalNodeFlags = settings.cpuProfileFolder === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfileFolder}`]
   if (settings.cpuProfileFolder !== undefined) await mkdir(settings.cpuProfileFolder, { recursive: true })
   const shoal = (repoPath: string, ...commandArguments: string[]) => [...shoalNodeFlags, SHOAL_SCRIPT_PATH, '--repo', repoPath, ...commandArguments]
@@ -306,6 +317,14 @@ async function benchmark(settings: Settings, workFolder: string): Promise<void> 
       const sha256 = sha256sum.stdoutText.split(/\s/)[0] ?? ''
       if (expectedSha256 !== undefined && sha256 !== expectedSha256) throw new Error(`sha256sum changed between runs: ${expectedSha256} then ${sha256}`)
       expectedSha256 = sha256
+      const opensslSha256 = hasOpenssl
+        ? await runChild({
+          label: 'openssl dgst -sha256', command: 'openssl', arguments: ['dgst', '-sha256', sourcePath], stdout: { kind: 'text' }, peakRssSource, timeoutMs,
+        }, workFolder)
+        : undefined
+      // Output is "SHA2-256(path)= hex" (OpenSSL 3) or "SHA256(path)= hex" (1.1).
+      const opensslHex = opensslSha256?.stdoutText.trim().split('= ').at(-1)
+      if (opensslSha256 !== undefined && opensslHex !== expectedSha256) throw new Error(`openssl and sha256sum disagree: ${opensslHex} and ${expectedSha256}`)
 
       const repoPath = join(workFolder, `repo-${run}`)
       await runChild({
@@ -344,15 +363,18 @@ async function benchmark(settings: Settings, workFolder: string): Promise<void> 
       // Each run starts from an empty repository; removing this one also keeps disk use to one copy.
       await rm(repoPath, { recursive: true, force: true })
 
-      runFigures.push({ sha256sum, add, cat })
-      progress(`run ${run}/${settings.runs}: sha256sum ${sha256sum.elapsedSeconds.toFixed(2)} s, add ${add.elapsedSeconds.toFixed(2)} s, cat ${cat.elapsedSeconds.toFixed(2)} s`)
+      runFigures.push({ sha256sum, opensslSha256, add, cat })
+      const opensslNote = opensslSha256 === undefined ? '' : `, openssl ${opensslSha256.elapsedSeconds.toFixed(2)} s`
+      progress(`run ${run}/${settings.runs}: sha256sum ${sha256sum.elapsedSeconds.toFixed(2)} s${opensslNote}, add ${add.elapsedSeconds.toFixed(2)} s, cat ${cat.elapsedSeconds.toFixed(2)} s`)
     }
   } finally {
     closeSync(devNull)
   }
 
+  const opensslOutcomes = runFigures.flatMap((figures) => (figures.opensslSha256 === undefined ? [] : [figures.opensslSha256]))
   const summaries = {
     sha256sum: summarise(runFigures.map((figures) => figures.sha256sum), sizeBytes),
+    opensslSha256: opensslOutcomes.length === 0 ? undefined : summarise(opensslOutcomes, sizeBytes),
     add: summarise(runFigures.map((figures) => figures.add), sizeBytes),
     cat: summarise(runFigures.map((figures) => figures.cat), sizeBytes),
   }
@@ -372,8 +394,13 @@ async function benchmark(settings: Settings, workFolder: string): Promise<void> 
     ratio(summary).toFixed(2),
   ]
   console.log(`shoal add/cat of ${sizeBytes} bytes (${settings.sizeMib} MiB), ${settings.runs} run(s), node ${process.version}, peak RSS from ${peakRssSource === 'gnu-time' ? 'GNU time' : '/proc VmHWM polling'}${settings.cpuProfileFolder === undefined ? '' : ', CPU profiling on (figures not comparable)'}`)
-  console.log(formatTable([header, row('sha256sum', summaries.sha256sum), row('shoal add', summaries.add), row('shoal cat', summaries.cat)]))
-  console.log('MB = 1e6 bytes; CPU s = user + system time of the child; peak RSS is the maximum over runs')
+  const opensslRows = summaries.opensslSha256 === undefined ? [] : [row('openssl sha256', summaries.opensslSha256)]
+  console.log(formatTable([header, row('sha256sum', summaries.sha256sum), ...opensslRows, row('shoal add', summaries.add), row('shoal cat', summaries.cat)]))
+  console.log('MB = 1e6 bytes; CPU s = user + system time of the child; peak RSS is the maximum over runs; x sha256sum compares median throughputs')
+  if (summaries.opensslSha256 !== undefined) {
+    const opensslMbPerSecond = summaries.opensslSha256.medianThroughputMbPerSecond
+    console.log(`against openssl sha256 instead: add ${(summaries.add.medianThroughputMbPerSecond / opensslMbPerSecond).toFixed(2)}x, cat ${(summaries.cat.medianThroughputMbPerSecond / opensslMbPerSecond).toFixed(2)}x`)
+  }
   console.log(`reproduce: ${reproduce}`)
   console.log(`RESULT ${JSON.stringify({
     sizeBytes,
@@ -384,6 +411,8 @@ async function benchmark(settings: Settings, workFolder: string): Promise<void> 
     sha256: expectedSha256,
     addToSha256sumThroughputRatio: ratio(summaries.add),
     catToSha256sumThroughputRatio: ratio(summaries.cat),
+    addToOpensslSha256ThroughputRatio: summaries.opensslSha256 === undefined ? null : summaries.add.medianThroughputMbPerSecond / summaries.opensslSha256.medianThroughputMbPerSecond,
+    catToOpensslSha256ThroughputRatio: summaries.opensslSha256 === undefined ? null : summaries.cat.medianThroughputMbPerSecond / summaries.opensslSha256.medianThroughputMbPerSecond,
     steps: summaries,
     reproduce,
   })}`)

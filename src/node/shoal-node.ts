@@ -262,10 +262,23 @@ async function* importCandidates(candidates: AsyncIterable<AddCandidate>, signal
   }
 }
 
+/** Passes content through until the signal fires, which also ends a read that is waiting (on a pipe, say). */
 async function* abortable(content: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
-  for await (const chunk of content) {
-    signal?.throwIfAborted()
-    yield chunk
+  if (signal === undefined) return yield* content
+  const iterator = content[Symbol.asyncIterator]()
+  const aborted = new Promise<never>((_resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+  })
+  aborted.catch(() => {})
+  try {
+    for (let next = await Promise.race([iterator.next(), aborted]); next.done !== true; next = await Promise.race([iterator.next(), aborted])) {
+      yield next.value
+    }
+  } finally {
+    // Not awaited: a source blocked in a read may only settle once it is destroyed.
+    void iterator.return?.()
   }
 }
 
