@@ -22,6 +22,7 @@ import type {
   AddCandidate, AddedRoot, AddOptions, CatOptions, DirectoryEntry, EntryStat, GcResult, NodeIdentity, PinInfo,
   RepoStat, ShoalApi, VerifyResult,
 } from './api.ts'
+import { readFile } from './file-reader.ts'
 import { Repo } from './repo.ts'
 
 export const ADD_PATH_LENGTH_MAX = 4096
@@ -90,12 +91,11 @@ export class ShoalNode implements ShoalApi {
   }
 
   async *cat(path: string, options: CatOptions = {}): AsyncIterable<Uint8Array> {
-    const entry = await this.#resolve(path, options.signal)
-    if (entry.type === 'directory') throw new ShoalError('NOT_A_FILE', `${path} is a directory, not a file`)
-    if (entry.type === 'object') throw new ShoalError('NOT_A_FILE', `${path} is not a UnixFS file`)
     const { offset, length, signal } = options
     if ((offset ?? 0) < 0 || (length ?? 0) < 0) throw new ShoalError('INVALID_ARGUMENT', 'offset and length must not be negative')
-    yield* entry.content({ offset, length, signal })
+    const entry = await this.#resolve(path, signal)
+    if (entry.type === 'directory') throw new ShoalError('NOT_A_FILE', `${path} is a directory, not a file`)
+    yield* readFile(entry.cid, (cid) => this.#blocks.get(cid), { offset, length, signal })
   }
 
   async stat(path: string): Promise<EntryStat> {

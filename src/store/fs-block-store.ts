@@ -28,18 +28,23 @@ export class FsBlockStore implements BlockStore {
   readonly #knownShards = new Set<string>()
   readonly #dirtyShards = new Set<string>()
   readonly #pendingPuts = new Map<string, Promise<boolean>>()
+  /** Counting the blocks reads every folder: it runs in the background, and only what needs the counts waits for it. */
+  #counted: Promise<void> = Promise.resolve()
 
   private constructor(root: string, budget: ByteBudget) {
     this.root = root
     this.#budget = budget
   }
 
-  /** Opens (creating if needed) the store, removes temp files a crash left, and counts the blocks. */
+  /** Opens (creating if needed) the store, removes temp files a crash left, and starts counting the blocks. */
   static async open(root: string, options: FsBlockStoreOptions): Promise<FsBlockStore> {
     const store = new FsBlockStore(root, new ByteBudget(options.quotaBytes))
     await rm(join(root, TEMP_FOLDER), { recursive: true, force: true })
     await mkdir(join(root, TEMP_FOLDER), { recursive: true })
-    for await (const { size } of store.#files()) store.#budget.added(size)
+    store.#counted = (async () => {
+      for await (const { size } of store.#files()) store.#budget.added(size)
+    })()
+    store.#counted.catch(() => {}) // surfaces where it is awaited
     return store
   }
 
@@ -73,6 +78,7 @@ export class FsBlockStore implements BlockStore {
   }
 
   async delete(cid: CID): Promise<number> {
+    await this.#counted
     const path = this.#path(blockKey(cid))
     try {
       const { size } = await stat(path)
@@ -90,6 +96,7 @@ export class FsBlockStore implements BlockStore {
   }
 
   async stat(): Promise<BlockStoreStat> {
+    await this.#counted
     return { blockCount: this.#budget.blockCount, byteCount: this.#budget.byteCount, quotaBytes: this.#budget.quotaBytes }
   }
 
@@ -100,10 +107,12 @@ export class FsBlockStore implements BlockStore {
   }
 
   async close(): Promise<void> {
+    await this.#counted.catch(() => {})
     await this.flush()
   }
 
   async #put(key: string, bytes: Uint8Array): Promise<boolean> {
+    await this.#counted
     const path = this.#path(key)
     if (await exists(path)) return false
     this.#budget.reserve(bytes.byteLength)
@@ -128,6 +137,7 @@ export class FsBlockStore implements BlockStore {
   }
 
   async #quarantine(key: string, size: number): Promise<string> {
+    await this.#counted
     const target = join(this.root, CORRUPT_FOLDER, `${key}.${Date.now()}`)
     await mkdir(join(this.root, CORRUPT_FOLDER), { recursive: true })
     await rename(this.#path(key), target)
