@@ -117,7 +117,7 @@ export class HttpClient implements ShoalApi {
       if (options.body === undefined) {
         request.end()
       } else {
-        Readable.from(options.body).on('error', (error) => request.destroy(error)).pipe(request)
+        Readable.from(options.body, { highWaterMark: 1 }).on('error', (error) => request.destroy(error)).pipe(request)
       }
     })
   }

@@ -83,7 +83,7 @@ export async function startApiServer(api: ShoalApi, options: { host: string; por
       } catch (error) {
         streamError = encodeStreamError(error)
       }
-    })()))
+    })(), { highWaterMark: 1 }))
   })
   app.get(`${API_PREFIX}/stat`, (request) => api.stat(requiredArg(request.query)))
   app.get(`${API_PREFIX}/ls`, async (request) => ({ entries: await api.ls(requiredArg(request.query)) }))

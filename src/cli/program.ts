@@ -4,7 +4,7 @@
  */
 import { createWriteStream } from 'node:fs'
 import { resolve } from 'node:path'
-import { Readable, type Writable } from 'node:stream'
+import type { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Command, Option } from 'commander'
 import { CID_PROFILES, parseCidProfile } from '../core/content/cid-profile.ts'
@@ -15,7 +15,6 @@ import { scanPaths } from '../node/fs-source.ts'
 import { defaultRepoPath, initRepo, repoExists } from '../node/repo.ts'
 import { SHOAL_VERSION } from '../version.ts'
 import { connect, daemonUrl } from './connect.ts'
-import { runDaemon } from './daemon.ts'
 import { counted, formatBytes, startProgress } from './progress.ts'
 import { writeTree } from './write-tree.ts'
 
@@ -112,11 +111,11 @@ export function buildProgram(io: CliIo): Command {
       await withApi(command, async (api) => {
         const chunks = api.cat(path, { offset: options.offset, length: options.length, signal: io.signal })
         if (options.output === undefined) {
-          await pipeline(Readable.from(chunks), io.stdout, { end: false })
+          await pipeline(chunks, io.stdout, { end: false })
           return
         }
         const progress = startProgress('writing', (await api.stat(path)).size)
-        await pipeline(Readable.from(counted(chunks, progress)), createWriteStream(options.output)).finally(() => progress.stop())
+        await pipeline(counted(chunks, progress), createWriteStream(options.output)).finally(() => progress.stop())
       })
     })
 
@@ -268,6 +267,8 @@ export function buildProgram(io: CliIo): Command {
         const { peerId } = await initRepo(path)
         print(`initialised repository at ${path}\npeer id: ${peerId}`)
       }
+      // Loaded here: the HTTP server's modules cost every other command ~25 MB of memory.
+      const { runDaemon } = await import('./daemon.ts')
       await runDaemon(path, { api: options.api, signal: io.signal, print })
     })
 

@@ -8,7 +8,6 @@
 import { createWriteStream } from 'node:fs'
 import { lstat, mkdir, rename, rm, symlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { ShoalError, systemErrorCode } from '../core/errors.ts'
 import type { EntryStat, ShoalApi } from '../node/api.ts'
@@ -38,7 +37,7 @@ async function writeEntry(api: ShoalApi, path: string, stat: EntryStat, target: 
   options.signal?.throwIfAborted()
   switch (stat.type) {
     case 'file':
-      await pipeline(Readable.from(counted(api.cat(path, { signal: options.signal }), options.progress)), createWriteStream(target, { flags: 'wx' }))
+      await pipeline(counted(api.cat(path, { signal: options.signal }), options.progress), createWriteStream(target, { flags: 'wx' }))
       return
     case 'symlink':
       await symlink(stat.target ?? '', target)

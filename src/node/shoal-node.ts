@@ -266,20 +266,27 @@ async function* importCandidates(candidates: AsyncIterable<AddCandidate>, signal
 async function* abortable(content: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
   if (signal === undefined) return yield* content
   const iterator = content[Symbol.asyncIterator]()
-  const aborted = new Promise<never>((_resolve, reject) => {
-    const onAbort = () => reject(signal.reason)
-    if (signal.aborted) onAbort()
-    else signal.addEventListener('abort', onAbort, { once: true })
-  })
-  aborted.catch(() => {})
   try {
-    for (let next = await Promise.race([iterator.next(), aborted]); next.done !== true; next = await Promise.race([iterator.next(), aborted])) {
+    for (let next = await nextUnlessAborted(iterator, signal); next.done !== true; next = await nextUnlessAborted(iterator, signal)) {
       yield next.value
     }
   } finally {
     // Not awaited: a source blocked in a read may only settle once it is destroyed.
     void iterator.return?.()
   }
+}
+
+/**
+ * One read raced against the signal. (Not Promise.race with one long-lived abort promise:
+ * each race would leave a reaction on it holding the chunk read, and nothing would be freed.)
+ */
+function nextUnlessAborted<T>(iterator: AsyncIterator<T>, signal: AbortSignal): Promise<IteratorResult<T>> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    if (signal.aborted) return onAbort()
+    signal.addEventListener('abort', onAbort, { once: true })
+    iterator.next().then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
 }
 
 function checkAddPath(path: string): void {
