@@ -139,3 +139,19 @@ test('a client that goes away mid-add leaves the repository as it was', async (t
   for (let attempt = 0; attempt < 100 && (await node.repoStat()).blockCount !== before.blockCount; attempt++) await sleep(20)
   assert.deepEqual(await node.repoStat(), before)
 })
+
+test('requests a web page could make through the browser are refused', async (t) => {
+  const { url, client } = await startDaemon(t)
+  const port = new URL(url).port
+  const status = (headers: Record<string, string>) => new Promise<number>((resolve, reject) => {
+    request(`${url}/api/v0/repo/gc`, { method: 'POST', headers }, (response) => {
+      response.resume()
+      resolve(response.statusCode ?? 0)
+    }).on('error', reject).end()
+  })
+  assert.equal(await status({ origin: 'https://evil.example' }), 403, 'cross-site request forgery')
+  assert.equal(await status({ host: `evil.example:${port}`, origin: `http://evil.example:${port}` }), 403, 'DNS rebinding')
+  assert.equal(await status({ host: `localhost:${port}` }), 200)
+  assert.equal(await status({ origin: url }), 200, 'the same origin is fine')
+  assert.match((await client.id()).peerId, /^12D3KooW/)
+})

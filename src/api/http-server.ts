@@ -5,6 +5,7 @@
  * first byte is reported in the `X-Stream-Error` trailer, so a client never mistakes a
  * cut stream for a whole one. Later issues add their routes with `routes.register`.
  */
+import { isIP } from 'node:net'
 import { Readable } from 'node:stream'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import multipart from '@fastify/multipart'
@@ -31,6 +32,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   DISK_FULL: 507,
   ABORTED: 499,
   DAEMON_UNREACHABLE: 502,
+  FORBIDDEN: 403,
 }
 
 export interface ApiServer {
@@ -48,6 +50,7 @@ export async function startApiServer(api: ShoalApi, options: { host: string; por
   // A raw body is one file to import: hand the stream to the route unread.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload))
 
+  app.addHook('onRequest', async (request) => refuseBrowserAttacks(request))
   app.setErrorHandler((error, _request, reply) => sendError(reply, error))
   app.setNotFoundHandler((request, reply) => {
     sendError(reply, new ShoalError('INVALID_ARGUMENT', `no such API route: ${request.method} ${request.url.split('?')[0]}`), 404)
@@ -103,6 +106,25 @@ export async function startApiServer(api: ShoalApi, options: { host: string; por
   if (address === null || typeof address === 'string') throw new Error('API server has no TCP address')
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   return { url: `http://${host}:${address.port}`, routes: app, close: () => app.close() }
+}
+
+/**
+ * The API has no credentials, so a web page must not be able to use it through the
+ * user's browser: a request from another origin is refused (cross-site request forgery),
+ * and so is a Host that is a name other than localhost (DNS rebinding, where a hostile
+ * name resolves to 127.0.0.1 and the page becomes same-origin). Command-line clients send
+ * no Origin and an IP or localhost Host.
+ */
+function refuseBrowserAttacks(request: FastifyRequest): void {
+  const host = request.headers.host ?? ''
+  const hostname = host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')
+  if (hostname !== 'localhost' && isIP(hostname) === 0) {
+    throw new ShoalError('FORBIDDEN', `requests for host '${host.slice(0, 100)}' are refused: address the API by IP or localhost`)
+  }
+  const origin = request.headers.origin
+  if (origin !== undefined && origin !== `http://${host}`) {
+    throw new ShoalError('FORBIDDEN', `cross-origin request from ${origin.slice(0, 100)} refused`)
+  }
 }
 
 /** The add candidates of a request: multipart parts (one per file, folder or symlink) or one raw body. */

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'DISK_FULL'
   | 'ABORTED'
   | 'DAEMON_UNREACHABLE'
+  | 'FORBIDDEN'
 
 export class ShoalError extends Error {
   readonly code: ErrorCode
