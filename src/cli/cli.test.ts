@@ -5,9 +5,9 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -15,8 +15,8 @@ import { createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { blockKey, parseCid } from '../core/content/cid.ts'
-import { collect, runShoal, startShoal, waitForLine, type CliResult } from '../testing/cli.ts'
-import { onCleanup, pseudoRandomBytes, tempDir } from '../testing/temp.ts'
+import { collect, runShoal, SHOAL_BIN, startShoal, waitForLine, type CliResult } from '../testing/cli.ts'
+import { onCleanup, pseudoRandomBytes, smallDisk, tempDir } from '../testing/temp.ts'
 import { buildProgram } from './program.ts'
 
 const MiB = 1024 * 1024
@@ -166,22 +166,27 @@ test('the daemon serves the API; commands find it through the repository; it cle
 test('a repository in use by another process is refused with its PID', async (t) => {
   const { repo, shoal } = await newRepo(t)
   // `add -` holds the repository open while it waits for stdin.
-  const holder = spawn(process.execPath, [fileURLToPath(new URL('./shoal.js', import.meta.url)), '--repo', repo, 'add', '-'], { stdio: ['pipe', 'ignore', 'ignore'] })
+  const holder = spawn(process.execPath, [SHOAL_BIN, '--repo', repo, 'add', '-'], { stdio: ['pipe', 'ignore', 'ignore'] })
   onCleanup(t, () => holder.kill('SIGKILL'))
   await waitFor(async () => existsSync(join(repo, 'repo.lock')))
   assertUserError(await shoal('repo', 'stat'), new RegExp(`repository ${repo} is locked by PID ${holder.pid}$`, 'm'))
   holder.stdin.end('done')
 })
 
+/** `shoal add -` fed 25 MiB on a stdin kept open, once its first batch of 10 leaves is on disk (the importer writes in batches of 10). */
+async function addInterruptedFromStdin(t: test.TestContext, repo: string, seed: number): Promise<ChildProcess> {
+  const adder = spawn(process.execPath, [SHOAL_BIN, '--repo', repo, 'add', '-'], { stdio: ['pipe', 'pipe', 'pipe'] })
+  onCleanup(t, () => adder.kill('SIGKILL'))
+  adder.stdin!.on('error', () => {}) // EPIPE: it stops reading when interrupted
+  adder.stdin!.write(pseudoRandomBytes(25 * MiB, seed))
+  await waitFor(async () => (await blockFileCount(repo)) >= 10)
+  return adder
+}
+
 test('Ctrl-C in the middle of an add: exit 130, one line, nothing added', async (t) => {
   const { repo, shoal } = await newRepo(t)
   const before = (await shoal('repo', 'stat', '--json')).stdout
-  const adder = spawn(process.execPath, [fileURLToPath(new URL('./shoal.js', import.meta.url)), '--repo', repo, 'add', '-'], { stdio: ['pipe', 'pipe', 'pipe'] })
-  onCleanup(t, () => adder.kill('SIGKILL'))
-  // The importer writes leaves in batches of 10: feed enough for a batch to land, and keep stdin open.
-  adder.stdin.on('error', () => {}) // EPIPE: it stops reading when interrupted
-  adder.stdin.write(pseudoRandomBytes(25 * MiB, 3))
-  await waitFor(async () => (await blockFileCount(repo)) >= 10)
+  const adder = await addInterruptedFromStdin(t, repo, 3)
   adder.kill('SIGINT')
   const result = await collect(adder)
   assert.equal(result.code, 130)
@@ -191,11 +196,7 @@ test('Ctrl-C in the middle of an add: exit 130, one line, nothing added', async 
 
 test('kill -9 in the middle of an add leaves a consistent repository that the next command opens', async (t) => {
   const { repo, shoal } = await newRepo(t)
-  const adder = spawn(process.execPath, [fileURLToPath(new URL('./shoal.js', import.meta.url)), '--repo', repo, 'add', '-'], { stdio: ['pipe', 'ignore', 'ignore'] })
-  onCleanup(t, () => adder.kill('SIGKILL'))
-  adder.stdin.on('error', () => {}) // EPIPE: it stops reading when killed
-  adder.stdin.write(pseudoRandomBytes(25 * MiB, 4))
-  await waitFor(async () => (await blockFileCount(repo)) >= 10)
+  const adder = await addInterruptedFromStdin(t, repo, 4)
   adder.kill('SIGKILL')
   await new Promise((resolve) => adder.on('exit', resolve))
   assert.ok(existsSync(join(repo, 'repo.lock')), 'the lock is left behind')
@@ -207,18 +208,8 @@ test('kill -9 in the middle of an add leaves a consistent repository that the ne
 })
 
 test('a full disk fails the add with one line and leaves the repository consistent', async (t) => {
-  const mountPoint = await mkdtemp('/tmp/shoal-full-disk-')
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', mountPoint], { stdio: 'ignore' })
-  } catch {
-    await rm(mountPoint, { recursive: true })
-    t.skip('needs root to mount a small tmpfs')
-    return
-  }
-  onCleanup(t, async () => {
-    execFileSync('umount', [mountPoint])
-    await rm(mountPoint, { recursive: true })
-  })
+  const mountPoint = await smallDisk(t, '3m')
+  if (mountPoint === undefined) return t.skip('needs root to mount a small tmpfs')
   const repo = join(mountPoint, 'repo')
   const shoal = (...args: string[]) => runShoal(['--repo', repo, ...args])
   assert.equal((await shoal('init')).code, 0)
@@ -234,7 +225,7 @@ test('a progress bar with bytes, rate and ETA is drawn when stderr is a terminal
   if (!existsSync('/usr/bin/script')) return t.skip('needs script(1) for a pseudo-terminal')
   const { repo, dir } = await newRepo(t)
   await writeFile(join(dir, 'big'), pseudoRandomBytes(64 * MiB, 6))
-  const command = `'${process.execPath}' '${fileURLToPath(new URL('./shoal.js', import.meta.url))}' --repo '${repo}' add -q '${join(dir, 'big')}'`
+  const command = `'${process.execPath}' '${SHOAL_BIN}' --repo '${repo}' add -q '${join(dir, 'big')}'`
   const output = execFileSync('/usr/bin/script', ['-qefc', command, '/dev/null'], { encoding: 'utf8' })
   assert.match(output, /adding .*MiB \/ 64\.0 MiB \| .*\/s \| ETA/)
 })

@@ -1,11 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { blockKey } from '../core/content/cid.ts'
 import { isShoalError } from '../core/errors.ts'
-import { tempDir } from '../testing/temp.ts'
+import { smallDisk, tempDir } from '../testing/temp.ts'
 import { blockStoreContract, rawBlock } from './block-store.contract.ts'
 import { FsBlockStore } from './fs-block-store.ts'
 
@@ -52,18 +51,8 @@ test('FsBlockStore: temp files a crash left behind are removed at open and never
 })
 
 test('FsBlockStore: a full disk gives DISK_FULL and leaves no partial block', async (t) => {
-  const root = await mkdtemp('/tmp/shoal-small-disk-')
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', root], { stdio: 'ignore' })
-  } catch {
-    await rm(root, { recursive: true })
-    t.skip('needs root to mount a small tmpfs')
-    return
-  }
-  t.after(async () => {
-    execFileSync('umount', [root])
-    await rm(root, { recursive: true })
-  })
+  const root = await smallDisk(t, '64k')
+  if (root === undefined) return t.skip('needs root to mount a small tmpfs')
   const store = await FsBlockStore.open(root, { quotaBytes: null })
   const big = new Uint8Array(128 * 1024).fill(7)
   const { sha256 } = await import('multiformats/hashes/sha2')

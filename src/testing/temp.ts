@@ -3,6 +3,7 @@
  * the machine has it: the code paths are the same, and fsync there costs nothing, which
  * keeps tests that write thousands of blocks fast. Benchmarks use the real disk.
  */
+import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -48,4 +49,23 @@ export function pseudoRandomBytes(length: number, seed = 1): Uint8Array {
     bytes[i] = state & 0xff
   }
   return bytes
+}
+
+/**
+ * A folder on a tmpfs of `size` (e.g. '3m'), unmounted and removed when the test ends; for
+ * full-disk tests. Undefined where mounting is not allowed (not root): the test skips.
+ */
+export async function smallDisk(t: HasAfter, size: string): Promise<string | undefined> {
+  const path = await mkdtemp(join(tmpdir(), 'shoal-small-disk-'))
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', path], { stdio: 'ignore' })
+  } catch {
+    await rm(path, { recursive: true })
+    return undefined
+  }
+  onCleanup(t, async () => {
+    execFileSync('umount', [path])
+    await rm(path, { recursive: true })
+  })
+  return path
 }
