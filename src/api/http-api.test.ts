@@ -91,6 +91,13 @@ test('errors are JSON with a code and a status that fits it', async (t) => {
   await expectError('/api/v0/add?pin=maybe', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'x' }, 400, 'INVALID_ARGUMENT')
   await expectError('/api/v0/add', { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=zzz' }, body: '--zzz\r\nbroken' }, 400, 'INVALID_ARGUMENT')
   await expectError('/api/v0/add', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' }, 400, 'INVALID_ARGUMENT')
+  const part = (filename: string, type: string, body: string) =>
+    `--zzz\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: ${type}\r\n\r\n${body}\r\n--zzz--\r\n`
+  const multipart = (body: string): RequestInit => ({ method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=zzz' }, body })
+  await expectError('/api/v0/add', multipart(part('l', 'application/symlink', 'x'.repeat(5000))), 400, 'INVALID_ARGUMENT')
+  await expectError('/api/v0/add', multipart(part('%E0%A4%A', 'application/octet-stream', 'x')), 400, 'INVALID_ARGUMENT')
+  await expectError('/api/v0/add', multipart(part('..%2Fescape', 'application/octet-stream', 'x')), 400, 'INVALID_ARGUMENT')
+  await expectError('/api/v0/add', multipart(part('y'.repeat(5000), 'application/octet-stream', 'x')), 400, 'INVALID_ARGUMENT')
   await expectError('/api/v0/nowhere', {}, 404, 'INVALID_ARGUMENT')
   await assert.rejects(client.stat('nonsense'), (error) => isShoalError(error, 'INVALID_CID'), 'the client raises the same typed error')
   assert.match((await client.id()).peerId, /^12D3KooW/, 'the daemon still serves after bad requests')

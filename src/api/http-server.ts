@@ -142,13 +142,23 @@ async function* requestCandidates(request: FastifyRequest): AsyncGenerator<AddCa
       part.file.resume()
       yield { kind: 'directory', path }
     } else if (part.mimetype === PART_TYPE_SYMLINK) {
-      const target = Buffer.concat(await Array.fromAsync(malformedAsInvalid(part.file))).toString('utf8')
-      if (target.length > ADD_PATH_LENGTH_MAX) throw new ShoalError('INVALID_ARGUMENT', `symlink target of ${path} is too long`)
-      yield { kind: 'symlink', path, target }
+      yield { kind: 'symlink', path, target: await symlinkTarget(malformedAsInvalid(part.file), path) }
     } else {
       yield { kind: 'file', path, content: malformedAsInvalid(part.file) }
     }
   }
+}
+
+/** Reads a symlink part's body, refusing one longer than a path may be before it is all in memory. */
+async function symlinkTarget(body: AsyncIterable<Uint8Array>, path: string): Promise<string> {
+  const chunks: Uint8Array[] = []
+  let bytes = 0
+  for await (const chunk of body) {
+    bytes += chunk.byteLength
+    if (bytes > ADD_PATH_LENGTH_MAX) throw new ShoalError('INVALID_ARGUMENT', `symlink target of ${path} is longer than ${ADD_PATH_LENGTH_MAX} bytes`)
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
 }
 
 /** The multipart parser's errors are the client's malformed body, not our failure. */

@@ -18,7 +18,7 @@ export class ByteBudget {
     if (this.quotaBytes !== null && this.byteCount + this.#reservedBytes + bytes > this.quotaBytes) {
       throw new ShoalError(
         'QUOTA_EXCEEDED',
-        `storage quota exceeded: ${this.byteCount + this.#reservedBytes} of ${this.quotaBytes} bytes used, a block of ${bytes} bytes does not fit`,
+        `storage quota of ${this.quotaBytes} bytes exceeded: ${this.byteCount + this.#reservedBytes} bytes stored or being written, a block of ${bytes} more does not fit`,
       )
     }
     this.#reservedBytes += bytes
