@@ -3,11 +3,12 @@
  * GET for reads, POST for changes, JSON bodies, and `{ "error": { "code", "message" } }`
  * with a status that fits the code. Byte streams (cat) are chunked; an error after the
  * first byte is reported in the `X-Stream-Error` trailer, so a client never mistakes a
- * cut stream for a whole one. Later issues add their routes with `routes.register`.
+ * cut stream for a whole one. Later issues add their routes beside these, one
+ * `app.get/post` per ShoalApi call, before the server listens.
  */
 import { isIP } from 'node:net'
 import { Readable } from 'node:stream'
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import multipart from '@fastify/multipart'
 import { parseCidProfile } from '../core/content/cid-profile.ts'
 import { isShoalError, ShoalError, type ErrorCode } from '../core/errors.ts'
@@ -38,7 +39,6 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
 export interface ApiServer {
   /** http://host:port as bound (the real port when 0 was asked) */
   readonly url: string
-  readonly routes: FastifyInstance
   close(): Promise<void>
 }
 
@@ -105,7 +105,7 @@ export async function startApiServer(api: ShoalApi, options: { host: string; por
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('API server has no TCP address')
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  return { url: `http://${host}:${address.port}`, routes: app, close: () => app.close() }
+  return { url: `http://${host}:${address.port}`, close: () => app.close() }
 }
 
 /**
