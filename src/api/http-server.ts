@@ -58,14 +58,14 @@ export async function startApiServer(api: ShoalApi, options: { host: string; por
 
   app.get(`${API_PREFIX}/id`, () => api.id())
   app.post(`${API_PREFIX}/add`, async (request, reply) => {
-    const query = request.query as Record<string, string | undefined>
+    const query = queryOf(request)
     const cidProfile = query['cid-profile'] === undefined ? undefined : parseCidProfile(query['cid-profile'])
     const pin = query['pin'] === undefined ? undefined : parseBoolean(query['pin'], 'pin')
     const roots = await api.add(requestCandidates(request), { cidProfile, pin, signal: abortOnClose(reply) })
     return { roots }
   })
   app.get(`${API_PREFIX}/cat`, async (request, reply) => {
-    const query = request.query as Record<string, string | undefined>
+    const query = queryOf(request)
     const signal = abortOnClose(reply)
     const chunks = api.cat(requiredArg(query), {
       offset: optionalInteger(query['offset'], 'offset'),
@@ -88,14 +88,14 @@ export async function startApiServer(api: ShoalApi, options: { host: string; por
       }
     })(), { highWaterMark: 1 }))
   })
-  app.get(`${API_PREFIX}/stat`, (request) => api.stat(requiredArg(request.query)))
-  app.get(`${API_PREFIX}/ls`, async (request) => ({ entries: await api.ls(requiredArg(request.query)) }))
+  app.get(`${API_PREFIX}/stat`, (request) => api.stat(requiredArg(queryOf(request))))
+  app.get(`${API_PREFIX}/ls`, async (request) => ({ entries: await api.ls(requiredArg(queryOf(request))) }))
   app.post(`${API_PREFIX}/pin/add`, (request) => {
-    const query = request.query as Record<string, string | undefined>
+    const query = queryOf(request)
     const recursive = query['recursive'] === undefined ? true : parseBoolean(query['recursive'], 'recursive')
     return api.pinAdd(requiredArg(query), { recursive })
   })
-  app.post(`${API_PREFIX}/pin/rm`, (request) => api.pinRm(requiredArg(request.query)))
+  app.post(`${API_PREFIX}/pin/rm`, (request) => api.pinRm(requiredArg(queryOf(request))))
   app.get(`${API_PREFIX}/pin/ls`, async () => ({ pins: await api.pinLs() }))
   app.post(`${API_PREFIX}/repo/gc`, () => api.gc())
   app.get(`${API_PREFIX}/repo/stat`, () => api.repoStat())
@@ -130,7 +130,7 @@ function refuseBrowserAttacks(request: FastifyRequest): void {
 /** The add candidates of a request: multipart parts (one per file, folder or symlink) or one raw body. */
 async function* requestCandidates(request: FastifyRequest): AsyncGenerator<AddCandidate> {
   if (!request.isMultipart()) {
-    const query = request.query as Record<string, string | undefined>
+    const query = queryOf(request)
     if (!(request.body instanceof Readable)) throw new ShoalError('INVALID_ARGUMENT', 'add needs a multipart/form-data or application/octet-stream body')
     yield { kind: 'file', path: query['name'] ?? '', content: request.body }
     return
@@ -188,9 +188,16 @@ function abortOnClose(reply: FastifyReply): AbortSignal {
   return controller.signal
 }
 
-function requiredArg(query: unknown): string {
-  const arg = (query as Record<string, unknown>)['arg']
-  if (typeof arg !== 'string' || arg.length === 0) throw new ShoalError('INVALID_ARGUMENT', "missing query parameter 'arg'")
+type Query = Record<string, string | undefined>
+
+/** Fastify parses the query string into an object of strings (no schema: each route checks its own). */
+function queryOf(request: FastifyRequest): Query {
+  return request.query as Query
+}
+
+function requiredArg(query: Query): string {
+  const arg = query['arg']
+  if (typeof arg !== 'string' || arg.length === 0) throw new ShoalError('INVALID_ARGUMENT', "query parameter 'arg' is missing or repeated")
   return arg
 }
 
