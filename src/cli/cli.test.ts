@@ -126,7 +126,7 @@ test('a full quota fails the add cleanly and leaves the repository as it was', a
   await shoal('config', 'set', 'storage.quotaBytes', '1MiB')
   await writeFile(join(dir, 'big'), pseudoRandomBytes(2 * MiB, 2))
   const before = (await shoal('repo', 'stat', '--json')).stdout
-  assertUserError(await shoal('add', join(dir, 'big')), /storage quota exceeded/)
+  assertUserError(await shoal('add', join(dir, 'big')), /storage quota of 1048576 bytes exceeded/)
   assert.equal((await shoal('repo', 'stat', '--json')).stdout, before)
 })
 
