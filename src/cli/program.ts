@@ -15,7 +15,7 @@ import { scanPaths } from '../node/fs-source.ts'
 import { defaultRepoPath, initRepo, repoExists } from '../node/repo.ts'
 import { SHOAL_VERSION } from '../version.ts'
 import { connect, daemonUrl } from './connect.ts'
-import { counted, formatBytes, startProgress } from './progress.ts'
+import { counted, formatBytes, startProgress, type Progress } from './progress.ts'
 import { writeTree } from './write-tree.ts'
 
 /** Files read at once by an add from disk; an add through the daemon streams them one by one regardless. */
@@ -296,7 +296,7 @@ function stdinSource(stdin: NodeJS.ReadableStream): { totalBytes: undefined; can
   }
 }
 
-async function* withProgress(candidates: AsyncIterable<AddCandidate>, progress: ReturnType<typeof startProgress>): AsyncIterable<AddCandidate> {
+async function* withProgress(candidates: AsyncIterable<AddCandidate>, progress: Progress): AsyncIterable<AddCandidate> {
   for await (const candidate of candidates) {
     yield candidate.kind === 'file' ? { ...candidate, content: counted(candidate.content, progress) } : candidate
   }
