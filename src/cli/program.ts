@@ -128,9 +128,9 @@ export function buildProgram(io: CliIo): Command {
     .action(async (path: string, options: { output?: string; json?: boolean }, command: Command) => {
       const output = resolve(options.output ?? path.split('/').filter(Boolean).at(-1) ?? path)
       await withApi(command, async (api) => {
-        const { size, type } = await api.stat(path)
-        const progress = startProgress('getting', type === 'file' ? size : undefined)
-        const stat = await writeTree(api, path, output, { progress, signal: io.signal }).finally(() => progress.stop())
+        const stat = await api.stat(path)
+        const progress = startProgress('getting', stat.type === 'file' ? stat.size : undefined)
+        await writeTree(api, path, stat, output, { progress, signal: io.signal }).finally(() => progress.stop())
         if (options.json) printJson({ ...stat, output })
         else print(`saved ${stat.cid} to ${output}`)
       })

@@ -18,11 +18,11 @@ export interface WriteTreeOptions {
   signal?: AbortSignal
 }
 
-export async function writeTree(api: ShoalApi, path: string, outputPath: string, options: WriteTreeOptions): Promise<EntryStat> {
+/** `stat` is the caller's api.stat(path), which it needs anyway to size the progress bar. */
+export async function writeTree(api: ShoalApi, path: string, stat: EntryStat, outputPath: string, options: WriteTreeOptions): Promise<void> {
   if (await pathExists(outputPath)) throw new ShoalError('INVALID_ARGUMENT', `${outputPath} already exists`)
   await mkdir(dirname(outputPath), { recursive: true })
   const staging = join(dirname(outputPath), `.${outputPath.split('/').at(-1)}.shoal-partial-${process.pid}`)
-  const stat = await api.stat(path)
   try {
     await writeEntry(api, path, stat, staging, options)
     await rename(staging, outputPath)
@@ -30,7 +30,6 @@ export async function writeTree(api: ShoalApi, path: string, outputPath: string,
     await rm(staging, { recursive: true, force: true })
     throw error
   }
-  return stat
 }
 
 async function writeEntry(api: ShoalApi, path: string, stat: EntryStat, target: string, options: WriteTreeOptions): Promise<void> {

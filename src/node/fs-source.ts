@@ -22,7 +22,6 @@ type PlannedEntry =
 
 export interface FsSource {
   readonly totalBytes: number
-  readonly fileCount: number
   candidates(): AsyncIterable<AddCandidate>
 }
 
@@ -38,16 +37,9 @@ export async function scanPaths(paths: string[], options: FsSourceOptions = {}):
     rootNames.add(name)
     await scan(resolve(path), name, path, entries, options.hidden ?? false)
   }
-  let totalBytes = 0
-  let fileCount = 0
-  for (const entry of entries) {
-    if (entry.kind !== 'file') continue
-    totalBytes += entry.size
-    fileCount += 1
-  }
+  const totalBytes = entries.reduce((sum, entry) => sum + (entry.kind === 'file' ? entry.size : 0), 0)
   return {
     totalBytes,
-    fileCount,
     async *candidates() {
       for (const entry of entries) {
         if (entry.kind !== 'file') yield entry
