@@ -1,0 +1,77 @@
+/**
+ * The sans-IO contract every protocol core follows (see ARCHITECTURE.md). A core owns
+ * no sockets, timers, clock or randomness: time arrives as `now`, randomness from an
+ * injected Prng, and effects leave as actions. The two drivers, net/ (libp2p streams)
+ * and sim/ (the discrete-event simulator), run the same loop:
+ *
+ *   core.handle(now, input)
+ *   for (let action = core.poll(); action; action = core.poll()) execute(action)
+ *   schedule(core.nextDeadline())
+ */
+
+/** Milliseconds on the driver's clock: wall time in net/, virtual time in sim/. */
+export type Millis = number
+
+/** A peer's id as text: a libp2p PeerId string in net/, a synthetic name in sim/. */
+export type PeerId = string & { readonly __brand: 'PeerId' }
+
+export function asPeerId(text: string): PeerId {
+  return text as PeerId
+}
+
+export interface Core<Input, Action> {
+  handle(now: Millis, input: Input): void
+  /** Drained by the driver after every handle() until it returns undefined. */
+  poll(): Action | undefined
+  /** When the driver must deliver a tick; a tick before it does nothing. */
+  nextDeadline(): Millis | undefined
+}
+
+export type Direction = 'inbound' | 'outbound'
+
+/**
+ * What a driver tells a core about the network. `peer-connected` means a connection is
+ * open to a peer that speaks the core's protocol; `addresses` are multiaddr strings
+ * (empty in simulation, where peers are dialled by id).
+ */
+export type NetworkInput<Message> =
+  | { type: 'peer-connected'; peer: PeerId; direction: Direction; addresses: readonly string[] }
+  | { type: 'peer-disconnected'; peer: PeerId }
+  | { type: 'message'; from: PeerId; message: Message }
+  | { type: 'dial-failed'; peer: PeerId; reason: string }
+  /** A peer learnt from outside the protocol: bootstrap, mDNS, identify, the DHT. */
+  | { type: 'peer-discovered'; peer: PeerId; addresses: readonly string[]; source: DiscoverySource }
+  | { type: 'tick' }
+
+export type DiscoverySource = 'bootstrap' | 'mdns' | 'identify' | 'dht' | 'cache' | 'exchange'
+
+/** What a core asks a driver to do on the network. */
+export type NetworkAction<Message> =
+  | { type: 'send'; to: PeerId; message: Message }
+  | { type: 'dial'; peer: PeerId; addresses: readonly string[] }
+  | { type: 'disconnect'; peer: PeerId; reason: string }
+
+/**
+ * How one protocol's messages cross the wire: both drivers use it, net/ to frame
+ * streams and sim/ to account each message's size.
+ */
+export interface WireCodec<Message> {
+  /** libp2p protocol id, e.g. /shoal/membership/1.0.0 */
+  readonly protocol: string
+  /** Largest frame accepted or sent, in bytes; a larger one is a decode error. */
+  readonly frameBytesMax: number
+  encode(message: Message): Uint8Array
+  decode(bytes: Uint8Array): DecodeResult<Message>
+}
+
+export type DecodeResult<T> = { ok: true; value: T } | { ok: false; error: WireError }
+
+/** Why a frame was rejected: `code` is a short stable label counted in metrics. */
+export interface WireError {
+  code: string
+  detail?: string
+}
+
+export function wireError(code: string, detail?: string): { ok: false; error: WireError } {
+  return detail === undefined ? { ok: false, error: { code } } : { ok: false, error: { code, detail } }
+}
