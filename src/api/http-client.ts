@@ -9,8 +9,8 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { ShoalError, systemErrorCode } from '../core/errors.ts'
 import type {
-  AddCandidate, AddedRoot, AddOptions, CatOptions, DirectoryEntry, EntryStat, GcResult, NodeIdentity, PinInfo,
-  RepoStat, ShoalApi, VerifyResult,
+  AddCandidate, AddedRoot, AddOptions, CatOptions, DirectoryEntry, EntryStat, GcResult, NodeIdentity, NodeStats,
+  PeerInfo, PinInfo, RepoStat, ShoalApi, VerifyResult,
 } from '../node/api.ts'
 import { API_PREFIX, decodeStreamError, errorFromBody, PART_TYPE_DIRECTORY, PART_TYPE_SYMLINK, STREAM_ERROR_TRAILER, type ErrorBody } from './wire.ts'
 
@@ -82,6 +82,22 @@ export class HttpClient implements ShoalApi {
 
   repoVerify(): Promise<VerifyResult> {
     return this.#json('POST', 'repo/verify')
+  }
+
+  async peers(): Promise<PeerInfo[]> {
+    return (await this.#json<{ peers: PeerInfo[] }>('GET', 'peers')).peers
+  }
+
+  swarmConnect(address: string): Promise<{ peerId: string }> {
+    return this.#json('POST', 'swarm/connect', { query: { arg: address } })
+  }
+
+  async swarmDisconnect(peerId: string): Promise<void> {
+    await this.#json('POST', 'swarm/disconnect', { query: { arg: peerId } })
+  }
+
+  stats(): Promise<NodeStats> {
+    return this.#json('GET', 'stats')
   }
 
   async close(): Promise<void> {}

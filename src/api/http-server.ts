@@ -34,6 +34,8 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   ABORTED: 499,
   DAEMON_UNREACHABLE: 502,
   FORBIDDEN: 403,
+  OFFLINE: 503,
+  DIAL_FAILED: 502,
 }
 
 export interface ApiServer {
@@ -42,7 +44,14 @@ export interface ApiServer {
   close(): Promise<void>
 }
 
-export async function startApiServer(api: ShoalApi, options: { host: string; port: number }): Promise<ApiServer> {
+export interface ApiServerOptions {
+  host: string
+  port: number
+  /** Prometheus text for GET /metrics; the route exists only when given. */
+  metricsText?: () => Promise<string>
+}
+
+export async function startApiServer(api: ShoalApi, options: ApiServerOptions): Promise<ApiServer> {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 })
   await app.register(multipart, {
     limits: { fieldNameSize: 64, fieldSize: 1024, fields: 16, fileSize: Number.POSITIVE_INFINITY, files: Number.POSITIVE_INFINITY, headerPairs: 32 },
@@ -100,6 +109,17 @@ export async function startApiServer(api: ShoalApi, options: { host: string; por
   app.post(`${API_PREFIX}/repo/gc`, () => api.gc())
   app.get(`${API_PREFIX}/repo/stat`, () => api.repoStat())
   app.post(`${API_PREFIX}/repo/verify`, () => api.repoVerify())
+  app.get(`${API_PREFIX}/peers`, async () => ({ peers: await api.peers() }))
+  app.post(`${API_PREFIX}/swarm/connect`, (request) => api.swarmConnect(requiredArg(queryOf(request))))
+  app.post(`${API_PREFIX}/swarm/disconnect`, async (request) => {
+    await api.swarmDisconnect(requiredArg(queryOf(request)))
+    return {}
+  })
+  app.get(`${API_PREFIX}/stats`, () => api.stats())
+  if (options.metricsText !== undefined) {
+    const metricsText = options.metricsText
+    app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(await metricsText()))
+  }
 
   await app.listen({ host: options.host, port: options.port })
   const address = app.server.address()

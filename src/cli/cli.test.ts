@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { blockKey, parseCid } from '../core/content/cid.ts'
-import { collect, runShoal, SHOAL_BIN, startShoal, waitForLine, type CliResult } from '../testing/cli.ts'
+import { collect, LOOPBACK_NETWORK, runShoal, SHOAL_BIN, startShoal, waitForLine, type CliResult } from '../testing/cli.ts'
 import { onCleanup, pseudoRandomBytes, smallDisk, tempDir } from '../testing/temp.ts'
 import { buildProgram } from './program.ts'
 
@@ -143,7 +143,7 @@ test('a corrupt block on disk is named and not served', async (t) => {
 
 test('the daemon serves the API; commands find it through the repository; it cleans up on SIGTERM', async (t) => {
   const { shoal, repo, dir } = await newRepo(t)
-  const daemon = startShoal(['--repo', repo, 'daemon', '--api', '127.0.0.1:0'])
+  const daemon = startShoal(['--repo', repo, 'daemon', '--api', '127.0.0.1:0', ...LOOPBACK_NETWORK])
   onCleanup(t, () => daemon.kill('SIGKILL'))
   const [, url] = await waitForLine(daemon, /API listening on (http:\S+)/)
   assert.equal((await readFile(join(repo, 'api'), 'utf8')).trim(), url)
@@ -233,7 +233,7 @@ test('a progress bar with bytes, rate and ETA is drawn when stderr is a terminal
 test('npm start initialises the default repository and runs the daemon', async (t) => {
   const home = await tempDir(t)
   const root = fileURLToPath(new URL('../../../', import.meta.url))
-  const npm = spawn('npm', ['start', '--silent', '--', '--api', '127.0.0.1:0'], {
+  const npm = spawn('npm', ['start', '--silent', '--', '--api', '127.0.0.1:0', ...LOOPBACK_NETWORK], {
     cwd: root,
     env: { ...process.env, HOME: home, SHOAL_REPO: '' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,18 +1,25 @@
 /**
- * `shoal daemon`: holds the repository open and serves the HTTP API until SIGINT or
- * SIGTERM. It writes its API address to the repository's `api` file at start, so other
- * `shoal` commands find it, and removes the file at exit.
+ * `shoal daemon`: joins the network and serves the HTTP API until SIGINT or SIGTERM. It
+ * writes its API address to the repository's `api` file at start, so other `shoal`
+ * commands find it, and removes the file at exit. On a signal it stops accepting, lets
+ * in-flight writes finish, saves the peer cache and exits 0 within SHUTDOWN_MS.
  */
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { startApiServer } from '../api/http-server.ts'
 import { ShoalError, systemErrorCode } from '../core/errors.ts'
+import type { NetworkOptions } from '../node/network.ts'
 import { API_FILE } from '../node/repo.ts'
 import { ShoalNode } from '../node/shoal-node.ts'
+
+/** The whole shutdown, after which the process exits even if a library left a handle open. */
+export const SHUTDOWN_MS = 5_000
 
 export interface DaemonOptions {
   /** HOST:PORT, overriding config api.address */
   api?: string
+  network: NetworkOptions
   /** Aborted to stop the daemon. */
   signal: AbortSignal
   print(line: string): void
@@ -20,10 +27,15 @@ export interface DaemonOptions {
 
 export async function runDaemon(repoPath: string, options: DaemonOptions): Promise<void> {
   const node = await ShoalNode.open(repoPath)
+  let stopping: Promise<unknown> | undefined
   try {
+    const network = await node.startNetwork(options.network).catch((error: unknown) => {
+      if (systemErrorCode(error) === 'EADDRINUSE') throw new ShoalError('INVALID_ARGUMENT', `a listen address is in use (${(error as Error).message}); choose others with --listen`)
+      throw error
+    })
     const address = options.api ?? node.repo.config.api.address
     const { host, port } = parseHostPort(address)
-    const server = await startApiServer(node, { host, port }).catch((error: unknown) => {
+    const server = await startApiServer(node, { host, port, metricsText: () => network.metrics.registry.metrics() }).catch((error: unknown) => {
       if (systemErrorCode(error) === 'EADDRINUSE') throw new ShoalError('INVALID_ARGUMENT', `API address ${address} is in use; choose another with --api HOST:PORT`)
       if (systemErrorCode(error) === 'EADDRNOTAVAIL') throw new ShoalError('INVALID_ARGUMENT', `API address ${address} is not an address of this machine`)
       throw error
@@ -31,14 +43,20 @@ export async function runDaemon(repoPath: string, options: DaemonOptions): Promi
     const apiFile = join(repoPath, API_FILE)
     try {
       await writeFile(apiFile, `${server.url}\n`)
-      options.print(`peer id: ${(await node.id()).peerId}`)
+      const identity = await node.id()
+      options.print(`peer id: ${identity.peerId}`)
+      for (const listening of identity.listenAddresses) options.print(`listening on ${listening}`)
       options.print(`API listening on ${server.url}`)
-      options.print('daemon ready (content store and HTTP API; networking is not built yet)')
+      options.print('daemon ready')
       await new Promise((resolve) => {
         if (options.signal.aborted) resolve(undefined)
         options.signal.addEventListener('abort', resolve, { once: true })
       })
       options.print('daemon stopping')
+      stopping = sleep(SHUTDOWN_MS - 500, undefined, { ref: false }).then(() => {
+        options.print(`daemon did not stop within ${SHUTDOWN_MS} ms; exiting`)
+        process.exit(0)
+      })
     } finally {
       await rm(apiFile, { force: true })
       await server.close()
@@ -46,6 +64,8 @@ export async function runDaemon(repoPath: string, options: DaemonOptions): Promi
   } finally {
     await node.close()
   }
+  // A library may leave a socket or timer behind; it must not keep the process alive.
+  if (stopping !== undefined) setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref()
 }
 
 export function parseHostPort(text: string): { host: string; port: number } {

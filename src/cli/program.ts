@@ -10,6 +10,7 @@ import { Command, Option } from 'commander'
 import { CID_PROFILES, parseCidProfile } from '../core/content/cid-profile.ts'
 import { ShoalError } from '../core/errors.ts'
 import type { AddCandidate, ShoalApi } from '../node/api.ts'
+import { parseBootstrapAddress } from '../node/addresses.ts'
 import { getConfigValue, readConfig, setConfigValue, writeConfig } from '../node/config.ts'
 import { scanPaths } from '../node/fs-source.ts'
 import { defaultRepoPath, initRepo, repoExists } from '../node/repo.ts'
@@ -68,12 +69,17 @@ export function buildProgram(io: CliIo): Command {
 
   program
     .command('id')
-    .description("print this node's peer id")
+    .description("print this node's peer id and, when the daemon runs, its addresses")
     .addOption(json)
     .action(async (options: { json?: boolean }, command: Command) => {
       const identity = await withApi(command, (api) => api.id())
-      if (options.json) printJson(identity)
-      else print(identity.peerId)
+      if (options.json) {
+        printJson(identity)
+        return
+      }
+      print(identity.peerId)
+      for (const address of identity.listenAddresses) print(`listening: ${address}`)
+      for (const address of identity.addresses) print(`announced: ${address}`)
     })
 
   program
@@ -257,19 +263,117 @@ export function buildProgram(io: CliIo): Command {
     })
 
   program
+    .command('peers')
+    .description('list connected peers: their connections, direction, kind and latency')
+    .addOption(json)
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const peers = await withApi(command, (api) => api.peers())
+      if (options.json) {
+        printJson(peers)
+        return
+      }
+      for (const peer of peers) {
+        const latency = peer.latencyMs === null ? '-' : `${Math.round(peer.latencyMs)} ms`
+        for (const connection of peer.connections) {
+          print(`${peer.peerId} ${connection.remoteAddress} ${connection.direction} ${connection.relayed ? 'relayed' : 'direct'} ${latency}`)
+        }
+      }
+      if (peers.length === 0) print('no peers connected')
+    })
+
+  const swarm = program.command('swarm').description('connections to peers')
+  swarm
+    .command('connect')
+    .description('connect to a peer')
+    .argument('<multiaddr>', 'e.g. /ip4/192.0.2.1/tcp/4001/p2p/12D3KooW...')
+    .action(async (address: string, _options: unknown, command: Command) => {
+      const { peerId } = await withApi(command, (api) => api.swarmConnect(address))
+      print(`connected to ${peerId}`)
+    })
+  swarm
+    .command('disconnect')
+    .description('close every connection to a peer')
+    .argument('<peer>', 'peer id')
+    .action(async (peer: string, _options: unknown, command: Command) => {
+      await withApi(command, (api) => api.swarmDisconnect(peer))
+      print(`disconnected from ${peer}`)
+    })
+
+  program
+    .command('stats')
+    .description('connections, streams, traffic by protocol, refusals by reason (the figures of GET /metrics)')
+    .addOption(json)
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const stats = await withApi(command, (api) => api.stats())
+      if (options.json) {
+        printJson(stats)
+        return
+      }
+      for (const [metric, values] of Object.entries(stats)) {
+        const entries = Object.entries(values)
+        if (entries.length === 0) print(`${metric} 0`)
+        for (const [labels, value] of entries) print(`${metric}${labels === '' ? '' : `{${labels}}`} ${value}`)
+      }
+    })
+
+  const bootstrap = program.command('bootstrap').description('the peers a starting daemon dials (config network.bootstrap)')
+  bootstrap
+    .command('add')
+    .argument('<multiaddr...>', 'addresses ending in /p2p/<peer id>')
+    .action(async (addresses: string[], _options: unknown, command: Command) => {
+      for (const address of addresses) parseBootstrapAddress(address)
+      const path = await existingRepo(command)
+      const current = await readConfig(path)
+      const added = addresses.filter((address) => !current.network.bootstrap.includes(address))
+      await writeConfig(path, { ...current, network: { ...current.network, bootstrap: [...current.network.bootstrap, ...added] } })
+      for (const address of added) print(`added ${address}`)
+      if ((await daemonUrl(path)) !== undefined) print('the daemon dials them at its next start; `shoal swarm connect` dials now')
+    })
+  bootstrap
+    .command('rm')
+    .argument('<multiaddr...>', 'addresses to remove, or "all"')
+    .action(async (addresses: string[], _options: unknown, command: Command) => {
+      const path = await existingRepo(command)
+      const current = await readConfig(path)
+      const all = addresses.length === 1 && addresses[0] === 'all'
+      const missing = all ? [] : addresses.filter((address) => !current.network.bootstrap.includes(address))
+      if (missing.length > 0) throw new ShoalError('NOT_FOUND', `not in the bootstrap list: ${missing.join(' ')}`)
+      const kept = all ? [] : current.network.bootstrap.filter((address) => !addresses.includes(address))
+      await writeConfig(path, { ...current, network: { ...current.network, bootstrap: kept } })
+      for (const address of current.network.bootstrap.filter((address) => !kept.includes(address))) print(`removed ${address}`)
+    })
+  bootstrap
+    .command('ls')
+    .addOption(json)
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const list = (await readConfig(await existingRepo(command))).network.bootstrap
+      if (options.json) printJson(list)
+      else for (const address of list) print(address)
+    })
+
+  program
     .command('daemon')
-    .description('run the node: serve the HTTP API (networking arrives with the next issues)')
+    .description('run the node: join the network and serve the HTTP API')
     .option('--api <host:port>', 'API address (default: config api.address, 127.0.0.1:5080)')
+    .option('--listen <multiaddr...>', 'listen addresses, replacing config network.listen')
+    .option('--bootstrap <multiaddr...>', 'peers to dial at start, besides config network.bootstrap')
+    .option('--no-mdns', 'do not discover or announce peers on the LAN with mDNS')
     .option('--init', 'create the repository first if it does not exist')
-    .action(async (options: { api?: string; init?: boolean }, command: Command) => {
+    .action(async (options: { api?: string; listen?: string[]; bootstrap?: string[]; mdns: boolean; init?: boolean }, command: Command) => {
       const path = repoPath(command)
       if (options.init && !(await repoExists(path))) {
         const { peerId } = await initRepo(path)
         print(`initialised repository at ${path}\npeer id: ${peerId}`)
       }
-      // Loaded here: the HTTP server's modules cost every other command ~25 MB of memory.
+      for (const address of options.bootstrap ?? []) parseBootstrapAddress(address)
+      // Loaded here: the HTTP server's and libp2p's modules cost every other command memory.
       const { runDaemon } = await import('./daemon.ts')
-      await runDaemon(path, { api: options.api, signal: io.signal, print })
+      await runDaemon(path, {
+        api: options.api,
+        network: { listen: options.listen, bootstrap: options.bootstrap, mdns: options.mdns },
+        signal: io.signal,
+        print,
+      })
     })
 
   const existingRepo = async (command: Command): Promise<string> => {

@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'ABORTED'
   | 'DAEMON_UNREACHABLE'
   | 'FORBIDDEN'
+  | 'OFFLINE'
+  | 'DIAL_FAILED'
 
 export class ShoalError extends Error {
   readonly code: ErrorCode

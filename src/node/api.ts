@@ -62,9 +62,30 @@ export interface NodeIdentity {
   publicKey: string
   agentVersion: string
   repoPath: string
-  /** Network addresses; empty until networking lands. */
+  /** Addresses the host listens on (empty when the node is offline). */
+  listenAddresses: string[]
+  /** Addresses peers are told to dial, each ending in /p2p/<peer id>. */
   addresses: string[]
 }
+
+export interface PeerConnection {
+  remoteAddress: string
+  direction: 'inbound' | 'outbound'
+  /** Through a circuit relay rather than a direct transport connection. */
+  relayed: boolean
+  /** When the connection opened, in ms since the epoch. */
+  openedMs: number
+}
+
+export interface PeerInfo {
+  peerId: string
+  connections: PeerConnection[]
+  /** Round trip of the last membership ping; null until one is answered. */
+  latencyMs: number | null
+}
+
+/** Shoal's metrics as `{ metric: { "label=value,...": value } }`, the figures of GET /metrics. */
+export type NodeStats = Record<string, Record<string, number>>
 
 export interface PinInfo {
   cid: string
@@ -104,5 +125,10 @@ export interface ShoalApi {
   gc(): Promise<GcResult>
   repoStat(): Promise<RepoStat>
   repoVerify(): Promise<VerifyResult>
+  /** The following need the network, which runs only in the daemon; elsewhere they fail with OFFLINE. */
+  peers(): Promise<PeerInfo[]>
+  swarmConnect(address: string): Promise<{ peerId: string }>
+  swarmDisconnect(peerId: string): Promise<void>
+  stats(): Promise<NodeStats>
   close(): Promise<void>
 }

@@ -34,6 +34,11 @@ const byteSize = z.union([
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-f:.]+\]:\d{1,5}$/i, 'expected HOST:PORT such as 127.0.0.1:5080')
 
+/** A multiaddr as text; parsed for real where it is used, this only catches typos early. */
+const multiaddrText = z.string().regex(/^(\/[^/\s]+)+$/, 'expected a multiaddr such as /ip4/192.0.2.1/tcp/4001')
+
+export const DEFAULT_LISTEN_ADDRESSES = ['/ip4/0.0.0.0/tcp/4001', '/ip4/0.0.0.0/tcp/4002/ws']
+
 const ConfigSchema = z.strictObject({
   api: z.strictObject({
     address: hostPort.default('127.0.0.1:5080'),
@@ -44,6 +49,30 @@ const ConfigSchema = z.strictObject({
   }).prefault({}),
   import: z.strictObject({
     cidProfile: z.enum(CID_PROFILES).default('unixfs-v1-2025'),
+  }).prefault({}),
+  network: z.strictObject({
+    listen: z.array(multiaddrText).default(DEFAULT_LISTEN_ADDRESSES),
+    /** Addresses announced to peers instead of the listen addresses; empty: announce those. */
+    announce: z.array(multiaddrText).default([]),
+    /** Peers dialled at start, each a multiaddr ending in /p2p/<peer id>. */
+    bootstrap: z.array(multiaddrText).default([]),
+    mdns: z.boolean().default(true),
+    /** Connections the node keeps; membership dials until it has this many. */
+    degreeTarget: z.number().int().min(0).max(1_000).default(8),
+    connections: z.strictObject({
+      max: z.number().int().positive().default(300),
+      perIpMax: z.number().int().positive().default(32),
+      /** Inbound connections accepted per second from one IP address. */
+      inboundPerIpPerSecondMax: z.number().positive().default(10),
+      /** Streams a peer may open on one connection. */
+      streamsPerConnectionMax: z.number().int().positive().default(256),
+    }).prefault({}),
+    peerCache: z.strictObject({
+      /** Peers remembered for re-dialling at start. */
+      max: z.number().int().min(0).default(200),
+      /** A peer not seen alive for this long is forgotten. */
+      ageMaxHours: z.number().positive().default(7 * 24),
+    }).prefault({}),
   }).prefault({}),
 })
 
@@ -80,7 +109,7 @@ export function getConfigValue(config: Config, key: string): unknown {
 /** Sets a leaf key; `text` is read as JSON when it parses as JSON, as a string otherwise. */
 export function setConfigValue(config: Config, key: string, text: string): Config {
   const current = getConfigValue(config, key)
-  if (typeof current === 'object' && current !== null) {
+  if (typeof current === 'object' && current !== null && !Array.isArray(current)) {
     throw new ShoalError('INVALID_CONFIG', `config key '${key}' is a section; set one of its keys`)
   }
   let value: unknown

@@ -1,8 +1,8 @@
 /**
  * ShoalNode: one node over one repository — the library API (ShoalApi) in-process.
- * Composes the block store, the pin store and the UnixFS importer/exporter today; the
- * network, DHT, pub/sub and swarm join it in later issues. The only code that reads the
- * clock.
+ * Composes the block store, the pin store, the UnixFS importer/exporter and, in the
+ * daemon, the network (startNetwork); the DHT, pub/sub and swarm join it in later issues.
+ * The only code that reads the clock.
  *
  * Adds and garbage collection share a read/write lock: adds run concurrently (read side),
  * gc runs alone (write side), so gc never sweeps blocks of an add whose pin is not yet
@@ -19,9 +19,10 @@ import type { BlockStore } from '../store/block-store.ts'
 import type { PinStore } from '../store/pin-store.ts'
 import { SHOAL_AGENT_VERSION } from '../version.ts'
 import type {
-  AddCandidate, AddedRoot, AddOptions, CatOptions, DirectoryEntry, EntryStat, GcResult, NodeIdentity, PinInfo,
-  RepoStat, ShoalApi, VerifyResult,
+  AddCandidate, AddedRoot, AddOptions, CatOptions, DirectoryEntry, EntryStat, GcResult, NodeIdentity, NodeStats,
+  PeerInfo, PinInfo, RepoStat, ShoalApi, VerifyResult,
 } from './api.ts'
+import { Network, type NetworkOptions } from './network.ts'
 import { readFile } from './file-reader.ts'
 import { Repo } from './repo.ts'
 
@@ -32,6 +33,7 @@ export class ShoalNode implements ShoalApi {
   readonly #blocks: BlockStore
   readonly #pins: PinStore
   readonly #gcLock: Mortice = createMortice({ singleProcess: true })
+  #network: Network | undefined
 
   private constructor(repo: Repo) {
     this.repo = repo
@@ -50,8 +52,37 @@ export class ShoalNode implements ShoalApi {
       publicKey: Buffer.from(privateKey.publicKey.raw).toString('base64'),
       agentVersion: SHOAL_AGENT_VERSION,
       repoPath: this.repo.path,
-      addresses: [],
+      listenAddresses: this.#network?.listenAddresses() ?? [],
+      addresses: this.#network?.announcedAddresses() ?? [],
     }
+  }
+
+  /** Joins the network; the daemon does this, one-shot commands stay offline. */
+  async startNetwork(options: NetworkOptions = {}): Promise<Network> {
+    if (this.#network !== undefined) throw new Error('the network is already started')
+    this.#network = await Network.start(this.repo, options)
+    return this.#network
+  }
+
+  async peers(): Promise<PeerInfo[]> {
+    return this.#online().peers()
+  }
+
+  swarmConnect(address: string): Promise<{ peerId: string }> {
+    return this.#online().connect(address)
+  }
+
+  swarmDisconnect(peerId: string): Promise<void> {
+    return this.#online().disconnect(peerId)
+  }
+
+  stats(): Promise<NodeStats> {
+    return this.#online().stats()
+  }
+
+  #online(): Network {
+    if (this.#network === undefined) throw new ShoalError('OFFLINE', 'the node is offline: start it with `shoal daemon`')
+    return this.#network
   }
 
   async add(candidates: AsyncIterable<AddCandidate>, options: AddOptions = {}): Promise<AddedRoot[]> {
@@ -172,6 +203,8 @@ export class ShoalNode implements ShoalApi {
   }
 
   async close(): Promise<void> {
+    await this.#network?.stop()
+    this.#network = undefined
     const release = await this.#gcLock.writeLock()
     try {
       await this.repo.close()

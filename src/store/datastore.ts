@@ -5,6 +5,7 @@
  */
 import { ClassicLevel } from 'classic-level'
 import { ShoalError, systemErrorCode } from '../core/errors.ts'
+import { PeerCache, type PeerCacheLimits } from './peer-cache.ts'
 import { PinStore } from './pin-store.ts'
 
 export class Datastore {
@@ -27,6 +28,10 @@ export class Datastore {
       throw error
     }
     return new Datastore(db)
+  }
+
+  peerCache(limits: PeerCacheLimits): PeerCache {
+    return new PeerCache(this.#db.sublevel('peers', { valueEncoding: 'json' }), limits)
   }
 
   async close(): Promise<void> {

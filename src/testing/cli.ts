@@ -7,6 +7,9 @@ import { fileURLToPath } from 'node:url'
 
 export const SHOAL_BIN = fileURLToPath(new URL('../cli/shoal.js', import.meta.url))
 
+/** Daemon flags for tests: listen on a free loopback port only, and no mDNS on the machine's LAN. */
+export const LOOPBACK_NETWORK = ['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns']
+
 export interface CliResult {
   code: number | null
   signal: NodeJS.Signals | null

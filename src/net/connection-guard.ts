@@ -1,0 +1,86 @@
+/**
+ * ConnectionGuard: the connection gater that holds the node's connection limits before
+ * any handshake is spent on a connection: the total, the number from one IP address and
+ * the rate of new inbound connections from one IP address. Every refusal is counted by
+ * reason. libp2p's own limits stay on as a second line (see host.ts).
+ */
+import type { ConnectionGater, MultiaddrConnection } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+export interface ConnectionLimits {
+  connectionsMax: number
+  perIpMax: number
+  inboundPerIpPerSecondMax: number
+  streamsPerConnectionMax: number
+}
+
+export type ConnectionRefusal = 'connections-max' | 'per-ip-max' | 'inbound-rate'
+
+/** A per-IP token bucket: `inboundPerIpPerSecondMax` tokens a second, bursts of as many. */
+interface Bucket {
+  tokens: number
+  refilledAt: number
+}
+
+/** Buckets for this many IP addresses at most; the oldest are forgotten first. */
+const BUCKETS_MAX = 10_000
+
+export class ConnectionGuard {
+  readonly #limits: ConnectionLimits
+  readonly #now: () => number
+  readonly #onRefused: (reason: ConnectionRefusal) => void
+  readonly #buckets = new Map<string, Bucket>()
+  /** Open connections as the host reports them; set once the host exists. */
+  openConnections: () => ReadonlyArray<{ remoteAddr: Multiaddr }> = () => []
+
+  constructor(limits: ConnectionLimits, now: () => number, onRefused: (reason: ConnectionRefusal) => void) {
+    this.#limits = limits
+    this.#now = now
+    this.#onRefused = onRefused
+  }
+
+  gater(): ConnectionGater {
+    return {
+      denyInboundConnection: (connection: MultiaddrConnection) => this.#denyInbound(connection.remoteAddr),
+    }
+  }
+
+  #denyInbound(remote: Multiaddr): boolean {
+    const ip = ipOf(remote)
+    const open = this.openConnections()
+    if (open.length >= this.#limits.connectionsMax) return this.#refuse('connections-max')
+    if (ip !== undefined) {
+      if (!this.#takeToken(ip)) return this.#refuse('inbound-rate')
+      let fromIp = 0
+      for (const connection of open) if (ipOf(connection.remoteAddr) === ip) fromIp++
+      if (fromIp >= this.#limits.perIpMax) return this.#refuse('per-ip-max')
+    }
+    return false
+  }
+
+  #takeToken(ip: string): boolean {
+    const now = this.#now()
+    const rate = this.#limits.inboundPerIpPerSecondMax
+    let bucket = this.#buckets.get(ip)
+    if (bucket === undefined) {
+      if (this.#buckets.size >= BUCKETS_MAX) this.#buckets.delete(this.#buckets.keys().next().value!)
+      bucket = { tokens: rate, refilledAt: now }
+      this.#buckets.set(ip, bucket)
+    }
+    bucket.tokens = Math.min(rate, bucket.tokens + ((now - bucket.refilledAt) / 1000) * rate)
+    bucket.refilledAt = now
+    if (bucket.tokens < 1) return false
+    bucket.tokens -= 1
+    return true
+  }
+
+  #refuse(reason: ConnectionRefusal): true {
+    this.#onRefused(reason)
+    return true
+  }
+}
+
+function ipOf(address: Multiaddr): string | undefined {
+  const component = address.getComponents().find((part) => part.name === 'ip4' || part.name === 'ip6')
+  return component?.value
+}

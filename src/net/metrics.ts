@@ -1,0 +1,116 @@
+/**
+ * NodeMetrics: the node's Prometheus registry (served at GET /metrics and summarised by
+ * `shoal stats`). Each node has its own registry, so several nodes can share a process.
+ * Connection and stream gauges are read from the host when scraped; protocol traffic and
+ * refusals are counted as they happen; a core's counters are exposed as they are, with
+ * `registerCoreCounters`, which is how every later protocol adds its figures.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+
+export type TrafficDirection = 'in' | 'out'
+
+/** What the gauges read when scraped. */
+export interface ConnectionSnapshot {
+  direction: 'inbound' | 'outbound'
+  relayed: boolean
+  streamProtocols: readonly string[]
+}
+
+export class NodeMetrics {
+  readonly registry = new Registry()
+  readonly #bytes: Counter<'protocol' | 'direction'>
+  readonly #frames: Counter<'protocol' | 'direction'>
+  readonly #rejected: Counter<'protocol' | 'reason'>
+  readonly #dropped: Counter<'protocol' | 'reason'>
+  readonly #refused: Counter<'reason'>
+  readonly #disconnects: Counter<'protocol' | 'reason'>
+
+  constructor(connections: () => readonly ConnectionSnapshot[]) {
+    const registers = [this.registry]
+    collectDefaultMetrics({ register: this.registry })
+    new Gauge({
+      name: 'shoal_connections',
+      help: 'Open connections by direction and kind',
+      labelNames: ['direction', 'kind'],
+      registers,
+      collect() {
+        this.reset()
+        for (const connection of connections()) {
+          this.inc({ direction: connection.direction, kind: connection.relayed ? 'relayed' : 'direct' })
+        }
+      },
+    })
+    new Gauge({
+      name: 'shoal_streams',
+      help: 'Open streams by protocol',
+      labelNames: ['protocol'],
+      registers,
+      collect() {
+        this.reset()
+        for (const connection of connections()) {
+          for (const protocol of connection.streamProtocols) this.inc({ protocol: protocol || 'negotiating' })
+        }
+      },
+    })
+    this.#bytes = new Counter({ name: 'shoal_protocol_bytes_total', help: 'Frame bytes by protocol and direction', labelNames: ['protocol', 'direction'], registers })
+    this.#frames = new Counter({ name: 'shoal_protocol_frames_total', help: 'Frames by protocol and direction', labelNames: ['protocol', 'direction'], registers })
+    this.#rejected = new Counter({ name: 'shoal_wire_rejected_total', help: 'Streams closed for bad input, by protocol and reason', labelNames: ['protocol', 'reason'], registers })
+    this.#dropped = new Counter({ name: 'shoal_dropped_total', help: 'Frames or streams dropped by a bound, by protocol and reason', labelNames: ['protocol', 'reason'], registers })
+    this.#refused = new Counter({ name: 'shoal_connections_refused_total', help: 'Inbound connections refused, by reason', labelNames: ['reason'], registers })
+    this.#disconnects = new Counter({ name: 'shoal_disconnects_total', help: 'Peers disconnected by a protocol, by reason', labelNames: ['protocol', 'reason'], registers })
+  }
+
+  traffic(protocol: string, direction: TrafficDirection, bytes: number): void {
+    this.#bytes.inc({ protocol, direction }, bytes)
+    this.#frames.inc({ protocol, direction })
+  }
+
+  rejected(protocol: string, reason: string): void {
+    this.#rejected.inc({ protocol, reason })
+  }
+
+  dropped(protocol: string, reason: string): void {
+    this.#dropped.inc({ protocol, reason })
+  }
+
+  connectionRefused(reason: string): void {
+    this.#refused.inc({ reason })
+  }
+
+  disconnected(protocol: string, reason: string): void {
+    this.#disconnects.inc({ protocol, reason })
+  }
+
+  /** Exposes a core's own counters as `shoal_<name>_total{counter=...}`, read when scraped. */
+  registerCoreCounters(name: string, help: string, counters: object): void {
+    new Counter({
+      name: `shoal_${name}_total`,
+      help,
+      labelNames: ['counter'],
+      registers: [this.registry],
+      collect() {
+        this.reset()
+        for (const [counter, value] of Object.entries(counters)) if (typeof value === 'number') this.inc({ counter }, value)
+      },
+    })
+  }
+
+  /** Shoal's own figures (not the process defaults) as `{ metric: { labels: value } }`. */
+  async summary(): Promise<MetricsSummary> {
+    const summary: MetricsSummary = {}
+    for (const metric of await this.registry.getMetricsAsJSON()) {
+      if (!metric.name.startsWith('shoal_') && !PROCESS_METRICS.has(metric.name)) continue
+      const values: Record<string, number> = {}
+      for (const { labels, value } of metric.values) {
+        const key = Object.entries(labels).map(([label, text]) => `${label}=${text}`).join(',')
+        values[key] = value
+      }
+      summary[metric.name] = values
+    }
+    return summary
+  }
+}
+
+export type MetricsSummary = Record<string, Record<string, number>>
+
+const PROCESS_METRICS = new Set(['process_resident_memory_bytes', 'process_cpu_seconds_total', 'nodejs_heap_size_used_bytes'])

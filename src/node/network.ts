@@ -1,0 +1,180 @@
+/**
+ * Network: the node on the network, in the daemon. Composes the libp2p host (net/host.ts),
+ * the membership core driven over /shoal/membership/1.0.0 by the protocol driver, the
+ * discovery sources that feed it (bootstrap list, peer cache, mDNS, identify) and the
+ * peer cache it fills. Reads the clock for the driver.
+ */
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { DEFAULT_MEMBERSHIP_CONFIG, Membership, type MembershipAction, type MembershipInput, type MembershipMessage } from '../core/membership/membership.ts'
+import { Prng } from '../core/prng.ts'
+import { asPeerId, type DiscoverySource } from '../core/sans-io.ts'
+import { ShoalError } from '../core/errors.ts'
+import { createHost, type ShoalHost } from '../net/host.ts'
+import { NodeMetrics } from '../net/metrics.ts'
+import { ProtocolDriver } from '../net/protocol-driver.ts'
+import type { PeerCache } from '../store/peer-cache.ts'
+import { membershipCodec } from '../wire/membership.ts'
+import { SHOAL_AGENT_VERSION } from '../version.ts'
+import { parseBootstrapAddress, parseMultiaddr, parsePeerId } from './addresses.ts'
+import type { NodeStats, PeerInfo } from './api.ts'
+import type { Repo } from './repo.ts'
+
+export interface NetworkOptions {
+  /** Replace config network.listen. */
+  listen?: readonly string[]
+  /** Dialled at start besides config network.bootstrap. */
+  bootstrap?: readonly string[]
+  /** false turns mDNS off whatever the config says. */
+  mdns?: boolean
+}
+
+const HOUR_MS = 3_600_000
+const PEER_CACHE_SAVE_INTERVAL_MS = 5 * 60_000
+const DIAL_TIMEOUT_MS = 15_000
+
+export class Network {
+  readonly host: ShoalHost
+  readonly metrics: NodeMetrics
+  readonly #membership: Membership
+  readonly #driver: ProtocolDriver<MembershipMessage, MembershipInput, MembershipAction>
+  readonly #peerCache: PeerCache
+  readonly #saveTimer: NodeJS.Timeout
+
+  private constructor(host: ShoalHost, metrics: NodeMetrics, membership: Membership, driver: ProtocolDriver<MembershipMessage, MembershipInput, MembershipAction>, peerCache: PeerCache) {
+    this.host = host
+    this.metrics = metrics
+    this.#membership = membership
+    this.#driver = driver
+    this.#peerCache = peerCache
+    this.#saveTimer = setInterval(() => void this.#savePeerCache(), PEER_CACHE_SAVE_INTERVAL_MS).unref()
+  }
+
+  static async start(repo: Repo, options: NetworkOptions = {}): Promise<Network> {
+    const settings = repo.config.network
+    const bootstrap = [...settings.bootstrap, ...(options.bootstrap ?? [])].map((address) => parseBootstrapAddress(address))
+    const listen = options.listen ?? settings.listen
+    for (const address of [...listen, ...settings.announce]) parseMultiaddr(address, 'address')
+    let host: ShoalHost | undefined
+    const metrics = new NodeMetrics(() => (host?.getConnections() ?? []).map((connection) => ({
+      direction: connection.direction,
+      relayed: connection.limits !== undefined,
+      streamProtocols: connection.streams.map((stream) => stream.protocol),
+    })))
+    host = await createHost({
+      privateKey: repo.identity.privateKey,
+      listen,
+      announce: settings.announce,
+      mdns: (options.mdns ?? true) && settings.mdns,
+      limits: {
+        connectionsMax: settings.connections.max,
+        perIpMax: settings.connections.perIpMax,
+        inboundPerIpPerSecondMax: settings.connections.inboundPerIpPerSecondMax,
+        streamsPerConnectionMax: settings.connections.streamsPerConnectionMax,
+      },
+      agentVersion: SHOAL_AGENT_VERSION,
+      now: Date.now,
+      onConnectionRefused: (reason) => metrics.connectionRefused(reason),
+    })
+    const self = asPeerId(host.peerId.toString())
+    const membership = new Membership(
+      { ...DEFAULT_MEMBERSHIP_CONFIG, self, degreeTarget: settings.degreeTarget },
+      Prng.fromSeed(`${self}:${Date.now()}`).fork('membership'),
+    )
+    metrics.registerCoreCounters('membership', 'Membership protocol events', membership.counters)
+    const peerCache = repo.datastore.peerCache({ max: settings.peerCache.max, ageMaxMs: settings.peerCache.ageMaxHours * HOUR_MS })
+    const driver = new ProtocolDriver<MembershipMessage, MembershipInput, MembershipAction>({
+      libp2p: host,
+      codec: membershipCodec,
+      core: membership,
+      now: Date.now,
+      metrics: driverMetrics(metrics),
+      onAction: (action) => {
+        if (action.type !== 'emit' || action.event.type !== 'peer-alive') return
+        const { peer, addresses, rttMs } = action.event
+        peerCache.seen({ peer, addresses: [...addresses], lastSeenMs: Date.now(), rttMs })
+      },
+    })
+    try {
+      await host.start()
+      driver.start()
+    } catch (error) {
+      await host.stop()
+      throw error
+    }
+    const network = new Network(host, metrics, membership, driver, peerCache)
+    host.addEventListener('peer:discovery', (event) => network.#discovered(event.detail.id.toString(), event.detail.multiaddrs, 'mdns'))
+    host.addEventListener('peer:identify', (event) => network.#discovered(event.detail.peerId.toString(), event.detail.listenAddrs, 'identify'))
+    for (const cached of await peerCache.load(Date.now())) network.#discovered(cached.peer, cached.addresses.map((address) => multiaddr(address)), 'cache')
+    for (const { peer, address } of bootstrap) network.#discovered(peer, [address], 'bootstrap')
+    return network
+  }
+
+  listenAddresses(): string[] {
+    return this.host.getMultiaddrs().map((address) => address.decapsulateCode(PROTOCOL_P2P).toString())
+  }
+
+  announcedAddresses(): string[] {
+    return this.host.getMultiaddrs().map(String)
+  }
+
+  peers(): PeerInfo[] {
+    const byPeer = new Map<string, PeerInfo>()
+    for (const connection of this.host.getConnections()) {
+      const peerId = connection.remotePeer.toString()
+      let info = byPeer.get(peerId)
+      if (info === undefined) {
+        const latencyMs = this.#membership.rttMs(asPeerId(peerId)) ?? connection.rtt
+        info = { peerId, connections: [], latencyMs: latencyMs ?? null }
+        byPeer.set(peerId, info)
+      }
+      info.connections.push({
+        remoteAddress: connection.remoteAddr.toString(),
+        direction: connection.direction,
+        relayed: connection.limits !== undefined,
+        openedMs: connection.timeline.open,
+      })
+    }
+    return [...byPeer.values()].sort((a, b) => a.peerId.localeCompare(b.peerId))
+  }
+
+  async connect(address: string): Promise<{ peerId: string }> {
+    const target = parseMultiaddr(address, 'address')
+    try {
+      const connection = await this.host.dial(target, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+      return { peerId: connection.remotePeer.toString() }
+    } catch (error) {
+      throw new ShoalError('DIAL_FAILED', `could not connect to ${address}: ${(error as Error).message}`, { cause: error })
+    }
+  }
+
+  async disconnect(peerIdText: string): Promise<void> {
+    const peer = parsePeerId(peerIdText)
+    if (this.host.getConnections(peer).length === 0) throw new ShoalError('NOT_FOUND', `not connected to ${peerIdText}`)
+    await this.host.hangUp(peer)
+  }
+
+  stats(): Promise<NodeStats> {
+    return this.metrics.summary()
+  }
+
+  /** Stops accepting, lets the driver finish in-flight writes, saves the peer cache. */
+  async stop(): Promise<void> {
+    clearInterval(this.#saveTimer)
+    await this.#driver.stop()
+    await this.#savePeerCache()
+    await this.host.stop()
+  }
+
+  #discovered(peer: string, addresses: readonly Multiaddr[], source: DiscoverySource): void {
+    if (peer === this.host.peerId.toString()) return
+    this.#driver.input({ type: 'peer-discovered', peer: asPeerId(peer), addresses: addresses.map(String), source })
+  }
+
+  async #savePeerCache(): Promise<void> {
+    await this.#peerCache.save(Date.now()).catch(() => {
+      // The datastore is closing or full; the cache is a hint, and the next save retries.
+    })
+  }
+}
+
+const PROTOCOL_P2P = 0x01a5
