@@ -71,6 +71,8 @@ export const DEFAULT_MEMBERSHIP_CONFIG: Omit<MembershipConfig, 'self'> = {
   dialFailuresMax: 3,
 }
 
+const FIRST_PING_DELAY_MS_MAX = 1_000
+
 interface Neighbour {
   direction: Direction
   addresses: readonly string[]
@@ -175,8 +177,9 @@ export class Membership implements Core<MembershipInput, MembershipAction> {
     this.#neighbours.set(peer, {
       direction,
       addresses,
-      // Stagger first pings so that peers joining together do not ping in lockstep.
-      nextPingAt: now + this.#prng.uniform(0, this.#config.pingIntervalMs),
+      // The first ping goes soon, to learn the latency and that the peer is good to cache,
+      // staggered so that peers joining together do not ping in lockstep.
+      nextPingAt: now + this.#prng.uniform(0, Math.min(FIRST_PING_DELAY_MS_MAX, this.#config.pingIntervalMs)),
       awaitingNonce: undefined,
       pingSentAt: 0,
       pingFailures: 0,
