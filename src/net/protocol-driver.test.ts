@@ -131,6 +131,35 @@ test('a peer opening thousands of streams: one is held, the rest replaced or ref
   assertNoCoreBugs(a, b)
 })
 
+test('a peer that connects and hangs up again and again leaves nothing behind', async (t) => {
+  const [a, b] = await connectedPair(t)
+  const flapper = await testLibp2p(t)
+  // It speaks the protocol (identify says so), so each connection reaches the core.
+  await flapper.handle(MEMBERSHIP_PROTOCOL, () => {})
+  const flapperPeer = asPeerId(flapper.peerId.toString())
+  let connectedSeen = 0
+  let refused = 0
+  for (let round = 0; round < 30; round++) {
+    try {
+      await flapper.dial(a.libp2p.getMultiaddrs())
+    } catch {
+      // libp2p's connection manager refuses a host past inboundConnectionThreshold a second.
+      refused++
+      continue
+    }
+    await waitFor(() => a.membership.connectedPeers().includes(flapperPeer), 'the core sees the flapper')
+    connectedSeen++
+    await flapper.hangUp(a.libp2p.peerId)
+  }
+  assert.ok(connectedSeen >= 5, `${connectedSeen} connections, ${refused} refused`)
+  await waitFor(() => a.driver.connectedCount === 1 && a.membership.connectedCount === 1, () => `${a.driver.connectedCount} connected`)
+  assert.equal(a.driver.queuedBytes(flapperPeer), 0)
+  await waitFor(() => a.metrics.count('streamsOpen', 'outbound') === 1 && a.metrics.count('streamsOpen', 'inbound') <= 1, () => JSON.stringify(a.metrics.snapshot()))
+  const pongs = alive(b, a.peer)
+  await waitFor(() => alive(b, a.peer) >= pongs + 2, 'b is still answered')
+  assertNoCoreBugs(a, b)
+})
+
 // --- backpressure, with a codec of large frames and a core that sends on command ---------
 
 const BLOB_PROTOCOL = '/shoal/test-blob/1.0.0'
