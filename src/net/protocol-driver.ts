@@ -314,8 +314,12 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
   #onPeerConnected(peerId: Libp2pPeerId, connection: Connection): void {
     if (this.#stopped) return
     const peer = asPeerId(peerId.toString())
-    this.#dials.get(peer)?.settle(undefined)
-    if (this.#connected.has(peer)) return
+    const known = this.#connected.get(peer)
+    if (known !== undefined) {
+      // A dial to a peer the core already has: its answer is the peer-connected it got.
+      if (known.delivered) this.#dials.get(peer)?.settle(undefined)
+      return
+    }
     const entry: ConnectedPeer = { delivered: false }
     this.#connected.set(peer, entry)
     void this.#addressesOf(peerId).then((addresses) => {
@@ -323,6 +327,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
       if (this.#connected.get(peer) !== entry || this.#stopped) return
       entry.delivered = true
       this.#deliver({ type: 'peer-connected', peer, direction: connection.direction, addresses })
+      // Only now is a dial answered: had the peer left first, it would fail instead.
+      this.#dials.get(peer)?.settle(undefined)
     })
   }
 
@@ -343,6 +349,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
     if (entry === undefined) return
     this.#connected.delete(peer)
     if (entry.delivered) this.#deliver({ type: 'peer-disconnected', peer })
+    else this.#dials.get(peer)?.settle('unreachable')
   }
 
   readonly #onPeerDisconnect = (event: CustomEvent<Libp2pPeerId>): void => {
@@ -397,7 +404,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
       if (multiaddrs.length > 0) await this.#libp2p.peerStore.merge(peerId, { multiaddrs }, { signal })
       await this.#libp2p.dial(peerId, { signal })
       // Already reported by the topology (an existing connection, or identify was quick).
-      if (this.#connected.has(peer)) settle(undefined)
+      if (this.#connected.get(peer)?.delivered === true) settle(undefined)
       identifyTimer = setTimeout(() => settle('identify-timeout'), this.#limits.identifyTimeoutMs)
       failure = await outcome
       if (failure === 'identify-timeout' && await this.#knownNotToSpeak(peerId)) failure = 'protocol-unsupported'
