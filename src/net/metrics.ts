@@ -6,8 +6,8 @@
  * `registerCoreCounters`, which is how every later protocol adds its figures.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
-
-export type TrafficDirection = 'in' | 'out'
+import type { Direction } from '../core/sans-io.ts'
+import type { DialFailure, DropReason, ProtocolMetrics } from './protocol-metrics.ts'
 
 /** What the gauges read when scraped. */
 export interface ConnectionSnapshot {
@@ -16,7 +16,7 @@ export interface ConnectionSnapshot {
   streamProtocols: readonly string[]
 }
 
-export class NodeMetrics {
+export class NodeMetrics implements ProtocolMetrics {
   readonly registry = new Registry()
   readonly #bytes: Counter<'protocol' | 'direction'>
   readonly #frames: Counter<'protocol' | 'direction'>
@@ -24,6 +24,8 @@ export class NodeMetrics {
   readonly #dropped: Counter<'protocol' | 'reason'>
   readonly #refused: Counter<'reason'>
   readonly #disconnects: Counter<'protocol' | 'reason'>
+  readonly #dialFailures: Counter<'protocol' | 'reason'>
+  readonly #driverStreams: Gauge<'protocol' | 'direction'>
 
   constructor(connections: () => readonly ConnectionSnapshot[]) {
     const registers = [this.registry]
@@ -58,18 +60,37 @@ export class NodeMetrics {
     this.#dropped = new Counter({ name: 'shoal_dropped_total', help: 'Frames or streams dropped by a bound, by protocol and reason', labelNames: ['protocol', 'reason'], registers })
     this.#refused = new Counter({ name: 'shoal_connections_refused_total', help: 'Inbound connections refused, by reason', labelNames: ['reason'], registers })
     this.#disconnects = new Counter({ name: 'shoal_disconnects_total', help: 'Peers disconnected by a protocol, by reason', labelNames: ['protocol', 'reason'], registers })
+    this.#dialFailures = new Counter({ name: 'shoal_dial_failures_total', help: 'Dials a protocol asked for that failed, by reason', labelNames: ['protocol', 'reason'], registers })
+    this.#driverStreams = new Gauge({ name: 'shoal_protocol_streams', help: "Streams held by Shoal's protocol drivers", labelNames: ['protocol', 'direction'], registers })
   }
 
-  traffic(protocol: string, direction: TrafficDirection, bytes: number): void {
-    this.#bytes.inc({ protocol, direction }, bytes)
-    this.#frames.inc({ protocol, direction })
+  frameSent(protocol: string, bytes: number): void {
+    this.#bytes.inc({ protocol, direction: 'out' }, bytes)
+    this.#frames.inc({ protocol, direction: 'out' })
+  }
+
+  frameReceived(protocol: string, bytes: number): void {
+    this.#bytes.inc({ protocol, direction: 'in' }, bytes)
+    this.#frames.inc({ protocol, direction: 'in' })
+  }
+
+  streamOpened(protocol: string, direction: Direction): void {
+    this.#driverStreams.inc({ protocol, direction })
+  }
+
+  streamClosed(protocol: string, direction: Direction): void {
+    this.#driverStreams.dec({ protocol, direction })
+  }
+
+  dialFailed(protocol: string, reason: DialFailure): void {
+    this.#dialFailures.inc({ protocol, reason })
   }
 
   rejected(protocol: string, reason: string): void {
     this.#rejected.inc({ protocol, reason })
   }
 
-  dropped(protocol: string, reason: string): void {
+  dropped(protocol: string, reason: DropReason): void {
     this.#dropped.inc({ protocol, reason })
   }
 

@@ -87,7 +87,7 @@ export class Network {
       codec: membershipCodec,
       core: membership,
       now: Date.now,
-      metrics: driverMetrics(metrics),
+      metrics,
       onAction: (action) => {
         if (action.type !== 'emit' || action.event.type !== 'peer-alive') return
         const { peer, addresses, rttMs } = action.event
@@ -96,7 +96,7 @@ export class Network {
     })
     try {
       await host.start()
-      driver.start()
+      await driver.start()
     } catch (error) {
       await host.stop()
       throw error

@@ -54,20 +54,47 @@ export function collect(child: ChildProcess, timeoutMs = 60_000): Promise<CliRes
   })
 }
 
-/** Resolves with the first stdout line that matches, for a long-running command such as the daemon. */
+const stdoutSoFar = new WeakMap<ChildProcess, { text: string }>()
+
+/**
+ * Resolves with the first match in the child's stdout since it started (so that several
+ * waits for lines printed in one chunk all succeed), for a long-running command such as
+ * the daemon.
+ */
 export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
+  let seen = stdoutSoFar.get(child)
+  if (seen === undefined) {
+    const created = { text: '' }
+    child.stdout!.on('data', (chunk: Buffer) => { created.text += chunk.toString('utf8') })
+    stdoutSoFar.set(child, created)
+    seen = created
+  }
+  const output = seen
   return new Promise((resolve, reject) => {
-    let seen = ''
-    const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output: ${seen}`)), timeoutMs)
-    const onData = (chunk: Buffer) => {
-      seen += chunk.toString('utf8')
-      const match = seen.match(pattern)
-      if (match === null) return
-      clearTimeout(timer)
-      child.stdout!.off('data', onData)
+    const check = () => {
+      const match = output.text.match(pattern)
+      if (match === null) return false
+      cleanup()
       resolve(match)
+      return true
     }
-    child.stdout!.on('data', onData)
-    child.on('exit', () => reject(new Error(`shoal exited before printing ${pattern}; output: ${seen}`)))
+    const onExit = () => {
+      if (!check()) {
+        cleanup()
+        reject(new Error(`shoal exited before printing ${pattern}; output: ${output.text}`))
+      }
+    }
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output: ${output.text}`))
+    }, timeoutMs)
+    const cleanup = () => {
+      clearTimeout(timer)
+      child.stdout!.off('data', check)
+      child.off('exit', onExit)
+    }
+    if (check()) return
+    child.stdout!.on('data', check)
+    child.on('exit', onExit)
   })
 }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { asPeerId } from '../core/sans-io.ts'
-import type { MembershipMessage } from '../core/membership/membership.ts'
-import { decodeMembership, encodeMembership, EXCHANGE_PEERS_COUNT_MAX, MEMBERSHIP_FRAME_BYTES_MAX } from './membership.ts'
+import { ADDRESSES_PER_PEER_MAX, DEFAULT_MEMBERSHIP_CONFIG, type MembershipMessage } from '../core/membership/membership.ts'
+import { ADDRESS_LENGTH_MAX, decodeMembership, encodeMembership, EXCHANGE_PEERS_COUNT_MAX, MEMBERSHIP_FRAME_BYTES_MAX } from './membership.ts'
 import { MembershipFrame } from './proto/membership.ts'
 
 const messages: MembershipMessage[] = [
@@ -49,4 +49,15 @@ test('random bytes never throw', () => {
     }
     decodeMembership(bytes)
   }
+})
+
+test('the largest exchange response the core can build fits in one frame', () => {
+  const address = `/dns4/${'a'.repeat(ADDRESS_LENGTH_MAX - 20)}/tcp/4001`.slice(0, ADDRESS_LENGTH_MAX)
+  const peers = Array.from({ length: DEFAULT_MEMBERSHIP_CONFIG.exchangePeersMax }, (_, index) => ({
+    peer: asPeerId(`12D3KooW${String(index).padStart(44, 'x')}`),
+    addresses: Array.from({ length: ADDRESSES_PER_PEER_MAX }, () => address),
+  }))
+  const bytes = encodeMembership({ type: 'exchange-response', peers })
+  assert.ok(bytes.byteLength <= MEMBERSHIP_FRAME_BYTES_MAX, `${bytes.byteLength} bytes`)
+  assert.ok(decodeMembership(bytes).ok)
 })

@@ -7,8 +7,8 @@ import { asPeerId, type DecodeResult, type WireCodec, wireError } from '../core/
 import { MEMBERSHIP_PROTOCOL, type MembershipMessage } from '../core/membership/membership.ts'
 import { MembershipFrame } from './proto/membership.ts'
 
-export const MEMBERSHIP_FRAME_BYTES_MAX = 16 * 1024
-export const EXCHANGE_PEERS_COUNT_MAX = 64
+export const MEMBERSHIP_FRAME_BYTES_MAX = 32 * 1024
+export const EXCHANGE_PEERS_COUNT_MAX = 24
 export const PEER_ADDRESSES_COUNT_MAX = 16
 export const PEER_ID_LENGTH_MAX = 128
 export const ADDRESS_LENGTH_MAX = 256

@@ -73,6 +73,12 @@ export const DEFAULT_MEMBERSHIP_CONFIG: Omit<MembershipConfig, 'self'> = {
 
 const FIRST_PING_DELAY_MS_MAX = 1_000
 
+/**
+ * Addresses kept and shared per peer. With the codec's address length bound this keeps an
+ * exchange response of exchangePeersMax peers well inside one frame.
+ */
+export const ADDRESSES_PER_PEER_MAX = 4
+
 interface Neighbour {
   direction: Direction
   addresses: readonly string[]
@@ -167,8 +173,9 @@ export class Membership implements Core<MembershipInput, MembershipAction> {
   }
 
   #onConnected(now: Millis, peer: PeerId, direction: Direction, addresses: readonly string[]): void {
-    if (peer === this.#config.self || this.#neighbours.has(peer)) return
     this.#dialing.delete(peer)
+    if (peer === this.#config.self || this.#neighbours.has(peer)) return
+    addresses = addresses.slice(0, ADDRESSES_PER_PEER_MAX)
     const known = this.#known.get(peer)
     if (known !== undefined) {
       known.dialFailures = 0
@@ -263,6 +270,7 @@ export class Membership implements Core<MembershipInput, MembershipAction> {
 
   #learn(now: Millis, peer: PeerId, addresses: readonly string[], source: DiscoverySource): void {
     if (peer === this.#config.self) return
+    addresses = addresses.slice(0, ADDRESSES_PER_PEER_MAX)
     const known = this.#known.get(peer)
     if (known !== undefined) {
       if (addresses.length > 0) known.addresses = addresses
