@@ -7,12 +7,15 @@
 import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { PeerInfo } from '../node/api.ts'
 import { collect, runShoal, startShoal, waitForLine } from '../testing/cli.ts'
 import { onCleanup, tempDir } from '../testing/temp.ts'
+
+const UNKNOWN_PEER = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA'
 
 interface Daemon {
   repo: string
@@ -36,6 +39,17 @@ async function peersOf(daemon: Daemon): Promise<PeerInfo[]> {
   const result = await runShoal(['--repo', daemon.repo, 'peers', '--json'])
   assert.equal(result.code, 0, result.stderr)
   return JSON.parse(result.stdout) as PeerInfo[]
+}
+
+/** Opens `count` TCP connections as fast as it can and closes each at once (a bounded flood). */
+async function floodConnections(port: number, count: number): Promise<void> {
+  const attempts = Array.from({ length: count }, () => new Promise<void>((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => socket.destroy())
+    socket.on('close', () => resolve())
+    socket.on('error', () => resolve())
+  }))
+  await Promise.all(attempts)
+  await sleep(500)
 }
 
 async function eventually<T>(what: string, probe: () => Promise<T | undefined>, msMax = 30_000): Promise<T> {
@@ -82,6 +96,30 @@ test('five daemons on loopback form a full mesh from one bootstrap address', { t
   const metrics = await (await fetch(`${apiUrl}/metrics`)).text()
   assert.match(metrics, /^shoal_connections\{direction="(inbound|outbound)",kind="direct"\} \d+$/m)
 
+  // A host that connects far faster than allowed is refused and counted; peers stay served.
+  const port = Number(/\/tcp\/(\d+)/.exec(first.address)![1])
+  const floodStarted = Date.now()
+  await floodConnections(port, 300)
+  const floodSeconds = (Date.now() - floodStarted) / 1000
+  const afterFlood = JSON.parse((await runShoal(['--repo', first.repo, 'stats', '--json'])).stdout) as Record<string, Record<string, number>>
+  const refused = afterFlood['shoal_connections_refused_total']?.['reason=inbound-rate'] ?? 0
+  // The default allows bursts of 10 and 10 a second after that.
+  const allowedMax = 10 + Math.ceil(10 * floodSeconds)
+  assert.ok(refused >= 300 - allowedMax, `refused ${refused} of 300 in ${floodSeconds} s`)
+  assert.equal((await peersOf(first)).length, 4, 'every peer is still connected after the flood')
+
+  // swarm disconnect and connect, by hand.
+  const second = daemons[1]!
+  assert.equal((await runShoal(['--repo', first.repo, 'swarm', 'disconnect', second.peerId])).code, 0)
+  const connected = await runShoal(['--repo', first.repo, 'swarm', 'connect', second.address])
+  assert.equal(connected.stdout.trim(), `connected to ${second.peerId}`)
+  const badAddress = await runShoal(['--repo', first.repo, 'swarm', 'connect', `/ip4/127.0.0.1/tcp/1/p2p/${UNKNOWN_PEER}`])
+  assert.equal(badAddress.code, 1)
+  assert.match(badAddress.stderr, /^shoal: could not connect to \/ip4\/127\.0\.0\.1\/tcp\/1\/p2p\/\S+: .+\n$/)
+  const notAnAddress = await runShoal(['--repo', first.repo, 'swarm', 'connect', 'nonsense'])
+  assert.equal(notAnAddress.code, 1)
+  assert.match(notAnAddress.stderr, /^shoal: invalid address 'nonsense'/)
+
   // SIGTERM: the daemon exits 0 within 5 s and its peers see it go.
   const last = daemons.at(-1)!
   const stoppedAt = Date.now()
@@ -96,4 +134,33 @@ test('five daemons on loopback form a full mesh from one bootstrap address', { t
   const restarted = await startDaemon(t, last.repo, [])
   await eventually('the restarted daemon to reconnect from its peer cache', async () =>
     (await peersOf(restarted)).length >= 2 ? true : undefined)
+})
+
+test('bootstrap add, ls and rm edit the config, and network commands need the daemon', async (t) => {
+  const repo = join(await tempDir(t), 'repo')
+  const shoal = (...args: string[]) => runShoal(['--repo', repo, ...args])
+  assert.equal((await shoal('init')).code, 0)
+  const peer = UNKNOWN_PEER
+  const address = `/ip4/192.0.2.7/tcp/4001/p2p/${peer}`
+  assert.equal((await shoal('bootstrap', 'add', address)).stdout, `added ${address}\n`)
+  assert.equal((await shoal('bootstrap', 'add', address)).stdout, '', 'adding twice keeps one')
+  assert.deepEqual(JSON.parse((await shoal('bootstrap', 'ls', '--json')).stdout), [address])
+
+  const withoutPeer = await shoal('bootstrap', 'add', '/ip4/192.0.2.7/tcp/4001')
+  assert.equal(withoutPeer.code, 1)
+  assert.equal(withoutPeer.stderr, "shoal: bootstrap address '/ip4/192.0.2.7/tcp/4001' must end in /p2p/<peer id>\n")
+  const missing = await shoal('bootstrap', 'rm', '/ip4/192.0.2.8/tcp/1/p2p/' + peer)
+  assert.equal(missing.code, 1)
+  assert.match(missing.stderr, /^shoal: not in the bootstrap list: /)
+  assert.equal((await shoal('bootstrap', 'rm', 'all')).stdout, `removed ${address}\n`)
+  assert.equal((await shoal('bootstrap', 'ls')).stdout, '')
+
+  for (const command of [['peers'], ['stats'], ['swarm', 'connect', address], ['swarm', 'disconnect', peer]]) {
+    const offline = await shoal(...command)
+    assert.equal(offline.code, 1, command.join(' '))
+    assert.equal(offline.stderr, 'shoal: the node is offline: start it with `shoal daemon`\n')
+  }
+  const badFlag = await shoal('daemon', '--bootstrap', 'nonsense')
+  assert.equal(badFlag.code, 1)
+  assert.match(badFlag.stderr, /^shoal: invalid bootstrap address 'nonsense'/)
 })

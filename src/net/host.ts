@@ -15,6 +15,9 @@ import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { ConnectionGuard, type ConnectionLimits, type ConnectionRefusal } from './connection-guard.ts'
 
+const LIBP2P_INBOUND_RATE_UNLIMITED = 1_000_000
+const INBOUND_PENDING_MAX = 256
+
 export type ShoalHost = Libp2p<{ identify: Identify; ping: Ping }>
 
 /** mDNS service name: Shoal peers find each other, not every libp2p node on the LAN. */
@@ -44,9 +47,12 @@ export async function createHost(options: HostOptions): Promise<ShoalHost> {
     connectionGater: guard.gater(),
     connectionManager: {
       maxConnections: limits.connectionsMax,
-      // The guard enforces the per-IP rate and counts refusals; libp2p's own check
-      // stays as a backstop, set above the guard's so that it never refuses first.
-      inboundConnectionThreshold: Math.ceil(limits.inboundPerIpPerSecondMax) * 2,
+      // The guard enforces the per-IP rate and counts its refusals; libp2p's own check
+      // would refuse first, uncounted, so it is set out of the way.
+      inboundConnectionThreshold: LIBP2P_INBOUND_RATE_UNLIMITED,
+      // Handshakes in progress. libp2p refuses beyond this before the guard sees the
+      // connection, uncounted, so it is set above what the guard's rate lets through.
+      maxIncomingPendingConnections: INBOUND_PENDING_MAX,
       dialTimeout: 10_000,
     },
     peerDiscovery: options.mdns ? [mdns({ serviceTag: MDNS_SERVICE_TAG, interval: 5_000 })] : [],

@@ -8,8 +8,12 @@ import { defaultConfig, getConfigValue, parseConfig, readConfig, setConfigValue,
 
 const configError = (message: string) => (error: unknown) => isShoalError(error, 'INVALID_CONFIG') && error.message === message
 
-test('the default config has the API on 127.0.0.1:5080, no quota and the unixfs-v1-2025 profile', () => {
-  assert.deepEqual(defaultConfig(), { api: { address: '127.0.0.1:5080' }, storage: { quotaBytes: null }, import: { cidProfile: 'unixfs-v1-2025' } })
+test('the default config has the API on 127.0.0.1:5080, no quota, the unixfs-v1-2025 profile and the network on ports 4001-4002', () => {
+  const config = defaultConfig()
+  assert.deepEqual({ api: config.api, storage: config.storage, import: config.import }, { api: { address: '127.0.0.1:5080' }, storage: { quotaBytes: null }, import: { cidProfile: 'unixfs-v1-2025' } })
+  assert.deepEqual(config.network.listen, ['/ip4/0.0.0.0/tcp/4001', '/ip4/0.0.0.0/tcp/4002/ws'])
+  assert.deepEqual(config.network.bootstrap, [])
+  assert.equal(config.network.mdns, true)
   assert.deepEqual(parseConfig({ storage: {} }, 'x'), defaultConfig(), 'missing keys take their defaults')
 })
 
@@ -18,6 +22,12 @@ test('an unknown key or a bad value is a one-line error naming the key', () => {
   assert.throws(() => parseConfig({ colour: 'blue' }, 'config.json'), configError("config.json: unknown key 'colour'"))
   assert.throws(() => parseConfig({ import: { cidProfile: 'v2' } }, 'config.json'), (error) => isShoalError(error, 'INVALID_CONFIG') && error.message.startsWith("config.json: invalid value for 'import.cidProfile'"))
   assert.throws(() => parseConfig({ api: { address: 'localhost' } }, 'config.json'), (error) => isShoalError(error, 'INVALID_CONFIG') && error.message.includes("'api.address'") && !error.message.includes('\n'))
+})
+
+test('lists are set as JSON and their items checked', () => {
+  const config = setConfigValue(defaultConfig(), 'network.listen', '["/ip4/127.0.0.1/tcp/0"]')
+  assert.deepEqual(config.network.listen, ['/ip4/127.0.0.1/tcp/0'])
+  assert.throws(() => setConfigValue(defaultConfig(), 'network.listen', '["not an address"]'), (error) => isShoalError(error, 'INVALID_CONFIG') && error.message.includes("'network.listen.0'"))
 })
 
 test('sizes are given as bytes or with units', () => {
