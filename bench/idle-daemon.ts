@@ -19,6 +19,8 @@ import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 
 const SHOAL_BIN = fileURLToPath(new URL('../src/cli/shoal.js', import.meta.url))
+/** The Node flags of the executable's `#!/usr/bin/env -S node ...` line: the daemon runs as users run it. */
+const NODE_FLAGS = readFileSync(SHOAL_BIN, 'utf8').split('\n')[0]!.split(/\s+/).slice(3)
 const PEERS = 4
 const WARMUP_MS = 10_000
 
@@ -28,7 +30,7 @@ const windowMs = Number(values.seconds) * 1000
 const ticksPerSecond = 100 // USER_HZ on Linux
 
 function startDaemon(repo: string, extra: string[]): Promise<{ child: ChildProcess; address: string }> {
-  const child = spawn(process.execPath, [SHOAL_BIN, '--repo', repo, 'daemon', '--init', '--api', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...NODE_FLAGS, SHOAL_BIN, '--repo', repo, 'daemon', '--init', '--api', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] })
   return new Promise((resolve, reject) => {
     let output = ''
     child.stdout!.on('data', (chunk: Buffer) => {
