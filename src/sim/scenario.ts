@@ -196,7 +196,7 @@ export class Scenario<M> {
   }
 
   /** Throws a ScenarioFailure if `condition` is false. */
-  check(condition: boolean, message: string): asserts condition {
+  check(condition: boolean, message: string): void {
     if (!condition) this.fail(message)
   }
 
@@ -207,7 +207,7 @@ export class Scenario<M> {
   /** `SEED=<n> knobs: {...}` and how to replay. */
   replayHint(): string {
     const seed = formatSeed(this.seed)
-    const knobs = JSON.stringify({ peerCount: this.sim.peerCount, ...this.#options.knobs }, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))
+    const knobs = JSON.stringify({ peerCount: this.sim.peerCount, ...this.#options.knobs }, (_key, value: unknown) => (typeof value === 'bigint' || value === Infinity ? String(value) : value))
     const command = this.#options.name === undefined ? '' : ` or: shoal sim ${this.#options.name} --seed ${seed} --peers ${this.sim.peerCount}`
     return `SEED=${seed} at ${this.sim.now.toFixed(1)} ms; knobs: ${knobs}\nreplay: SHOAL_SEED=${seed} npm test${command}`
   }

@@ -66,6 +66,8 @@ export interface SimCounters {
   dials: number
   dialsSucceeded: number
   dialsFailed: number
+  /** Dials to an id no simulated peer has (e.g. one a Sybil made up). */
+  dialsToUnknownPeer: number
   /** A dial that completed while a connection to the same peer was already open. */
   dialsToConnectedPeer: number
   disconnects: number
@@ -152,7 +154,7 @@ export class Simulator<M> {
   readonly counters: SimCounters = {
     messagesSent: 0, messagesDelivered: 0, messagesDroppedNoConnection: 0, messagesDroppedClosed: 0,
     messagesDroppedOffline: 0, messagesDroppedPartition: 0, bytesSent: 0, retransmissions: 0,
-    dials: 0, dialsSucceeded: 0, dialsFailed: 0, dialsToConnectedPeer: 0, disconnects: 0,
+    dials: 0, dialsSucceeded: 0, dialsFailed: 0, dialsToUnknownPeer: 0, dialsToConnectedPeer: 0, disconnects: 0,
     stuckDeadlines: 0, otherActions: 0,
   }
   /** Time from a crash until each former neighbour closed its connection, in ms. */
@@ -570,6 +572,7 @@ export class Simulator<M> {
     const incarnation = this.#incarnation[from]!
     if (to === undefined || to === from) {
       // An id no simulated peer has (a Sybil's, or garbage): nobody answers.
+      if (to === undefined) this.counters.dialsToUnknownPeer++
       this.#queue.push(this.#now + this.network.dialTimeoutMs, Kind.DialFailed, from, -1, incarnation, targetId)
       return
     }
