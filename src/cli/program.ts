@@ -16,6 +16,7 @@ import { defaultRepoPath, initRepo, repoExists } from '../node/repo.ts'
 import { SHOAL_VERSION } from '../version.ts'
 import { connect, daemonUrl } from './connect.ts'
 import { counted, formatBytes, startProgress, type Progress } from './progress.ts'
+import { registerSimCommand } from './sim-command.ts'
 import { writeTree } from './write-tree.ts'
 
 /** Files read at once by an add from disk; an add through the daemon streams them one by one regardless. */
@@ -271,6 +272,8 @@ export function buildProgram(io: CliIo): Command {
       const { runDaemon } = await import('./daemon.ts')
       await runDaemon(path, { api: options.api, signal: io.signal, print })
     })
+
+  registerSimCommand(program, print)
 
   const existingRepo = async (command: Command): Promise<string> => {
     const path = repoPath(command)
