@@ -36,6 +36,7 @@ export const MEMBERSHIP_KNOBS: MembershipKnobs = {
   peers: 1_000,
   bootstrapCount: 4,
   natShares: { public: 0.6, nat: 0.3, unreachable: 0.1 },
+  /** Newcomers arrive over this window, widened to keep arrivals at ARRIVALS_PER_SECOND_MAX (see membershipKnobsFor). */
   arrivalWindowMs: 5_000,
   latency: { kind: 'lognormal', medianMs: 40, sigma: 0.5, maxMs: 400 },
   lossProbability: 0.001,
@@ -43,6 +44,18 @@ export const MEMBERSHIP_KNOBS: MembershipKnobs = {
   crashFraction: 0.5,
   offlineMeanMs: 60_000,
   membership: DEFAULT_MEMBERSHIP_CONFIG,
+}
+
+/**
+ * Arrivals per second the default scenario admits through its 4 bootstrap peers. Much
+ * faster (a flash crowd) drives Membership into a prune/redial livelock at the bootstrap
+ * peers: see the `membership-flash-crowd` scenario, which keeps the crowd on purpose.
+ */
+export const ARRIVALS_PER_SECOND_MAX = 200
+
+/** The default knobs for `peers` peers: arrivals spread to at most ARRIVALS_PER_SECOND_MAX. */
+export function membershipKnobsFor(peers: number): Partial<MembershipKnobs> {
+  return { peers, arrivalWindowMs: Math.max(MEMBERSHIP_KNOBS.arrivalWindowMs, (peers / ARRIVALS_PER_SECOND_MAX) * 1000) }
 }
 
 /** Cores that are not honest Membership instances may still report their degree. */
@@ -130,6 +143,11 @@ export function degreeReachedFraction(t: Scenario<MembershipMessage>, degreeTarg
 export function membershipFigures(t: Scenario<MembershipMessage>, emits: EmitCounts): Record<string, Figure> {
   const { sim } = t
   const degrees = summarize(onlineDegrees(t))
+  let prunedConnections = 0
+  for (let index = 0; index < t.peerCount; index++) {
+    const core = sim.core(index) as { counters?: { prunedConnections?: number } } | undefined
+    prunedConnections += core?.counters?.prunedConnections ?? 0
+  }
   const delays = sim.deadPeerDetectionDelaysMs
   const counters = sim.counters
   const round = (value: number | undefined, digits = 0) => (value === undefined ? null : Number(value.toFixed(digits)))
@@ -155,6 +173,8 @@ export function membershipFigures(t: Scenario<MembershipMessage>, emits: EmitCou
     dialsFailed: counters.dialsFailed,
     dialsToConnectedPeer: counters.dialsToConnectedPeer,
     peerDeadEvents: emits.peerDead,
+    /** Inbound connections closed for exceeding degreeMax, by peers online at the end. */
+    prunedConnections,
     arrivals: t.churn.counters.arrivals,
     rejoins: t.churn.counters.rejoins,
     crashes: t.churn.counters.crashes,
@@ -165,9 +185,9 @@ export function membershipFigures(t: Scenario<MembershipMessage>, emits: EmitCou
 /** How often the share of peers at the degree target is sampled. */
 const DEGREE_SAMPLE_MS = 250
 
-export function runMembership(options: ScenarioRunOptions): ScenarioReport {
+export function runMembership(options: ScenarioRunOptions, overrides: Partial<MembershipKnobs> = membershipKnobsFor(options.peers), name = 'membership'): ScenarioReport {
   const ms = options.ms ?? MEMBERSHIP_SCENARIO.defaults.ms
-  const { t, knobs, emits } = membershipScenario(options.seed, { peers: options.peers })
+  const { t, knobs, emits } = membershipScenario(options.seed, { ...overrides, peers: options.peers }, { name })
   const target = knobs.membership.degreeTarget
   let reached95Ms: number | undefined
   let reached99Ms: number | undefined
@@ -192,6 +212,7 @@ export function runMembership(options: ScenarioRunOptions): ScenarioReport {
     traceHash: t.sim.traceHash,
     figures: {
       degreeTarget: target,
+      arrivalWindowMs: knobs.arrivalWindowMs,
       timeTo95PercentAtDegreeTargetMs: reached95Ms ?? null,
       timeTo99PercentAtDegreeTargetMs: reached99Ms ?? null,
       /** Under churn the share hovers: peers only dial once below target. */
@@ -204,7 +225,20 @@ export function runMembership(options: ScenarioRunOptions): ScenarioReport {
 
 export const MEMBERSHIP_SCENARIO: NamedScenario = {
   name: 'membership',
-  description: 'peers join via bootstrap peers behind mixed NATs, with churn; overlay formation, connectivity, dead-peer detection, control traffic',
+  description: `peers join (at most ${ARRIVALS_PER_SECOND_MAX}/s) via 4 bootstrap peers behind mixed NATs, with churn; overlay formation, connectivity, dead-peer detection, control traffic`,
   defaults: { peers: 1_000, ms: 180_000 },
-  run: runMembership,
+  run: (options) => runMembership(options),
+}
+
+/**
+ * Everyone arrives within 5 s through 4 bootstrap peers, whatever N. Kept to show a
+ * weakness of Membership: a bootstrap peer over degreeMax prunes a random inbound
+ * connection, the pruned newcomer redials it at once (a disconnect sets no backoff), and
+ * bootstrap peers spend their time pruning while newcomers stay below target.
+ */
+export const MEMBERSHIP_FLASH_CROWD_SCENARIO: NamedScenario = {
+  name: 'membership-flash-crowd',
+  description: 'everyone joins within 5 s via 4 bootstrap peers, no churn: shows the prune/redial livelock at bootstrap peers',
+  defaults: { peers: 3_000, ms: 30_000 },
+  run: (options) => runMembership({ ms: MEMBERSHIP_FLASH_CROWD_SCENARIO.defaults.ms, ...options }, { arrivalWindowMs: 5_000, sessionMeanMs: Infinity }, 'membership-flash-crowd'),
 }
