@@ -17,6 +17,7 @@ import { defaultRepoPath, initRepo, repoExists } from '../node/repo.ts'
 import { SHOAL_VERSION } from '../version.ts'
 import { connect, daemonUrl } from './connect.ts'
 import { counted, formatBytes, startProgress, type Progress } from './progress.ts'
+import { registerSimCommand } from './sim-command.ts'
 import { writeTree } from './write-tree.ts'
 
 /** Files read at once by an add from disk; an add through the daemon streams them one by one regardless. */
@@ -375,6 +376,8 @@ export function buildProgram(io: CliIo): Command {
         print,
       })
     })
+
+  registerSimCommand(program, print)
 
   const existingRepo = async (command: Command): Promise<string> => {
     const path = repoPath(command)

@@ -1,0 +1,81 @@
+/**
+ * `shoal sim`: runs a named scenario of the deterministic simulator (src/sim/scenarios)
+ * and prints its figures, as a table or as one JSON object. The same seed gives the same
+ * run, so the printed replay line reproduces it exactly. Registered by program.ts.
+ */
+import type { Command } from 'commander'
+import { ShoalError } from '../core/errors.ts'
+import { findScenario, SCENARIOS, type Figure } from '../sim/scenarios/index.ts'
+import { parseSeed } from '../sim/seed.ts'
+
+/** The simulator keeps per-peer state in arrays sized up front: refuse what would not fit in memory. */
+const SIM_PEERS_MAX = 1_000_000
+/** A day of virtual time; longer runs are better split into scenarios of their own. */
+const SIM_DURATION_MS_MAX = 86_400_000
+
+interface SimOptions {
+  list?: boolean
+  peers?: number
+  seed: string
+  ms?: number
+  json?: boolean
+}
+
+export function registerSimCommand(program: Command, print: (line: string) => void): void {
+  program
+    .command('sim')
+    .description('run a simulated network scenario (deterministic: the same seed replays the same run)')
+    .argument('[scenario]', 'scenario name (see --list)')
+    .option('--list', 'list the scenarios')
+    .option('--peers <count>', 'number of simulated peers (default: the scenario\'s)', (text) => parseInteger(text, '--peers', 1, SIM_PEERS_MAX))
+    .option('--seed <seed>', 'integer or text, e.g. a commit hash', '1')
+    .option('--ms <milliseconds>', 'simulated duration (default: the scenario\'s)', (text) => parseInteger(text, '--ms', 1, SIM_DURATION_MS_MAX))
+    .option('--json', 'print one JSON object')
+    .action((name: string | undefined, options: SimOptions) => {
+      if (options.list) {
+        if (options.json) print(JSON.stringify(SCENARIOS.map(({ name, description, defaults }) => ({ name, description, defaults }))))
+        else for (const scenario of SCENARIOS) print(`${scenario.name.padEnd(24)} ${scenario.description} (default ${scenario.defaults.peers} peers, ${scenario.defaults.ms} ms)`)
+        return
+      }
+      if (name === undefined) throw new ShoalError('INVALID_ARGUMENT', 'name a scenario (shoal sim --list shows them)')
+      const scenario = findScenario(name)
+      if (scenario === undefined) throw new ShoalError('INVALID_ARGUMENT', `unknown scenario '${name}'; known: ${SCENARIOS.map((known) => known.name).join(', ')}`)
+      let seed
+      try {
+        seed = parseSeed(options.seed)
+      } catch {
+        throw new ShoalError('INVALID_ARGUMENT', `bad --seed '${options.seed}': expected an integer or text`)
+      }
+      const peers = options.peers ?? scenario.defaults.peers
+      const startedAt = performance.now()
+      const report = scenario.run({ peers, seed, ms: options.ms ?? scenario.defaults.ms })
+      const wallMs = performance.now() - startedAt
+      const summary: Record<string, Figure> = {
+        scenario: scenario.name,
+        peers,
+        seed: String(seed),
+        events: report.events,
+        simulatedMs: report.simulatedMs,
+        wallMs: Math.round(wallMs),
+        eventsPerSecond: Math.round(report.events / Math.max(wallMs, 1e-3) * 1000),
+        peakRssBytes: process.resourceUsage().maxRSS * 1024,
+        traceHash: report.traceHash,
+      }
+      if (options.json) {
+        print(JSON.stringify({ ...summary, figures: report.figures }))
+        return
+      }
+      const rows = Object.entries({ ...summary, ...report.figures })
+      const width = Math.max(...rows.map(([key]) => key.length))
+      for (const [key, value] of rows) print(`${key.padEnd(width)}  ${value === null ? '-' : String(value)}`)
+      print(`seed: ${String(seed)} (replay: shoal sim ${scenario.name} --seed ${String(seed)} --peers ${peers}${options.ms === undefined ? '' : ` --ms ${options.ms}`})`)
+    })
+}
+
+function parseInteger(text: string, option: string, min: number, max: number): number {
+  const value = Number(text)
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ShoalError('INVALID_ARGUMENT', `${option} expects an integer from ${min} to ${max}, got '${text}'`)
+  }
+  return value
+}
