@@ -42,3 +42,13 @@ test('sample takes distinct items', () => {
   assert.equal(new Set(taken).size, 20)
   assert.equal(prng.sample(items, 80).length, 50)
 })
+
+test('10,000 forks of one parent start 10,000 different streams', () => {
+  const parent = Prng.fromSeed(1n)
+  const firsts = new Set<string>()
+  for (let index = 0; index < 10_000; index++) {
+    const fork = parent.fork(`peer-${index}`)
+    firsts.add(`${fork.nextUint32()}:${fork.nextUint32()}`)
+  }
+  assert.equal(firsts.size, 10_000)
+})

@@ -84,7 +84,7 @@ test('peer exchange: a newcomer asks its first neighbour, learns a peer and dial
   assert.ok(response?.type === 'send')
   assert.deepEqual(response, { type: 'send', to: A, message: { type: 'exchange-response', peers: [{ peer: C, addresses: ['/c'] }] } })
   a.handle(2, { type: 'message', from: B, message: response.message })
-  assert.deepEqual(drain(a), [{ type: 'dial', peer: C, addresses: ['/c'] }])
+  assert.deepEqual(drain(a).filter((action) => action.type !== 'send'), [{ type: 'dial', peer: C, addresses: ['/c'] }])
   // A second request inside the answer interval is refused.
   b.handle(3, { type: 'message', from: A, message: request.message })
   assert.deepEqual(drain(b), [])
@@ -93,7 +93,7 @@ test('peer exchange: a newcomer asks its first neighbour, learns a peer and dial
 
 test('a failed dial backs off, and the peer is forgotten after dialFailuresMax failures', () => {
   const a = core(A, { dialFailuresMax: 2, dialBackoffMs: 1_000 })
-  a.handle(0, { type: 'peer-discovered', peer: B, addresses: ['/b'], source: 'bootstrap' })
+  a.handle(0, { type: 'peer-discovered', peer: B, addresses: ['/b'], source: 'dht' })
   assert.deepEqual(drain(a), [{ type: 'dial', peer: B, addresses: ['/b'] }])
   a.handle(10, { type: 'dial-failed', peer: B, reason: 'refused' })
   assert.deepEqual(drain(a), [])
@@ -105,16 +105,51 @@ test('a failed dial backs off, and the peer is forgotten after dialFailuresMax f
   assert.equal(a.nextDeadline(), undefined)
 })
 
-test('inbound connections beyond degreeMax are pruned, outbound ones kept', () => {
-  const a = core(A, { degreeTarget: 1, degreeMax: 2 })
-  a.handle(0, { type: 'peer-connected', peer: B, direction: 'outbound', addresses: [] })
+test('inbound connections beyond degreeMax are pruned after being handed peers; outbound ones are kept', () => {
+  const a = core(A, { degreeTarget: 1, degreeMax: 2, pruneGraceMs: 500 })
+  a.handle(0, { type: 'peer-connected', peer: B, direction: 'outbound', addresses: ['/b'] })
   for (let index = 0; index < 3; index++) {
-    a.handle(0, { type: 'peer-connected', peer: asPeerId(`in-${index}`), direction: 'inbound', addresses: [] })
+    a.handle(index + 1, { type: 'peer-connected', peer: asPeerId(`in-${index}`), direction: 'inbound', addresses: [] })
   }
+  const handed = drain(a).filter((action) => action.type === 'send' && action.message.type === 'exchange-response')
+  const pruned = handed.map((action) => action.type === 'send' && action.to)
+  assert.equal(new Set(pruned).size, 2)
+  assert.ok(!pruned.includes(B))
+  assert.ok(handed.every((action) => action.type === 'send' && action.message.type === 'exchange-response' && action.message.peers.some((record) => record.peer === B)))
+  assert.ok(a.nextDeadline()! <= 503)
+  a.handle(503, { type: 'tick' })
   const disconnects = drain(a).filter((action) => action.type === 'disconnect')
-  assert.equal(disconnects.length, 2)
-  assert.ok(disconnects.every((action) => action.type === 'disconnect' && action.peer !== B))
+  assert.deepEqual(disconnects.map((action) => action.type === 'disconnect' && action.peer), pruned)
   assert.equal(a.connectedCount, 2)
+})
+
+test('a peer whose connection closed is not dialled straight back', () => {
+  const a = core(A, { degreeTarget: 2, dialBackoffMs: 1_000 })
+  a.handle(0, { type: 'peer-discovered', peer: B, addresses: ['/b'], source: 'exchange' })
+  assert.deepEqual(drain(a), [{ type: 'dial', peer: B, addresses: ['/b'] }])
+  a.handle(5, { type: 'peer-connected', peer: B, direction: 'outbound', addresses: ['/b'] })
+  drain(a)
+  a.handle(10, { type: 'peer-disconnected', peer: B })
+  assert.deepEqual(drain(a), [], 'no redial at once')
+  a.handle(1_010, { type: 'tick' })
+  assert.deepEqual(drain(a), [{ type: 'dial', peer: B, addresses: ['/b'] }])
+})
+
+test('bootstrap peers are never forgotten; their backoff is capped', () => {
+  const a = core(A, { dialFailuresMax: 2, dialBackoffMs: 1_000, dialBackoffMsMax: 4_000 })
+  a.handle(0, { type: 'peer-discovered', peer: B, addresses: ['/b'], source: 'bootstrap' })
+  const backoffs: number[] = []
+  let now = 0
+  for (let failure = 0; failure < 6; failure++) {
+    assert.deepEqual(drain(a), [{ type: 'dial', peer: B, addresses: ['/b'] }], `dial ${failure + 1}`)
+    const failedAt = now + 1
+    a.handle(failedAt, { type: 'dial-failed', peer: B, reason: 'refused' })
+    now = a.nextDeadline()!
+    backoffs.push(now - failedAt)
+    a.handle(now, { type: 'tick' })
+  }
+  assert.deepEqual(backoffs, [1_000, 2_000, 4_000, 4_000, 4_000, 4_000])
+  assert.equal(a.knownCount, 1)
 })
 
 test('the address book is bounded', () => {

@@ -50,10 +50,18 @@ export interface MembershipConfig {
   exchangeAnswerIntervalMs: number
   knownPeersMax: number
   dialsInFlightMax: number
-  /** How long a peer whose dial failed is not dialled again (doubles per failure). */
+  /**
+   * How long a peer is not dialled again after a failed dial (doubling per failure, up to
+   * dialBackoffMsMax) or after its connection closed.
+   */
   dialBackoffMs: number
-  /** Failed dials in a row after which a peer is forgotten. */
+  dialBackoffMsMax: number
+  /** Failed dials in a row after which a peer is forgotten; bootstrap peers never are. */
   dialFailuresMax: number
+  /** How long a pruned peer keeps its connection to receive the peers we hand it. */
+  pruneGraceMs: number
+  /** Pruned connections held open at once; beyond it, pruned peers are closed at once. */
+  pruningCountMax: number
 }
 
 export const DEFAULT_MEMBERSHIP_CONFIG: Omit<MembershipConfig, 'self'> = {
@@ -68,7 +76,10 @@ export const DEFAULT_MEMBERSHIP_CONFIG: Omit<MembershipConfig, 'self'> = {
   knownPeersMax: 1_000,
   dialsInFlightMax: 4,
   dialBackoffMs: 30_000,
+  dialBackoffMsMax: 10 * 60_000,
   dialFailuresMax: 3,
+  pruneGraceMs: 2_000,
+  pruningCountMax: 16,
 }
 
 const FIRST_PING_DELAY_MS_MAX = 1_000
@@ -89,6 +100,8 @@ interface Neighbour {
   pingFailures: number
   rttMs: number | undefined
   lastExchangeAnsweredAt: Millis
+  /** Set when the neighbour is pruned: it is closed at this time. */
+  closeAt: Millis | undefined
 }
 
 interface KnownPeer {
@@ -192,6 +205,7 @@ export class Membership implements Core<MembershipInput, MembershipAction> {
       pingFailures: 0,
       rttMs: undefined,
       lastExchangeAnsweredAt: -Infinity,
+      closeAt: undefined,
     })
     // A newcomer with a thin address book asks its first neighbour for more at once.
     if (this.#known.size < this.#config.degreeTarget) this.#sendExchange(peer)
@@ -202,7 +216,17 @@ export class Membership implements Core<MembershipInput, MembershipAction> {
   #onDisconnected(now: Millis, peer: PeerId): void {
     this.#dialing.delete(peer)
     if (!this.#neighbours.delete(peer)) return
+    this.#backOff(now, peer)
     this.#nextMaintainAt = now
+  }
+
+  /**
+   * A peer whose connection just closed is not dialled straight back: it may have pruned
+   * us, and at once is what turns pruning into a redial loop.
+   */
+  #backOff(now: Millis, peer: PeerId): void {
+    const known = this.#known.get(peer)
+    if (known !== undefined) known.dialableAt = Math.max(known.dialableAt, now + this.#config.dialBackoffMs)
   }
 
   #onDialFailed(now: Millis, peer: PeerId): void {
@@ -212,11 +236,12 @@ export class Membership implements Core<MembershipInput, MembershipAction> {
     const known = this.#known.get(peer)
     if (known === undefined) return
     known.dialFailures++
-    if (known.dialFailures >= this.#config.dialFailuresMax) {
+    // Forgetting a bootstrap peer could leave a node with nobody to ask, forever.
+    if (known.dialFailures >= this.#config.dialFailuresMax && known.source !== 'bootstrap') {
       this.#known.delete(peer)
       return
     }
-    known.dialableAt = now + this.#config.dialBackoffMs * 2 ** (known.dialFailures - 1)
+    known.dialableAt = now + Math.min(this.#config.dialBackoffMsMax, this.#config.dialBackoffMs * 2 ** (known.dialFailures - 1))
   }
 
   #onMessage(now: Millis, from: PeerId, message: MembershipMessage): void {
@@ -260,7 +285,7 @@ export class Membership implements Core<MembershipInput, MembershipAction> {
     const outbound: PeerRecord[] = []
     const inbound: PeerRecord[] = []
     for (const [peer, neighbour] of this.#neighbours) {
-      if (peer === requester) continue
+      if (peer === requester || neighbour.closeAt !== undefined) continue
       ;(neighbour.direction === 'outbound' ? outbound : inbound).push({ peer, addresses: neighbour.addresses })
     }
     const shared = this.#prng.sample(outbound, count)
@@ -298,13 +323,25 @@ export class Membership implements Core<MembershipInput, MembershipAction> {
 
   #onTick(now: Millis): void {
     for (const [peer, neighbour] of this.#neighbours) {
+      if (neighbour.closeAt !== undefined) {
+        if (now >= neighbour.closeAt) {
+          this.#neighbours.delete(peer)
+          this.#backOff(now, peer)
+          this.#actions.push({ type: 'disconnect', peer, reason: 'too-many-connections' })
+        }
+        continue
+      }
       if (neighbour.awaitingNonce !== undefined && now >= neighbour.pingSentAt + this.#config.pingTimeoutMs) {
         this.counters.pingTimeouts++
         neighbour.awaitingNonce = undefined
         neighbour.pingFailures++
+        // The next ping goes at once: a dead peer is found within
+        // pingIntervalMs + pingFailuresMax × pingTimeoutMs.
+        neighbour.nextPingAt = now
         if (neighbour.pingFailures >= this.#config.pingFailuresMax) {
           this.counters.deadPeers++
           this.#neighbours.delete(peer)
+          this.#backOff(now, peer)
           this.#actions.push({ type: 'disconnect', peer, reason: 'ping-timeout' })
           this.#actions.push({ type: 'emit', event: { type: 'peer-dead', peer } })
           this.#nextMaintainAt = now
@@ -331,7 +368,8 @@ export class Membership implements Core<MembershipInput, MembershipAction> {
   #maintainDegree(now: Millis): void {
     this.#nextMaintainAt = undefined
     const { degreeTarget, degreeMax, dialsInFlightMax } = this.#config
-    if (this.#neighbours.size > degreeMax) this.#pruneInbound(this.#neighbours.size - degreeMax)
+    const excess = this.#neighbours.size - this.#pruningCount() - degreeMax
+    if (excess > 0) this.#pruneInbound(now, excess)
     const wanted = Math.min(degreeTarget - this.#neighbours.size - this.#dialing.size, dialsInFlightMax - this.#dialing.size)
     if (wanted <= 0) return
     const candidates: PeerId[] = []
@@ -350,13 +388,38 @@ export class Membership implements Core<MembershipInput, MembershipAction> {
     if (candidates.length < wanted && soonest < Infinity) this.#nextMaintainAt = soonest
   }
 
-  #pruneInbound(excess: number): void {
-    const inbound = [...this.#neighbours].filter(([, neighbour]) => neighbour.direction === 'inbound').map(([peer]) => peer)
-    for (const peer of this.#prng.sample(inbound, excess)) {
-      this.#neighbours.delete(peer)
+  /**
+   * Sheds random inbound connections, handing each pruned peer a sample of our neighbours
+   * first (peer exchange on prune, as GossipSub v1.1 does) so that a newcomer turned away
+   * by a busy bootstrap peer still learns where to go. Its connection stays open for
+   * pruneGraceMs so the list arrives. Random, not newest first: pruning the newest lets
+   * the first peers form a club closed to later ones (in simulation the overlay then
+   * splits), and an attacker who connects early could keep its slots.
+   */
+  #pruneInbound(now: Millis, excess: number): void {
+    const candidates = [...this.#neighbours].filter(([, neighbour]) => neighbour.direction === 'inbound' && neighbour.closeAt === undefined)
+    const inbound = this.#prng.sample(candidates, excess)
+    let pruningCount = this.#pruningCount()
+    for (const [peer, neighbour] of inbound) {
       this.counters.prunedConnections++
+      this.#actions.push({ type: 'send', to: peer, message: { type: 'exchange-response', peers: this.#peersToShare(peer, this.#config.exchangePeersMax) } })
+      if (pruningCount < this.#config.pruningCountMax) {
+        neighbour.closeAt = now + this.#config.pruneGraceMs
+        pruningCount++
+        continue
+      }
+      // Too many held open already (a crowd, or someone cycling connections): the list
+      // may not arrive before the close.
+      this.#neighbours.delete(peer)
+      this.#backOff(now, peer)
       this.#actions.push({ type: 'disconnect', peer, reason: 'too-many-connections' })
     }
+  }
+
+  #pruningCount(): number {
+    let count = 0
+    for (const neighbour of this.#neighbours.values()) if (neighbour.closeAt !== undefined) count++
+    return count
   }
 
   #sendExchange(peer: PeerId): void {
@@ -368,7 +431,8 @@ export class Membership implements Core<MembershipInput, MembershipAction> {
     let deadline = this.#nextExchangeAt ?? Infinity
     if (this.#nextMaintainAt !== undefined) deadline = Math.min(deadline, this.#nextMaintainAt)
     for (const neighbour of this.#neighbours.values()) {
-      deadline = Math.min(deadline, neighbour.awaitingNonce === undefined ? neighbour.nextPingAt : neighbour.pingSentAt + this.#config.pingTimeoutMs)
+      if (neighbour.closeAt !== undefined) deadline = Math.min(deadline, neighbour.closeAt)
+      else deadline = Math.min(deadline, neighbour.awaitingNonce === undefined ? neighbour.nextPingAt : neighbour.pingSentAt + this.#config.pingTimeoutMs)
     }
     return deadline === Infinity ? undefined : deadline
   }
