@@ -135,6 +135,7 @@ export class Membership implements Core<MembershipInput, MembershipAction> {
   readonly #dialing = new Set<PeerId>()
   readonly #actions: MembershipAction[] = []
   #nextExchangeAt: Millis | undefined
+  #lastExchangeSentAt: Millis = -Infinity
   #nextMaintainAt: Millis | undefined
   #deadline: Millis | undefined
   readonly counters: MembershipCounters = {
@@ -208,7 +209,7 @@ export class Membership implements Core<MembershipInput, MembershipAction> {
       closeAt: undefined,
     })
     // A newcomer with a thin address book asks its first neighbour for more at once.
-    if (this.#known.size < this.#config.degreeTarget) this.#sendExchange(peer)
+    if (this.#known.size < this.#config.degreeTarget) this.#sendExchange(now, peer)
     if (this.#neighbours.size > this.#config.degreeMax) this.#nextMaintainAt = now
     this.#nextExchangeAt ??= now + this.#jittered(this.#config.exchangeIntervalMs)
   }
@@ -358,7 +359,7 @@ export class Membership implements Core<MembershipInput, MembershipAction> {
     }
     if (this.#nextExchangeAt !== undefined && now >= this.#nextExchangeAt) {
       const peer = this.#prng.pick([...this.#neighbours.keys()])
-      if (peer !== undefined) this.#sendExchange(peer)
+      if (peer !== undefined) this.#sendExchange(now, peer)
       this.#nextExchangeAt = this.#neighbours.size > 0 ? now + this.#jittered(this.#config.exchangeIntervalMs) : undefined
     }
     if (this.#nextMaintainAt !== undefined && now >= this.#nextMaintainAt) this.#maintainDegree(now)
@@ -384,8 +385,12 @@ export class Membership implements Core<MembershipInput, MembershipAction> {
       this.counters.dials++
       this.#actions.push({ type: 'dial', peer, addresses: this.#known.get(peer)!.addresses })
     }
-    // Still short of the target once these dials settle: look again when a backoff ends.
-    if (candidates.length < wanted && soonest < Infinity) this.#nextMaintainAt = soonest
+    if (candidates.length >= wanted) return
+    // Short of the target with nobody left to dial: ask a neighbour for more peers now
+    // rather than at the next exchange, and look again when a backoff ends.
+    const neighbour = this.#prng.pick([...this.#neighbours.keys()])
+    if (neighbour !== undefined && now - this.#lastExchangeSentAt >= this.#config.exchangeAnswerIntervalMs) this.#sendExchange(now, neighbour)
+    if (soonest < Infinity) this.#nextMaintainAt = soonest
   }
 
   /**
@@ -422,7 +427,8 @@ export class Membership implements Core<MembershipInput, MembershipAction> {
     return count
   }
 
-  #sendExchange(peer: PeerId): void {
+  #sendExchange(now: Millis, peer: PeerId): void {
+    this.#lastExchangeSentAt = now
     this.counters.exchangesSent++
     this.#actions.push({ type: 'send', to: peer, message: { type: 'exchange-request', count: this.#config.exchangePeersMax } })
   }
