@@ -15,6 +15,9 @@ import type { PeerInfo } from '../node/api.ts'
 import { collect, runShoal, startShoal, waitForLine } from '../testing/cli.ts'
 import { onCleanup, tempDir } from '../testing/temp.ts'
 
+/** Connection attempts of the flood, made as fast as this machine opens sockets (about 1,000 a second). */
+const FLOOD_CONNECTIONS = 1_000
+
 const UNKNOWN_PEER = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA'
 
 interface Daemon {
@@ -24,13 +27,13 @@ interface Daemon {
   process: ChildProcess
 }
 
-async function startDaemon(t: TestContext, repo: string, bootstrap: string[]): Promise<Daemon> {
-  const args = ['--repo', repo, 'daemon', '--init', '--api', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns']
+async function startDaemon(t: TestContext, repo: string, bootstrap: string[], listen = '/ip4/127.0.0.1/tcp/0'): Promise<Daemon> {
+  const args = ['--repo', repo, 'daemon', '--init', '--api', '127.0.0.1:0', '--listen', listen, '--no-mdns']
   if (bootstrap.length > 0) args.push('--bootstrap', ...bootstrap)
   const child = startShoal(args)
   onCleanup(t, () => child.kill('SIGKILL'))
   const [, peerId] = await waitForLine(child, /peer id: (\S+)/)
-  const [, listening] = await waitForLine(child, /listening on (\/ip4\/127\.0\.0\.1\/tcp\/\d+)/)
+  const [, listening] = await waitForLine(child, /listening on (\/ip4\/127\.0\.0\.1\/tcp\/\d+(?:\/ws)?)/)
   await waitForLine(child, /daemon ready/)
   return { repo, peerId: peerId!, address: `${listening}/p2p/${peerId}`, process: child }
 }
@@ -99,13 +102,13 @@ test('five daemons on loopback form a full mesh from one bootstrap address', { t
   // A host that connects far faster than allowed is refused and counted; peers stay served.
   const port = Number(/\/tcp\/(\d+)/.exec(first.address)![1])
   const floodStarted = Date.now()
-  await floodConnections(port, 300)
+  await floodConnections(port, FLOOD_CONNECTIONS)
   const floodSeconds = (Date.now() - floodStarted) / 1000
   const afterFlood = JSON.parse((await runShoal(['--repo', first.repo, 'stats', '--json'])).stdout) as Record<string, Record<string, number>>
   const refused = afterFlood['shoal_connections_refused_total']?.['reason=inbound-rate'] ?? 0
   // The default allows bursts of 10 and 10 a second after that.
   const allowedMax = 10 + Math.ceil(10 * floodSeconds)
-  assert.ok(refused >= 300 - allowedMax, `refused ${refused} of 300 in ${floodSeconds} s`)
+  assert.ok(refused >= FLOOD_CONNECTIONS - allowedMax, `refused ${refused} of ${FLOOD_CONNECTIONS} in ${floodSeconds} s`)
   assert.equal((await peersOf(first)).length, 4, 'every peer is still connected after the flood')
 
   // swarm disconnect and connect, by hand.
@@ -163,4 +166,17 @@ test('bootstrap add, ls and rm edit the config, and network commands need the da
   const badFlag = await shoal('daemon', '--bootstrap', 'nonsense')
   assert.equal(badFlag.code, 1)
   assert.match(badFlag.stderr, /^shoal: invalid bootstrap address 'nonsense'/)
+})
+
+test('daemons that listen on WebSockets only connect over WebSockets', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t)
+  const first = await startDaemon(t, join(dir, 'ws0'), [], '/ip4/127.0.0.1/tcp/0/ws')
+  assert.match(first.address, /\/tcp\/\d+\/ws\/p2p\//)
+  const second = await startDaemon(t, join(dir, 'ws1'), [first.address], '/ip4/127.0.0.1/tcp/0/ws')
+  const peers = await eventually('the WebSocket connection with a latency', async () => {
+    const peers = await peersOf(second)
+    return peers.length === 1 && peers[0]!.latencyMs !== null ? peers : undefined
+  })
+  assert.equal(peers[0]!.peerId, first.peerId)
+  assert.match(peers[0]!.connections[0]!.remoteAddress, /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/ws/)
 })

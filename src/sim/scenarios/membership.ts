@@ -47,9 +47,9 @@ export const MEMBERSHIP_KNOBS: MembershipKnobs = {
 }
 
 /**
- * Arrivals per second the default scenario admits through its 4 bootstrap peers. Much
- * faster (a flash crowd) drives Membership into a prune/redial livelock at the bootstrap
- * peers: see the `membership-flash-crowd` scenario, which keeps the crowd on purpose.
+ * Arrivals per second in the default scenario: a steady stream of newcomers, the common
+ * case. The `membership-flash-crowd` scenario is the hard one, everyone at once through
+ * the same 4 bootstrap peers, which must shed the crowd by pruning with peer exchange.
  */
 export const ARRIVALS_PER_SECOND_MAX = 200
 
@@ -238,7 +238,7 @@ export const MEMBERSHIP_SCENARIO: NamedScenario = {
  */
 export const MEMBERSHIP_FLASH_CROWD_SCENARIO: NamedScenario = {
   name: 'membership-flash-crowd',
-  description: 'everyone joins within 5 s via 4 bootstrap peers, no churn: shows the prune/redial livelock at bootstrap peers',
+  description: 'everyone joins within 5 s via 4 bootstrap peers, no churn: how fast bootstrap peers shed a crowd by pruning with peer exchange',
   defaults: { peers: 3_000, ms: 30_000 },
   run: (options) => runMembership({ ms: MEMBERSHIP_FLASH_CROWD_SCENARIO.defaults.ms, ...options }, { arrivalWindowMs: 5_000, sessionMeanMs: Infinity }, 'membership-flash-crowd'),
 }
