@@ -11,7 +11,7 @@
  *   - dials the core asks for, each answered by exactly one `peer-connected` or `dial-failed`.
  * Streams carry one direction each: we write on the stream we opened, read on theirs.
  *
- * Driven by the host (net/host.ts), which constructs one driver per protocol, calls
+ * Driven by node/network.ts, which constructs one driver per protocol over the host, calls
  * start()/stop(), and feeds discoveries and application commands through input().
  * Nothing that arrives from the wire throws: every failure is counted in ProtocolMetrics
  * and the offending stream (or, for stream churn, the peer) is closed. An exception out of

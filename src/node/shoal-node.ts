@@ -22,7 +22,7 @@ import type {
   AddCandidate, AddedRoot, AddOptions, CatOptions, DirectoryEntry, EntryStat, GcResult, NodeIdentity, NodeStats,
   PeerInfo, PinInfo, RepoStat, ShoalApi, VerifyResult,
 } from './api.ts'
-import { Network, type NetworkOptions } from './network.ts'
+import type { Network, NetworkOptions } from './network.ts'
 import { readFile } from './file-reader.ts'
 import { Repo } from './repo.ts'
 
@@ -60,6 +60,8 @@ export class ShoalNode implements ShoalApi {
   /** Joins the network; the daemon does this, one-shot commands stay offline. */
   async startNetwork(options: NetworkOptions = {}): Promise<Network> {
     if (this.#network !== undefined) throw new Error('the network is already started')
+    // Loaded here: libp2p costs one-shot commands, which stay offline, 15 MB or more.
+    const { Network } = await import('./network.ts')
     this.#network = await Network.start(this.repo, options)
     return this.#network
   }
