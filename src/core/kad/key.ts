@@ -1,0 +1,62 @@
+/**
+ * Kademlia keys: 32-byte SHA-256 digests of PeerId or CID bytes (libp2p kad-dht spec,
+ * "Distance"), compared by XOR distance. Pure functions, used by the routing table, the
+ * lookups and the simulator alike.
+ */
+import { sha256 } from '@noble/hashes/sha2.js'
+
+export const KEY_BYTES = 32
+export const KEY_BITS = KEY_BYTES * 8
+
+/** A SHA-256 digest; branded so that raw bytes are never mistaken for a key. */
+export type Key = Uint8Array & { readonly __brand: 'KadKey' }
+
+export function keyFromBytes(bytes: Uint8Array): Key {
+  return sha256(bytes) as Key
+}
+
+/** For keys that are already digests (random refresh targets). */
+export function asKey(bytes: Uint8Array): Key {
+  if (bytes.byteLength !== KEY_BYTES) throw new RangeError(`a key has ${KEY_BYTES} bytes, not ${bytes.byteLength}`)
+  return bytes as Key
+}
+
+/** The number of leading bits two keys share: 0 (far apart) to 256 (equal). */
+export function commonPrefixLength(a: Key, b: Key): number {
+  for (let index = 0; index < KEY_BYTES; index++) {
+    const difference = a[index]! ^ b[index]!
+    if (difference !== 0) return index * 8 + Math.clz32(difference) - 24
+  }
+  return KEY_BITS
+}
+
+/** Negative when `a` is closer to `target` than `b`, positive when farther, 0 when equal. */
+export function compareDistance(target: Key, a: Key, b: Key): number {
+  for (let index = 0; index < KEY_BYTES; index++) {
+    const difference = (a[index]! ^ target[index]!) - (b[index]! ^ target[index]!)
+    if (difference !== 0) return difference
+  }
+  return 0
+}
+
+export function keysEqual(a: Key, b: Key): boolean {
+  return commonPrefixLength(a, b) === KEY_BITS
+}
+
+/**
+ * A key whose common prefix with `self` is exactly `prefixLength` bits, the rest drawn
+ * from `randomByte`: the target of a bucket refresh.
+ */
+export function randomKeyAtPrefixLength(self: Key, prefixLength: number, randomByte: () => number): Key {
+  const key = new Uint8Array(KEY_BYTES)
+  for (let index = 0; index < KEY_BYTES; index++) key[index] = randomByte() & 0xff
+  for (let bit = 0; bit <= Math.min(prefixLength, KEY_BITS - 1); bit++) {
+    const byte = bit >> 3
+    const mask = 0x80 >> (bit & 7)
+    const selfBit = self[byte]! & mask
+    // Bits before the prefix length copy self; the bit at it differs.
+    const wanted = bit < prefixLength ? selfBit : selfBit ^ mask
+    key[byte] = (key[byte]! & ~mask) | wanted
+  }
+  return key as Key
+}
