@@ -6,7 +6,6 @@
  */
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { startApiServer } from '../api/http-server.ts'
 import { ShoalError, systemErrorCode } from '../core/errors.ts'
 import type { NetworkOptions } from '../node/network.ts'
@@ -27,7 +26,6 @@ export interface DaemonOptions {
 
 export async function runDaemon(repoPath: string, options: DaemonOptions): Promise<void> {
   const node = await ShoalNode.open(repoPath)
-  let stopping: Promise<unknown> | undefined
   try {
     const network = await node.startNetwork(options.network).catch((error: unknown) => {
       if (systemErrorCode(error) === 'EADDRINUSE') throw new ShoalError('INVALID_ARGUMENT', `a listen address is in use (${(error as Error).message}); choose others with --listen`)
@@ -53,10 +51,10 @@ export async function runDaemon(repoPath: string, options: DaemonOptions): Promi
         options.signal.addEventListener('abort', resolve, { once: true })
       })
       options.print('daemon stopping')
-      stopping = sleep(SHUTDOWN_MS - 500, undefined, { ref: false }).then(() => {
+      setTimeout(() => {
         options.print(`daemon did not stop within ${SHUTDOWN_MS} ms; exiting`)
         process.exit(0)
-      })
+      }, SHUTDOWN_MS - 500).unref()
     } finally {
       await rm(apiFile, { force: true })
       await server.close()
@@ -65,7 +63,7 @@ export async function runDaemon(repoPath: string, options: DaemonOptions): Promi
     await node.close()
   }
   // A library may leave a socket or timer behind; it must not keep the process alive.
-  if (stopping !== undefined) setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref()
+  setTimeout(() => process.exit(process.exitCode ?? 0), 200).unref()
 }
 
 export function parseHostPort(text: string): { host: string; port: number } {

@@ -39,14 +39,7 @@ export class PeerCache {
 
   /** Peers to re-dial, most recently seen first; expired entries are deleted. */
   async load(nowMs: number): Promise<CachedPeer[]> {
-    const fresh: CachedPeer[] = []
-    const expired: string[] = []
-    for await (const [key, entry] of this.#level.iterator()) {
-      if (nowMs - entry.lastSeenMs > this.#limits.ageMaxMs) expired.push(key)
-      else fresh.push(entry)
-    }
-    if (expired.length > 0) await this.#level.batch(expired.map((key) => ({ type: 'del' as const, key })))
-    return fresh.sort((a, b) => b.lastSeenMs - a.lastSeenMs).slice(0, this.#limits.max)
+    return (await this.#fresh(nowMs)).slice(0, this.#limits.max)
   }
 
   /** Writes what was seen and trims the cache to `max`, dropping the least recently seen. */
@@ -54,11 +47,19 @@ export class PeerCache {
     const pending = [...this.#pending.values()]
     this.#pending.clear()
     if (pending.length > 0) await this.#level.batch(pending.map((entry) => ({ type: 'put' as const, key: entry.peer, value: entry })))
-    const all = await this.load(nowMs)
-    if (all.length < this.#limits.max) return
-    const kept = new Set(all.map((entry) => entry.peer))
-    const surplus: string[] = []
-    for await (const key of this.#level.keys()) if (!kept.has(key)) surplus.push(key)
-    if (surplus.length > 0) await this.#level.batch(surplus.map((key) => ({ type: 'del' as const, key })))
+    const surplus = (await this.#fresh(nowMs)).slice(this.#limits.max)
+    if (surplus.length > 0) await this.#level.batch(surplus.map((entry) => ({ type: 'del' as const, key: entry.peer })))
+  }
+
+  /** Every unexpired entry, most recently seen first; expired ones are deleted on the way. */
+  async #fresh(nowMs: number): Promise<CachedPeer[]> {
+    const fresh: CachedPeer[] = []
+    const expired: string[] = []
+    for await (const [key, entry] of this.#level.iterator()) {
+      if (nowMs - entry.lastSeenMs > this.#limits.ageMaxMs) expired.push(key)
+      else fresh.push(entry)
+    }
+    if (expired.length > 0) await this.#level.batch(expired.map((key) => ({ type: 'del' as const, key })))
+    return fresh.sort((a, b) => b.lastSeenMs - a.lastSeenMs)
   }
 }
