@@ -52,6 +52,27 @@ export type NetworkAction<Message> =
   | { type: 'disconnect'; peer: PeerId; reason: string }
 
 /**
+ * Request/response protocols (the DHT): every request travels on a stream of its own and
+ * its response comes back on the same stream, as the libp2p kad-dht spec requires. The
+ * driver dials when needed, numbers inbound requests, and reports each outbound request's
+ * end exactly once: `response` (with the reply, or no message for a one-way request once
+ * it was written) or `request-failed`. Timing a request out is the core's business (it
+ * owns its deadlines); the driver only bounds how long a stream may live.
+ */
+export type RequestId = number
+
+export type RequestInput<Message> =
+  /** A remote's request: answer with `respond` (same id) or not at all. */
+  | { type: 'request'; from: PeerId; id: RequestId; message: Message; addresses: readonly string[]; remoteIsServer: boolean }
+  | { type: 'response'; from: PeerId; id: RequestId; message: Message | undefined }
+  | { type: 'request-failed'; peer: PeerId; id: RequestId; reason: string }
+
+export type RequestAction<Message> =
+  /** `oneWay`: no reply is awaited; `response` without a message reports it written. */
+  | { type: 'request'; to: PeerId; addresses: readonly string[]; id: RequestId; message: Message; oneWay: boolean }
+  | { type: 'respond'; to: PeerId; id: RequestId; message: Message }
+
+/**
  * How one protocol's messages cross the wire: both drivers use it, net/ to frame
  * streams and sim/ to account each message's size.
  */
