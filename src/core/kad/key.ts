@@ -43,6 +43,12 @@ export function keysEqual(a: Key, b: Key): boolean {
   return commonPrefixLength(a, b) === KEY_BITS
 }
 
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false
+  for (let index = 0; index < a.byteLength; index++) if (a[index] !== b[index]) return false
+  return true
+}
+
 /**
  * A key whose common prefix with `self` is exactly `prefixLength` bits, the rest drawn
  * from `randomByte`: the target of a bucket refresh.

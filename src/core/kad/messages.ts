@@ -30,6 +30,8 @@ export interface KadMessage {
   record: KadRecord | undefined
   closerPeers: readonly KadPeer[]
   providerPeers: readonly KadPeer[]
+  /** Set by the decoder: peer entries it dropped (a list past the bound, an invalid peer id). */
+  peersDropped?: number
 }
 
 /** Bounds every decoded message obeys; larger input is rejected (or, for peer lists, truncated) and counted. */
