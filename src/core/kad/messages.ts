@@ -30,6 +30,12 @@ export interface KadMessage {
   record: KadRecord | undefined
   closerPeers: readonly KadPeer[]
   providerPeers: readonly KadPeer[]
+  /**
+   * Peer entries the decoder dropped, so the core can count them: those past
+   * KAD_LIMITS.peersPerListMax in a list, and those whose id is not a valid libp2p peer id.
+   * Absent when none were dropped; encode ignores it.
+   */
+  peersDropped?: number
 }
 
 /** Bounds every decoded message obeys; larger input is rejected (or, for peer lists, truncated) and counted. */
