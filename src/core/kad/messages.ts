@@ -30,7 +30,11 @@ export interface KadMessage {
   record: KadRecord | undefined
   closerPeers: readonly KadPeer[]
   providerPeers: readonly KadPeer[]
-  /** Set by the decoder: peer entries it dropped (a list past the bound, an invalid peer id). */
+  /**
+   * Peer entries the decoder dropped, so the core can count them: those past
+   * KAD_LIMITS.peersPerListMax in a list, and those whose id is not a valid libp2p peer id.
+   * Absent when none were dropped; encode ignores it.
+   */
   peersDropped?: number
 }
 
