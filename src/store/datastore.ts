@@ -1,10 +1,11 @@
 /**
- * The datastore: the node's metadata (pins today; provider records, the peer cache and
- * channel logs later) in LevelDB, one sublevel per kind, JSON values. Writes are synced
+ * The datastore: the node's metadata (pins, the peer cache, DHT records; channel logs
+ * later) in LevelDB, one sublevel per kind, JSON values. Writes are synced
  * so that a record never outlives a crash that the blocks it names did not survive.
  */
 import { ClassicLevel } from 'classic-level'
 import { ShoalError, systemErrorCode } from '../core/errors.ts'
+import { DhtRecords } from './dht-records.ts'
 import { PeerCache, type PeerCacheLimits } from './peer-cache.ts'
 import { PinStore } from './pin-store.ts'
 
@@ -32,6 +33,10 @@ export class Datastore {
 
   peerCache(limits: PeerCacheLimits): PeerCache {
     return new PeerCache(this.#db.sublevel('peers', { valueEncoding: 'json' }), limits)
+  }
+
+  dhtRecords(): DhtRecords {
+    return new DhtRecords(this.#db.sublevel('dht-providers', { valueEncoding: 'json' }), this.#db.sublevel('dht-values', { valueEncoding: 'json' }))
   }
 
   async close(): Promise<void> {
