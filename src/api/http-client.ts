@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { ShoalError, systemErrorCode } from '../core/errors.ts'
 import type {
+  DhtPeer, DhtQueryResult, DhtTable,
   AddCandidate, AddedRoot, AddOptions, CatOptions, DirectoryEntry, EntryStat, GcResult, NodeIdentity, NodeStats,
   PeerInfo, PinInfo, RepoStat, ShoalApi, VerifyResult,
 } from '../node/api.ts'
@@ -18,7 +19,7 @@ type Query = Record<string, string | number | boolean | undefined>
 
 interface RequestOptions {
   query?: Query
-  body?: AsyncIterable<Uint8Array>
+  body?: AsyncIterable<Uint8Array> | Iterable<Uint8Array>
   contentType?: string
   signal?: AbortSignal
 }
@@ -98,6 +99,31 @@ export class HttpClient implements ShoalApi {
 
   stats(): Promise<NodeStats> {
     return this.#json('GET', 'stats')
+  }
+
+  dhtFindPeer(peerId: string): Promise<DhtPeer & DhtQueryResult> {
+    return this.#json('GET', 'dht/find-peer', { query: { arg: peerId } })
+  }
+
+  dhtFindProviders(cid: string, options: { max?: number } = {}): Promise<{ providers: DhtPeer[] } & DhtQueryResult> {
+    return this.#json('GET', 'dht/find-providers', { query: { arg: cid, max: options.max } })
+  }
+
+  dhtProvide(cid: string): Promise<{ storedCount: number } & DhtQueryResult> {
+    return this.#json('POST', 'dht/provide', { query: { arg: cid } })
+  }
+
+  async dhtGet(key: string): Promise<{ value: Uint8Array } & DhtQueryResult> {
+    const { value, ...result } = await this.#json<{ value: string } & DhtQueryResult>('GET', 'dht/get', { query: { arg: key } })
+    return { value: new Uint8Array(Buffer.from(value, 'base64')), ...result }
+  }
+
+  dhtPut(key: string, value: Uint8Array): Promise<{ storedCount: number } & DhtQueryResult> {
+    return this.#json('POST', 'dht/put', { query: { arg: key }, contentType: 'application/octet-stream', body: [value] })
+  }
+
+  dhtTable(): Promise<DhtTable> {
+    return this.#json('GET', 'dht/table')
   }
 
   async close(): Promise<void> {}

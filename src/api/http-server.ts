@@ -12,6 +12,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import multipart from '@fastify/multipart'
 import { parseCidProfile } from '../core/content/cid-profile.ts'
 import { isShoalError, ShoalError, type ErrorCode } from '../core/errors.ts'
+import { KAD_LIMITS } from '../core/kad/messages.ts'
 import type { AddCandidate, ShoalApi } from '../node/api.ts'
 import { ADD_PATH_LENGTH_MAX } from '../node/shoal-node.ts'
 import { API_PREFIX, encodeStreamError, errorBody, PART_TYPE_DIRECTORY, PART_TYPE_SYMLINK, STREAM_ERROR_TRAILER } from './wire.ts'
@@ -116,6 +117,22 @@ export async function startApiServer(api: ShoalApi, options: ApiServerOptions): 
     return {}
   })
   app.get(`${API_PREFIX}/stats`, () => api.stats())
+  app.get(`${API_PREFIX}/dht/find-peer`, (request) => api.dhtFindPeer(requiredArg(queryOf(request))))
+  app.get(`${API_PREFIX}/dht/find-providers`, (request) => {
+    const query = queryOf(request)
+    return api.dhtFindProviders(requiredArg(query), { max: optionalInteger(query['max'], 'max') })
+  })
+  app.post(`${API_PREFIX}/dht/provide`, (request) => api.dhtProvide(requiredArg(queryOf(request))))
+  app.get(`${API_PREFIX}/dht/get`, async (request) => {
+    const { value, ...result } = await api.dhtGet(requiredArg(queryOf(request)))
+    return { value: Buffer.from(value).toString('base64'), ...result }
+  })
+  app.post(`${API_PREFIX}/dht/put`, async (request) => {
+    const key = requiredArg(queryOf(request))
+    if (request.headers['content-type'] !== 'application/octet-stream') throw new ShoalError('INVALID_ARGUMENT', 'the value must be sent as application/octet-stream')
+    return api.dhtPut(key, await readBody(request.body as AsyncIterable<Uint8Array>, DHT_VALUE_BYTES_MAX))
+  })
+  app.get(`${API_PREFIX}/dht/table`, () => api.dhtTable())
   if (options.metricsText !== undefined) {
     const metricsText = options.metricsText
     app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(await metricsText()))
@@ -211,6 +228,20 @@ function abortOnClose(reply: FastifyReply): AbortSignal {
 type Query = Record<string, string | undefined>
 
 /** Fastify parses the query string into an object of strings (no schema: each route checks its own). */
+/** A DHT value larger than the wire bound is refused by the node; reading stops just past it. */
+const DHT_VALUE_BYTES_MAX = KAD_LIMITS.valueBytesMax
+
+async function readBody(body: AsyncIterable<Uint8Array>, bytesMax: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  let total = 0
+  for await (const chunk of body) {
+    total += chunk.byteLength
+    if (total > bytesMax) throw new ShoalError('INVALID_ARGUMENT', `the body is larger than ${bytesMax} bytes`)
+    chunks.push(chunk)
+  }
+  return new Uint8Array(Buffer.concat(chunks))
+}
+
 function queryOf(request: FastifyRequest): Query {
   return request.query as Query
 }

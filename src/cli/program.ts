@@ -16,6 +16,7 @@ import { scanPaths } from '../node/fs-source.ts'
 import { defaultRepoPath, initRepo, repoExists } from '../node/repo.ts'
 import { SHOAL_VERSION } from '../version.ts'
 import { connect, daemonUrl } from './connect.ts'
+import { registerDhtCommand } from './dht-command.ts'
 import { counted, formatBytes, startProgress, type Progress } from './progress.ts'
 import { registerSimCommand } from './sim-command.ts'
 import { writeTree } from './write-tree.ts'
@@ -377,6 +378,7 @@ export function buildProgram(io: CliIo): Command {
       })
     })
 
+  registerDhtCommand(program, { stdout: io.stdout, print, printJson, withApi })
   registerSimCommand(program, print)
 
   const existingRepo = async (command: Command): Promise<string> => {

@@ -112,6 +112,39 @@ export interface VerifyResult {
   corrupt: string[]
 }
 
+export interface DhtPeer {
+  peerId: string
+  addresses: string[]
+}
+
+/** How a DHT query went (see core/kad QueryStats). */
+export interface DhtQueryStats {
+  hops: number
+  requests: number
+  failures: number
+  durationMs: number
+  firstResultMs: number | undefined
+}
+
+export interface DhtQueryResult {
+  /** ok, not-found, timeout, cancelled, no-peers, busy */
+  outcome: string
+  stats: DhtQueryStats
+}
+
+export interface DhtBucket {
+  /** Common prefix length with this node's key. */
+  index: number
+  contacts: Array<DhtPeer & { lastSeenMs: number }>
+  replacementCount: number
+}
+
+export interface DhtTable {
+  mode: 'server' | 'client'
+  size: number
+  buckets: DhtBucket[]
+}
+
 export interface ShoalApi {
   id(): Promise<NodeIdentity>
   add(candidates: AsyncIterable<AddCandidate>, options?: AddOptions): Promise<AddedRoot[]>
@@ -130,5 +163,12 @@ export interface ShoalApi {
   swarmConnect(address: string): Promise<{ peerId: string }>
   swarmDisconnect(peerId: string): Promise<void>
   stats(): Promise<NodeStats>
+  dhtFindPeer(peerId: string): Promise<DhtPeer & DhtQueryResult>
+  dhtFindProviders(cid: string, options?: { max?: number }): Promise<{ providers: DhtPeer[] } & DhtQueryResult>
+  dhtProvide(cid: string): Promise<{ storedCount: number } & DhtQueryResult>
+  /** `key` is /ipns/<peer id> or /pk/<peer id>; the value comes back as bytes. */
+  dhtGet(key: string): Promise<{ value: Uint8Array } & DhtQueryResult>
+  dhtPut(key: string, value: Uint8Array): Promise<{ storedCount: number } & DhtQueryResult>
+  dhtTable(): Promise<DhtTable>
   close(): Promise<void>
 }

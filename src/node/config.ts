@@ -74,6 +74,23 @@ const ConfigSchema = z.strictObject({
       ageMaxHours: z.number().positive().default(7 * 24),
     }).prefault({}),
   }).prefault({}),
+  dht: z.strictObject({
+    /** libp2p protocol id; /ipfs/kad/1.0.0 joins the public IPFS DHT's wire protocol (for interop). */
+    protocol: z.string().regex(/^\/[\x21-\x7e]{1,99}$/, 'expected a protocol id such as /shoal/kad/1.0.0').default('/shoal/kad/1.0.0'),
+    /**
+     * server: answers DHT requests and is added to peers' routing tables; client: only asks.
+     * auto: server when the node has a public address (one it listens on or announces).
+     */
+    mode: z.enum(['auto', 'server', 'client']).default('auto'),
+    /** S/Kademlia disjoint paths for provider and value lookups; 1 is a plain lookup. */
+    disjointPaths: z.number().int().min(1).max(8).default(1),
+    /** Loopback, private and link-local addresses count toward no IP group in the routing table's diversity limits. */
+    privateAddressesExempt: z.boolean().default(true),
+    ipGroupPerBucketMax: z.number().int().positive().default(2),
+    ipGroupPerTableMax: z.number().int().positive().default(3),
+    providerRecordsMax: z.number().int().positive().default(100_000),
+    valueRecordsMax: z.number().int().positive().default(10_000),
+  }).prefault({}),
 })
 
 export type Config = z.output<typeof ConfigSchema>

@@ -1,8 +1,8 @@
 /**
  * Network: the node on the network, in the daemon. Composes the libp2p host (net/host.ts),
- * the membership core driven over /shoal/membership/1.0.0 by the protocol driver, the
- * discovery sources that feed it (bootstrap list, peer cache, mDNS, identify) and the
- * peer cache it fills. Reads the clock for the driver.
+ * the membership core driven over /shoal/membership/1.0.0 by the protocol driver, the DHT
+ * (node/dht.ts), the discovery sources that feed both (bootstrap list, peer cache, mDNS,
+ * identify) and the peer cache it fills. Reads the clock for the driver.
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_MEMBERSHIP_CONFIG, Membership, type MembershipAction, type MembershipInput, type MembershipMessage } from '../core/membership/membership.ts'
@@ -17,6 +17,7 @@ import { membershipCodec } from '../wire/membership.ts'
 import { SHOAL_AGENT_VERSION } from '../version.ts'
 import { parseBootstrapAddress, parseMultiaddr, parsePeerId } from './addresses.ts'
 import type { NodeStats, PeerInfo } from './api.ts'
+import { Dht } from './dht.ts'
 import type { Repo } from './repo.ts'
 
 export interface NetworkOptions {
@@ -35,14 +36,16 @@ const DIAL_TIMEOUT_MS = 15_000
 export class Network {
   readonly host: ShoalHost
   readonly metrics: NodeMetrics
+  readonly dht: Dht
   readonly #membership: Membership
   readonly #driver: ProtocolDriver<MembershipMessage, MembershipInput, MembershipAction>
   readonly #peerCache: PeerCache
   readonly #saveTimer: NodeJS.Timeout
 
-  private constructor(host: ShoalHost, metrics: NodeMetrics, membership: Membership, driver: ProtocolDriver<MembershipMessage, MembershipInput, MembershipAction>, peerCache: PeerCache) {
+  private constructor(host: ShoalHost, metrics: NodeMetrics, dht: Dht, membership: Membership, driver: ProtocolDriver<MembershipMessage, MembershipInput, MembershipAction>, peerCache: PeerCache) {
     this.host = host
     this.metrics = metrics
+    this.dht = dht
     this.#membership = membership
     this.#driver = driver
     this.#peerCache = peerCache
@@ -94,14 +97,16 @@ export class Network {
         peerCache.seen({ peer, addresses: [...addresses], lastSeenMs: Date.now(), rttMs })
       },
     })
+    let dht: Dht
     try {
       await host.start()
       await driver.start()
+      dht = await Dht.start(host, repo.config.dht, metrics, repo.datastore.dhtRecords())
     } catch (error) {
       await host.stop()
       throw error
     }
-    const network = new Network(host, metrics, membership, driver, peerCache)
+    const network = new Network(host, metrics, dht, membership, driver, peerCache)
     host.addEventListener('peer:discovery', (event) => network.#discovered(event.detail.id.toString(), event.detail.multiaddrs, 'mdns'))
     host.addEventListener('peer:identify', (event) => network.#discovered(event.detail.peerId.toString(), event.detail.listenAddrs, 'identify'))
     for (const cached of await peerCache.load(Date.now())) network.#discovered(cached.peer, cached.addresses.map((address) => multiaddr(address)), 'cache')
@@ -160,14 +165,16 @@ export class Network {
   /** Stops accepting, lets the driver finish in-flight writes, saves the peer cache. */
   async stop(): Promise<void> {
     clearInterval(this.#saveTimer)
-    await this.#driver.stop()
+    await Promise.all([this.#driver.stop(), this.dht.stop()])
     await this.#savePeerCache()
     await this.host.stop()
   }
 
   #discovered(peer: string, addresses: readonly Multiaddr[], source: DiscoverySource): void {
     if (peer === this.host.peerId.toString()) return
-    this.#driver.input({ type: 'peer-discovered', peer: asPeerId(peer), addresses: addresses.map(String), source })
+    const texts = addresses.map(String)
+    this.#driver.input({ type: 'peer-discovered', peer: asPeerId(peer), addresses: texts, source })
+    this.dht.discovered(peer, texts, source)
   }
 
   async #savePeerCache(): Promise<void> {

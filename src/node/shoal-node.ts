@@ -19,14 +19,16 @@ import type { BlockStore } from '../store/block-store.ts'
 import type { PinStore } from '../store/pin-store.ts'
 import { SHOAL_AGENT_VERSION } from '../version.ts'
 import type {
-  AddCandidate, AddedRoot, AddOptions, CatOptions, DirectoryEntry, EntryStat, GcResult, NodeIdentity, NodeStats,
-  PeerInfo, PinInfo, RepoStat, ShoalApi, VerifyResult,
+  AddCandidate, AddedRoot, AddOptions, CatOptions, DhtPeer, DhtQueryResult, DhtTable, DirectoryEntry, EntryStat, GcResult,
+  NodeIdentity, NodeStats, PeerInfo, PinInfo, RepoStat, ShoalApi, VerifyResult,
 } from './api.ts'
 import type { Network, NetworkOptions } from './network.ts'
 import { readFile } from './file-reader.ts'
 import { Repo } from './repo.ts'
 
 export const ADD_PATH_LENGTH_MAX = 4096
+export const DHT_PROVIDERS_DEFAULT = 20
+export const DHT_PROVIDERS_MAX = 1_000
 
 export class ShoalNode implements ShoalApi {
   readonly repo: Repo
@@ -63,6 +65,10 @@ export class ShoalNode implements ShoalApi {
     // Loaded here: libp2p costs one-shot commands, which stay offline, 15 MB or more.
     const { Network } = await import('./network.ts')
     this.#network = await Network.start(this.repo, options)
+    // What this node holds is announced again at each start (and republished by the DHT).
+    const roots: Uint8Array[] = []
+    for await (const pin of this.#pins.list()) if (pin.type === 'recursive') roots.push(pin.cid.multihash.bytes)
+    this.#network.dht.provideInBackground(roots)
     return this.#network
   }
 
@@ -80,6 +86,32 @@ export class ShoalNode implements ShoalApi {
 
   stats(): Promise<NodeStats> {
     return this.#online().stats()
+  }
+
+  dhtFindPeer(peerId: string): Promise<DhtPeer & DhtQueryResult> {
+    return this.#online().dht.findPeer(peerId)
+  }
+
+  dhtFindProviders(cid: string, options: { max?: number } = {}): Promise<{ providers: DhtPeer[] } & DhtQueryResult> {
+    const max = options.max ?? DHT_PROVIDERS_DEFAULT
+    if (!Number.isInteger(max) || max < 1 || max > DHT_PROVIDERS_MAX) throw new ShoalError('INVALID_ARGUMENT', `--max must be an integer from 1 to ${DHT_PROVIDERS_MAX}`)
+    return this.#online().dht.findProviders(parseCid(cid).multihash.bytes, max)
+  }
+
+  dhtProvide(cid: string): Promise<{ storedCount: number } & DhtQueryResult> {
+    return this.#online().dht.provide(parseCid(cid).multihash.bytes)
+  }
+
+  dhtGet(key: string): Promise<{ value: Uint8Array } & DhtQueryResult> {
+    return this.#online().dht.getValue(key)
+  }
+
+  dhtPut(key: string, value: Uint8Array): Promise<{ storedCount: number } & DhtQueryResult> {
+    return this.#online().dht.putValue(key, value)
+  }
+
+  async dhtTable(): Promise<DhtTable> {
+    return this.#online().dht.table()
   }
 
   #online(): Network {
@@ -113,6 +145,8 @@ export class ShoalNode implements ShoalApi {
       if (options.pin ?? true) {
         for (const root of roots) await this.#pins.add(parseCid(root.cid), 'recursive', Date.now())
       }
+      // A daemon announces what it adds: the roots, which fetches start from.
+      this.#network?.dht.provideInBackground(roots.map((root) => parseCid(root.cid).multihash.bytes))
       release()
       return roots
     } catch (error) {

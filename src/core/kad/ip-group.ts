@@ -17,6 +17,11 @@ export function ipGroupOf(addresses: readonly string[], privateExempt: boolean):
   return privateExempt ? undefined : fallback
 }
 
+/** Whether a multiaddr starts with a public IP address (not loopback, private, link-local or unspecified). */
+export function hasPublicIp(address: string): boolean {
+  return groupOf(address)?.private === false && !/^\/ip[46]\/(0\.0\.0\.0|::)(\/|$)/.test(address)
+}
+
 function groupOf(address: string): { name: string; private: boolean } | undefined {
   const ip4 = /^\/ip4\/(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/|$)/.exec(address)
   if (ip4 !== null) {

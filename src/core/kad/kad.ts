@@ -60,6 +60,8 @@ export interface KadConfig {
   selfLookupIntervalMs: number
   /** Discovered peers pinged at once while the table is short of k contacts. */
   discoveryPingsMax: number
+  /** After the self-lookup that joins the network, refresh every bucket at once (as go-libp2p-kad-dht does at start). */
+  refreshOnJoin: boolean
   validators: RecordValidators
 }
 
@@ -83,6 +85,7 @@ export const DEFAULT_KAD_CONFIG: Omit<KadConfig, 'self' | 'keyOfPeer' | 'peerIdB
   expirySweepIntervalMs: 5 * 60_000,
   selfLookupIntervalMs: 60_000,
   discoveryPingsMax: 8,
+  refreshOnJoin: true,
 }
 
 export type KadCommand =
@@ -262,6 +265,8 @@ export class Kad implements Core<KadInput, KadAction> {
   #nextRefreshAt: Millis | undefined
   #nextRepublishAt: Millis = Infinity
   #lastSelfLookupAt: Millis = -Infinity
+  /** The joining self-lookup, after which every bucket is refreshed once. */
+  #joinQueryId: QueryId | undefined
   #now: Millis = 0
 
   constructor(config: KadConfig, now: Millis) {
@@ -381,11 +386,7 @@ export class Kad implements Core<KadInput, KadAction> {
     }
     for (const query of [...this.#queries.values()]) if (query.deadline <= now) this.#finish(now, query, 'timeout')
     if (now >= this.#nextSweepAt) this.#sweep(now)
-    for (const bucket of this.#table.bucketsDue(now)) {
-      if (bucket > REFRESH_PREFIX_LENGTH_MAX) break
-      const { preimage } = refreshPreimage(this.#selfKey, bucket, this.#config.prng.nextUint32())
-      this.#startQuery(now, this.#internalQueryId(), 'refresh', preimage, {})
-    }
+    this.#refresh(now, this.#table.bucketsDue(now))
     this.#nextRepublishAt = Infinity
     for (const provide of this.#ownProvides.values()) {
       if (provide.republishAt <= now) {
@@ -406,6 +407,15 @@ export class Kad implements Core<KadInput, KadAction> {
     for (const record of this.#values.expire(now)) {
       this.counters.recordsExpired++
       this.#persist({ op: 'delete-value', key: record.key })
+    }
+  }
+
+  /** A lookup of a random key in each bucket (only buckets whose keys we can make up: see refresh-targets.ts). */
+  #refresh(now: Millis, buckets: readonly number[]): void {
+    for (const bucket of buckets) {
+      if (bucket > REFRESH_PREFIX_LENGTH_MAX) break
+      const { preimage } = refreshPreimage(this.#selfKey, bucket, this.#config.prng.nextUint32())
+      this.#startQuery(now, this.#internalQueryId(), 'refresh', preimage, {})
     }
   }
 
@@ -440,7 +450,9 @@ export class Kad implements Core<KadInput, KadAction> {
     if (this.#table.size >= this.#config.routing.bucketSize * 2) return
     if (now - this.#lastSelfLookupAt < this.#config.selfLookupIntervalMs) return
     this.#lastSelfLookupAt = now
-    this.#startQuery(now, this.#internalQueryId(), 'refresh', this.#config.peerIdBytes(this.#config.self), {})
+    const queryId = this.#internalQueryId()
+    if (this.#config.refreshOnJoin && this.#joinQueryId === undefined) this.#joinQueryId = queryId
+    this.#startQuery(now, queryId, 'refresh', this.#config.peerIdBytes(this.#config.self), {})
   }
 
   #onDiscovered(now: Millis, peer: PeerId, addresses: readonly string[]): void {
@@ -704,6 +716,11 @@ export class Kad implements Core<KadInput, KadAction> {
     else this.counters.queriesFailed++
     if (query.closest.length === 0 && query.lookup !== undefined) query.closest = query.lookup.closestAnswered(this.#config.routing.bucketSize).map((candidate) => candidate.peer)
     this.#emitDone(now, query, outcome)
+    if (query.id === this.#joinQueryId) {
+      this.#joinQueryId = undefined
+      const deepest = this.#table.buckets().reduce((max, bucket) => (bucket.contacts.length > 0 ? Math.max(max, bucket.index) : max), -1)
+      this.#refresh(now, Array.from({ length: deepest + 1 }, (_, index) => index))
+    }
     const next = this.#queued.shift()
     if (next !== undefined) this.#run(now, next)
   }
