@@ -62,7 +62,11 @@ export type NetworkAction<Message> =
 export type RequestId = number
 
 export type RequestInput<Message> =
-  /** A remote's request: answer with `respond` (same id) or not at all. */
+  /**
+   * A remote's request: answer with `respond` (same id) or not at all. `remoteIsServer`: the
+   * remote says (by identify) that it serves the protocol, and `addresses` are those it was
+   * reported connected with; a client's are empty.
+   */
   | { type: 'request'; from: PeerId; id: RequestId; message: Message; addresses: readonly string[]; remoteIsServer: boolean }
   | { type: 'response'; from: PeerId; id: RequestId; message: Message | undefined }
   | { type: 'request-failed'; peer: PeerId; id: RequestId; reason: string }

@@ -1,11 +1,12 @@
 /**
  * The libp2p host: TCP and WebSockets transports, Noise encryption, Yamux multiplexing,
- * identify and ping, mDNS when asked for. Shoal's own protocols are bound to it by the
- * protocol driver; discovery and dialling policy live in the membership core, so the host
- * dials nobody on its own.
+ * identify (and identify-push, so that connected peers learn when a protocol driver stops or
+ * starts serving, e.g. the DHT switching between client and server) and ping, mDNS when
+ * asked for. Shoal's own protocols are bound to it by the protocol driver; discovery and
+ * dialling policy live in the membership core, so the host dials nobody on its own.
  */
 import { noise } from '@chainsafe/libp2p-noise'
-import { identify, type Identify } from '@libp2p/identify'
+import { identify, identifyPush, type Identify, type IdentifyPush } from '@libp2p/identify'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { ping, type Ping } from '@libp2p/ping'
@@ -18,7 +19,7 @@ import { ConnectionGuard, type ConnectionLimits, type ConnectionRefusal } from '
 const LIBP2P_INBOUND_RATE_UNLIMITED = 1_000_000
 const INBOUND_PENDING_MAX = 256
 
-export type ShoalHost = Libp2p<{ identify: Identify; ping: Ping }>
+export type ShoalHost = Libp2p<{ identify: Identify; identifyPush: IdentifyPush; ping: Ping }>
 
 /** mDNS service name: Shoal peers find each other, not every libp2p node on the LAN. */
 export const MDNS_SERVICE_TAG = '_shoal-p2p._udp.local'
@@ -58,6 +59,7 @@ export async function createHost(options: HostOptions): Promise<ShoalHost> {
     peerDiscovery: options.mdns ? [mdns({ serviceTag: MDNS_SERVICE_TAG, interval: 5_000 })] : [],
     services: {
       identify: identify(),
+      identifyPush: identifyPush(),
       ping: ping(),
     },
     start: false,

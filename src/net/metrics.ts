@@ -25,6 +25,7 @@ export class NodeMetrics implements ProtocolMetrics {
   readonly #refused: Counter<'reason'>
   readonly #disconnects: Counter<'protocol' | 'reason'>
   readonly #dialFailures: Counter<'protocol' | 'reason'>
+  readonly #requestFailures: Counter<'protocol' | 'reason'>
   readonly #driverStreams: Gauge<'protocol' | 'direction'>
 
   constructor(connections: () => readonly ConnectionSnapshot[]) {
@@ -56,11 +57,12 @@ export class NodeMetrics implements ProtocolMetrics {
     })
     this.#bytes = new Counter({ name: 'shoal_protocol_bytes_total', help: 'Frame bytes by protocol and direction', labelNames: ['protocol', 'direction'], registers })
     this.#frames = new Counter({ name: 'shoal_protocol_frames_total', help: 'Frames by protocol and direction', labelNames: ['protocol', 'direction'], registers })
-    this.#rejected = new Counter({ name: 'shoal_wire_rejected_total', help: 'Streams closed for bad input, by protocol and reason', labelNames: ['protocol', 'reason'], registers })
+    this.#rejected = new Counter({ name: 'shoal_wire_rejected_total', help: 'Streams, requests or peers refused for bad input or excess, by protocol and reason', labelNames: ['protocol', 'reason'], registers })
     this.#dropped = new Counter({ name: 'shoal_dropped_total', help: 'Frames or streams dropped by a bound, by protocol and reason', labelNames: ['protocol', 'reason'], registers })
     this.#refused = new Counter({ name: 'shoal_connections_refused_total', help: 'Inbound connections refused, by reason', labelNames: ['reason'], registers })
     this.#disconnects = new Counter({ name: 'shoal_disconnects_total', help: 'Peers disconnected by a protocol, by reason', labelNames: ['protocol', 'reason'], registers })
     this.#dialFailures = new Counter({ name: 'shoal_dial_failures_total', help: 'Dials a protocol asked for that failed, by reason', labelNames: ['protocol', 'reason'], registers })
+    this.#requestFailures = new Counter({ name: 'shoal_request_failures_total', help: 'Outbound requests that ended without a response, by protocol and reason', labelNames: ['protocol', 'reason'], registers })
     this.#driverStreams = new Gauge({ name: 'shoal_protocol_streams', help: "Streams held by Shoal's protocol drivers", labelNames: ['protocol', 'direction'], registers })
   }
 
@@ -100,6 +102,10 @@ export class NodeMetrics implements ProtocolMetrics {
 
   disconnected(protocol: string, reason: string): void {
     this.#disconnects.inc({ protocol, reason })
+  }
+
+  requestFailed(protocol: string, reason: string): void {
+    this.#requestFailures.inc({ protocol, reason })
   }
 
   /** Exposes a core's own counters as `shoal_<name>_total{counter=...}`, read when scraped. */

@@ -4,12 +4,16 @@
  *   - the loop: core.handle(now, input), drain core.poll(), one timer at core.nextDeadline();
  *   - which peers the core is told are connected (registrar topology: peers that speak the
  *     protocol according to identify);
- *   - one long-lived outbound stream per peer, opened lazily on the first send, fed from a
- *     queue bounded in bytes that waits for 'drain' when the stream is full;
- *   - at most one inbound stream per peer (the one the remote opened), read frame by frame
- *     with a bounded FrameReader; a bad frame aborts that stream and is counted;
- *   - dials the core asks for, each answered by exactly one `peer-connected` or `dial-failed`.
- * Streams carry one direction each: we write on the stream we opened, read on theirs.
+ *   - dials the core asks for, each answered by exactly one `peer-connected` or `dial-failed`;
+ *   - whether the protocol is served (handled), switchable at runtime with setServing().
+ * Streams come in one of two styles, chosen per driver:
+ *   - 'messages' (membership): one long-lived outbound stream per peer, opened lazily on the
+ *     first send, fed from a queue bounded in bytes that waits for 'drain' when the stream is
+ *     full; at most one inbound stream per peer (the one the remote opened), read frame by
+ *     frame with a bounded FrameReader; a bad frame aborts that stream and is counted.
+ *     Streams carry one direction each: we write on the stream we opened, read on theirs.
+ *   - 'requests' (the DHT): a stream per request, its response on the same stream; see
+ *     RequestStreams (request-streams.ts), which this driver runs.
  *
  * Driven by node/network.ts, which constructs one driver per protocol over the host, calls
  * start()/stop(), and feeds discoveries and application commands through input().
@@ -21,9 +25,11 @@ import type { Connection, IdentifyResult, Libp2p, PeerId as Libp2pPeerId, Stream
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { Uint8ArrayList } from 'uint8arraylist'
-import { asPeerId, type Core, type Millis, type NetworkAction, type NetworkInput, type PeerId, type WireCodec } from '../core/sans-io.ts'
+import { asPeerId, type Core, type Millis, type NetworkAction, type NetworkInput, type PeerId, type RequestAction, type RequestInput, type WireCodec } from '../core/sans-io.ts'
 import { encodeFrame, FrameReader } from './frames.ts'
 import type { DialFailure, DropReason, ProtocolMetrics } from './protocol-metrics.ts'
+import { RequestStreams } from './request-streams.ts'
+import { closeStream, decodeFrame } from './streams.ts'
 
 export interface ProtocolDriverLimits {
   /** Bytes of frames queued for one peer while its stream is full or opening. Default 4 × codec.frameBytesMax. */
@@ -32,15 +38,19 @@ export interface ProtocolDriverLimits {
    * libp2p's maxInboundStreams for the protocol, per connection: only a backstop. libp2p
    * refuses streams past it after negotiation without telling us, all of a burst at once,
    * so the driver could neither count them nor hang up the peer; it is set well above
-   * inboundStreamOpensMax so that the driver's own admission (counted) acts first. Default 64.
+   * inboundStreamOpensMax (inboundRequestStreamsPerPeerMax) so that the driver's own
+   * admission (counted) acts first. Default 64.
    */
   inboundStreamsPerConnectionMax: number
-  /** libp2p's maxOutboundStreams for the protocol, per connection: ours and one closing. Default 2. */
+  /**
+   * libp2p's maxOutboundStreams for the protocol, per connection. Messages: ours and one
+   * closing, default 2. Requests: default requestsInFlightMax, which bounds them all anyway.
+   */
   outboundStreamsPerConnectionMax: number
-  /** Inbound streams a peer may open per window; one more and the peer is hung up. Default 16. */
+  /** Messages: inbound streams a peer may open per window; one more and the peer is hung up. Default 16. */
   inboundStreamOpensMax: number
   inboundStreamOpensWindowMs: number
-  /** Dials in flight; more are answered at once with dial-failed `too-many-dials`. Default 16. */
+  /** Dials in flight, the core's and those for requests; more fail at once with `too-many-dials`. Default 16. */
   dialsInFlightMax: number
   /** From dial to connection. Default 10 s. */
   dialTimeoutMs: number
@@ -54,6 +64,22 @@ export interface ProtocolDriverLimits {
   addressesCountMax: number
   /** Longest address reported. Default 256 characters. */
   addressLengthMax: number
+  /**
+   * Requests: how long an outbound request (dial, stream, response) and its stream may take
+   * from the `request` action, and how long an inbound stream may sit idle. The core times its
+   * requests out itself, sooner; this is the backstop. Default 30 s.
+   */
+  requestTimeoutMs: number
+  /** Requests: outbound requests held, in flight or with their stream closing; more fail with `too-many-requests`. Default 64. */
+  requestsInFlightMax: number
+  /** Requests: a peer's inbound streams still open for requests; one more is reset. Default 32. */
+  inboundRequestStreamsPerPeerMax: number
+  /** Requests: a peer's inbound requests per second, sustained; one past the bucket resets its stream. Default 20. */
+  inboundRequestsPerSecondMax: number
+  /** Requests: a peer's inbound requests at once after a quiet spell; as many refused in a row hang it up. Default 100. */
+  inboundRequestsBurstMax: number
+  /** Requests: requests held for an answer per inbound stream; past it the oldest is forgotten. Default 8. */
+  unansweredRequestsPerStreamMax: number
 }
 
 export const DEFAULT_PROTOCOL_DRIVER_LIMITS: Omit<ProtocolDriverLimits, 'sendQueueBytesMax'> = {
@@ -68,26 +94,62 @@ export const DEFAULT_PROTOCOL_DRIVER_LIMITS: Omit<ProtocolDriverLimits, 'sendQue
   stopTimeoutMs: 2_000,
   addressesCountMax: 8,
   addressLengthMax: 256,
+  requestTimeoutMs: 30_000,
+  requestsInFlightMax: 64,
+  inboundRequestStreamsPerPeerMax: 32,
+  inboundRequestsPerSecondMax: 20,
+  inboundRequestsBurstMax: 100,
+  unansweredRequestsPerStreamMax: 8,
 }
+
+/**
+ * How a driver carries a protocol's messages. 'messages': long-lived streams, one each way
+ * per peer, for `send` and `message`. 'requests': a stream per request, its response on the
+ * same stream, for `request`, `respond` and the RequestInput events.
+ */
+export type DriverStyle = 'messages' | 'requests'
+
+/** The inputs a driver of `Style` gives its core; a core's Input must include them all. */
+export type StyleInput<Message, Style extends DriverStyle> = Style extends 'requests'
+  ? Exclude<NetworkInput<Message>, { type: 'message' }> | RequestInput<Message>
+  : NetworkInput<Message>
+
+/** The actions a driver of `Style` carries out; a core's other actions go to onAction. */
+export type StyleAction<Message, Style extends DriverStyle> = Style extends 'requests'
+  ? Exclude<NetworkAction<Message>, { type: 'send' }> | RequestAction<Message>
+  : NetworkAction<Message>
 
 /**
  * What the host may feed a core through input(): discoveries and the core's own
  * application inputs; the other network inputs come from the driver alone.
  */
-export type DriverInput<Message, Input> = Extract<NetworkInput<Message>, { type: 'peer-discovered' }> | Exclude<Input, NetworkInput<Message>>
+export type DriverInput<Message, Input> =
+  | Extract<NetworkInput<Message>, { type: 'peer-discovered' }>
+  | Exclude<Input, NetworkInput<Message> | RequestInput<Message>>
 
-/** A core's Input must accept every NetworkInput; its Action is NetworkAction plus its own. */
-export type DrivableCore<Message, Input, AppAction> = Core<Input, NetworkAction<Message> | AppAction> &
-  (NetworkInput<Message> extends Input ? unknown : { 'core input must include NetworkInput<Message>': never })
+/**
+ * A core the driver can run in `Style`: its Input accepts every input of the style, and its
+ * actions named like the style's are the style's (any other action goes to onAction).
+ */
+export type DrivableCore<Message, Input, Action extends { type: string }, Style extends DriverStyle = 'messages'> = Core<Input, Action> &
+  (StyleInput<Message, Style> extends Input ? unknown : { 'core input must include the inputs of the driver style (StyleInput)': never }) &
+  (Extract<Action, { type: StyleAction<Message, Style>['type'] }> extends StyleAction<Message, Style> ? unknown : { 'core actions named like the driver style\'s must be StyleAction': never })
 
-export interface ProtocolDriverOptions<Message, Input, AppAction extends { type: string }> {
+/** A core's actions that the driver does not carry out but hands to onAction, e.g. `emit`. */
+export type HostAction<Message, Action, Style extends DriverStyle = 'messages'> = Exclude<Action, StyleAction<Message, Style>>
+
+export interface ProtocolDriverOptions<Message, Input, Action extends { type: string }, Style extends DriverStyle = 'messages'> {
   libp2p: Libp2p
   codec: WireCodec<Message>
-  core: DrivableCore<NoInfer<Message>, Input, AppAction>
+  core: DrivableCore<NoInfer<Message>, Input, Action, NoInfer<Style>>
+  /** Default 'messages'. */
+  style?: Style
+  /** Whether start() handles the protocol, answering remotes' streams; see setServing(). Default true. */
+  serve?: boolean
   /** The driver's only clock, passed to the core as `now`. */
   now: () => Millis
   /** Actions that are not network actions (e.g. `emit`), in the order the core polled them. */
-  onAction: (action: AppAction) => void
+  onAction: (action: HostAction<NoInfer<Message>, Action, Style>) => void
   metrics: ProtocolMetrics
   limits?: Partial<ProtocolDriverLimits>
 }
@@ -98,11 +160,16 @@ const TIMER_DELAY_MS_MAX = 2 ** 31 - 1
 /** Stream-open windows are swept of ended ones when this many peers have one. */
 const STREAM_OPENS_PEERS_SWEEP_COUNT = 1_024
 
-const NETWORK_ACTION_TYPES: ReadonlySet<string> = new Set(['send', 'dial', 'disconnect'])
+const NETWORK_ACTION_TYPES: Readonly<Record<DriverStyle, ReadonlySet<string>>> = {
+  messages: new Set(['send', 'dial', 'disconnect']),
+  requests: new Set(['request', 'respond', 'dial', 'disconnect']),
+}
 
 interface ConnectedPeer {
   /** Set once `peer-connected` has reached the core: only then does it get `peer-disconnected`. */
   delivered: boolean
+  /** As reported in `peer-connected`; empty until then. */
+  addresses: readonly string[]
 }
 
 interface Outbound {
@@ -129,32 +196,49 @@ interface PendingDial {
   settle(failure: DialFailure | undefined): void
 }
 
-export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction extends { type: string } = never> {
+/** Every input a driver of either style may give its core, as the loop handles them. */
+type AnyInput<Message, Input> = NetworkInput<Message> | RequestInput<Message> | Input
+
+/**
+ * `Action` is the core's whole action type; the style's actions are carried out here and the
+ * rest (HostAction) handed to onAction.
+ */
+export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action extends { type: string } = NetworkAction<Message>, Style extends DriverStyle = 'messages'> {
   readonly #libp2p: Libp2p
   readonly #codec: WireCodec<Message>
   readonly #protocol: string
-  readonly #core: Core<Input, NetworkAction<Message> | AppAction>
+  readonly #core: Core<Input, { type: string }>
   readonly #now: () => Millis
-  readonly #onAction: (action: AppAction) => void
+  readonly #onAction: (action: HostAction<Message, Action, Style>) => void
   readonly #metrics: ProtocolMetrics
   readonly #limits: ProtocolDriverLimits
+  readonly #style: DriverStyle
   readonly #stopController = new AbortController()
+  /** Set for the 'requests' style only. */
+  readonly #requests: RequestStreams<Message> | undefined
 
   readonly #connected = new Map<PeerId, ConnectedPeer>()
   readonly #outbound = new Map<PeerId, Outbound>()
   readonly #inbound = new Map<PeerId, Inbound>()
   readonly #streamOpens = new Map<PeerId, StreamOpens>()
   readonly #dials = new Map<PeerId, PendingDial>()
+  /** Dials for requests, each shared by the requests waiting on its peer. */
+  readonly #requestDials = new Map<PeerId, Promise<Connection | DialFailure>>()
   /** Inputs that arrived while the loop was running (from actions it executed). */
-  readonly #inputs: Array<NetworkInput<Message> | Input> = []
+  readonly #inputs: Array<AnyInput<Message, Input>> = []
   #running = false
   #started = false
   #stopped = false
+  /** What setServing() asked for last; #handled is what libp2p has. */
+  #serving: boolean
+  #handled = false
+  /** setServing() calls, applied one after the other. */
+  #servingChange: Promise<void> = Promise.resolve()
   #topologyId: string | undefined
   #timer: NodeJS.Timeout | undefined
   #timerDeadline: Millis | undefined
 
-  constructor(options: ProtocolDriverOptions<Message, Input, AppAction>) {
+  constructor(options: ProtocolDriverOptions<Message, Input, Action, Style>) {
     this.#libp2p = options.libp2p
     this.#codec = options.codec
     this.#protocol = options.codec.protocol
@@ -162,8 +246,26 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
     this.#now = options.now
     this.#onAction = options.onAction
     this.#metrics = options.metrics
-    this.#limits = { ...DEFAULT_PROTOCOL_DRIVER_LIMITS, sendQueueBytesMax: 4 * options.codec.frameBytesMax, ...options.limits }
+    this.#style = options.style ?? 'messages'
+    this.#serving = options.serve ?? true
+    const requestDefaults = this.#style === 'requests'
+      ? { outboundStreamsPerConnectionMax: options.limits?.requestsInFlightMax ?? DEFAULT_PROTOCOL_DRIVER_LIMITS.requestsInFlightMax }
+      : {}
+    this.#limits = { ...DEFAULT_PROTOCOL_DRIVER_LIMITS, sendQueueBytesMax: 4 * options.codec.frameBytesMax, ...requestDefaults, ...options.limits }
     if (this.#limits.sendQueueBytesMax < options.codec.frameBytesMax) throw new RangeError('sendQueueBytesMax must hold at least one frame')
+    this.#requests = this.#style === 'requests'
+      ? new RequestStreams({
+        codec: this.#codec,
+        metrics: this.#metrics,
+        limits: this.#limits,
+        now: this.#now,
+        stopSignal: this.#stopController.signal,
+        deliver: (input) => this.#deliver(input),
+        connect: (peer, addresses) => this.#connect(peer, addresses),
+        serverAddresses: (peer) => this.#connected.get(peer)?.addresses,
+        disconnect: (peer, reason) => this.#disconnect(peer, reason),
+      })
+      : undefined
   }
 
   get protocol(): string {
@@ -177,9 +279,19 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
     return count
   }
 
-  /** Inbound streams held, one per peer at most. */
+  /** Inbound streams held: messages, one per peer at most; requests, those open for requests. */
   get inboundStreamCount(): number {
-    return this.#inbound.size
+    return this.#inbound.size + (this.#requests?.inboundStreamCount ?? 0)
+  }
+
+  /** Requests: outbound requests held, in flight or with their stream still closing. */
+  get outboundRequestCount(): number {
+    return this.#requests?.outboundCount ?? 0
+  }
+
+  /** Whether the protocol is served, as setServing() last asked. */
+  get serving(): boolean {
+    return this.#serving
   }
 
   /** Bytes queued for `peer` and not yet handed to its stream. */
@@ -195,10 +307,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
   async start(): Promise<void> {
     if (this.#started) throw new Error('ProtocolDriver.start() called twice')
     this.#started = true
-    await this.#libp2p.handle(this.#protocol, (stream, connection) => this.#onInboundStream(stream, connection), {
-      maxInboundStreams: this.#limits.inboundStreamsPerConnectionMax,
-      maxOutboundStreams: this.#limits.outboundStreamsPerConnectionMax,
-    })
+    await this.#changeServing()
     this.#topologyId = await this.#libp2p.register(this.#protocol, {
       onConnect: (peerId, connection) => this.#onPeerConnected(peerId, connection),
       onDisconnect: (peerId) => this.#onPeerGone(asPeerId(peerId.toString())),
@@ -219,9 +328,61 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
   }
 
   /**
-   * Stops ticking and serving: no input reaches the core afterwards. Queued frames are
-   * handed to their streams and every stream is closed, gracefully within stopTimeoutMs,
-   * then aborted.
+   * Serves the protocol or stops serving it, at once or after start(). Unhandled, libp2p
+   * refuses remotes' streams for the protocol and identify no longer lists it (identify-push
+   * tells connected peers), so peers stop counting us among those that speak it: for the DHT,
+   * a client. Streams remotes opened are closed. Our own sends and requests, dials and the
+   * topology go on either way.
+   */
+  async setServing(serving: boolean): Promise<void> {
+    this.#serving = serving
+    // Before start(), start() applies it.
+    if (this.#started) await this.#changeServing()
+  }
+
+  /** Brings libp2p to what #serving says, after the changes already under way. */
+  async #changeServing(): Promise<void> {
+    const change = this.#servingChange.then(() => this.#applyServing())
+    this.#servingChange = change.catch(() => {
+      // The caller that asked for it gets the error; later changes still run.
+    })
+    await change
+  }
+
+  async #applyServing(): Promise<void> {
+    if (this.#stopped || this.#serving === this.#handled) return
+    if (this.#serving) {
+      // Set first: a stream may arrive while libp2p records the protocol in our peer record.
+      this.#handled = true
+      try {
+        await this.#libp2p.handle(this.#protocol, (stream, connection) => this.#onInboundStream(stream, connection), {
+          maxInboundStreams: this.#limits.inboundStreamsPerConnectionMax,
+          maxOutboundStreams: this.#limits.outboundStreamsPerConnectionMax,
+        })
+      } catch (error) {
+        this.#handled = false
+        throw error
+      }
+      return
+    }
+    this.#handled = false
+    await this.#libp2p.unhandle(this.#protocol)
+    await Promise.all([this.#closeInbound(), this.#requests?.closeInbound()])
+  }
+
+  /** Closes the long-lived inbound streams, gracefully within stopTimeoutMs. */
+  async #closeInbound(): Promise<void> {
+    const signal = AbortSignal.timeout(this.#limits.stopTimeoutMs)
+    const closing = [...this.#inbound.values()].map((inbound) => closeStream(inbound.stream, signal))
+    this.#inbound.clear()
+    await Promise.all(closing)
+  }
+
+  /**
+   * Stops ticking and serving: no input reaches the core afterwards, not even the end of its
+   * requests in flight (their streams abort; metrics count them request-failed 'stopped').
+   * Queued frames are handed to their streams and every other stream is closed, gracefully
+   * within stopTimeoutMs, then aborted.
    */
   async stop(): Promise<void> {
     if (!this.#started || this.#stopped) return
@@ -242,9 +403,11 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
       closing.push(closeStream(outbound.stream, signal))
     }
     for (const inbound of this.#inbound.values()) closing.push(closeStream(inbound.stream, signal))
+    if (this.#requests !== undefined) closing.push(this.#requests.stop())
     await Promise.all([
       ...closing,
-      this.#libp2p.unhandle(this.#protocol).catch(() => {
+      // A setServing() under way may be handling the protocol: unhandle after it.
+      this.#servingChange.then(() => this.#libp2p.unhandle(this.#protocol)).catch(() => {
         // libp2p already stopped: nothing is served either way.
       }),
     ])
@@ -260,7 +423,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
     this.#deliver(input)
   }
 
-  #deliver(input: NetworkInput<Message> | Input): void {
+  #deliver(input: AnyInput<Message, Input>): void {
     if (this.#stopped) return
     this.#inputs.push(input)
     // An action can produce an input at once (a dial refused on the spot): it waits its
@@ -269,7 +432,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
     this.#running = true
     try {
       for (let next = this.#inputs.shift(); next !== undefined; next = this.#inputs.shift()) {
-        // DrivableCore checked that Input includes every NetworkInput.
+        // DrivableCore checked that Input includes every input of the style.
         this.#core.handle(this.#now(), next as Input)
         for (let action = this.#core.poll(); action !== undefined; action = this.#core.poll()) this.#execute(action)
       }
@@ -279,15 +442,19 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
     this.#schedule()
   }
 
-  #execute(action: NetworkAction<Message> | AppAction): void {
-    if (!isNetworkAction<Message>(action)) {
-      this.#onAction(action as AppAction)
+  #execute(action: { type: string }): void {
+    if (!NETWORK_ACTION_TYPES[this.#style].has(action.type)) {
+      this.#onAction(action as HostAction<Message, Action, Style>)
       return
     }
-    switch (action.type) {
-      case 'send': this.#send(action.to, action.message); break
-      case 'dial': this.#dial(action.peer, action.addresses); break
-      case 'disconnect': this.#disconnect(action.peer, action.reason); break
+    // DrivableCore checked that the core's actions of these types are the style's.
+    const networkAction = action as NetworkAction<Message> | RequestAction<Message>
+    switch (networkAction.type) {
+      case 'send': this.#send(networkAction.to, networkAction.message); break
+      case 'dial': this.#dial(networkAction.peer, networkAction.addresses); break
+      case 'disconnect': this.#disconnect(networkAction.peer, networkAction.reason); break
+      case 'request': this.#requests!.request(networkAction); break
+      case 'respond': this.#requests!.respond(networkAction); break
     }
   }
 
@@ -320,12 +487,13 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
       if (known.delivered) this.#dials.get(peer)?.settle(undefined)
       return
     }
-    const entry: ConnectedPeer = { delivered: false }
+    const entry: ConnectedPeer = { delivered: false, addresses: [] }
     this.#connected.set(peer, entry)
     void this.#addressesOf(peerId).then((addresses) => {
       // The peer may have gone (or come back as a new entry) while its record was read.
       if (this.#connected.get(peer) !== entry || this.#stopped) return
       entry.delivered = true
+      entry.addresses = addresses
       this.#deliver({ type: 'peer-connected', peer, direction: connection.direction, addresses })
       // Only now is a dial answered: had the peer left first, it would fail instead.
       this.#dials.get(peer)?.settle(undefined)
@@ -374,22 +542,10 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
   #dial(peer: PeerId, addresses: readonly string[]): void {
     // One answer serves both asks: the pending dial will report.
     if (this.#dials.has(peer)) return
-    if (this.#dials.size >= this.#limits.dialsInFlightMax) return this.#dialFailed(peer, 'too-many-dials')
-    let peerId: Libp2pPeerId
-    try {
-      peerId = peerIdFromString(peer)
-    } catch {
-      return this.#dialFailed(peer, 'bad-peer-id')
-    }
-    if (peerId.equals(this.#libp2p.peerId)) return this.#dialFailed(peer, 'self')
-    const multiaddrs: Multiaddr[] = []
-    for (const address of addresses) {
-      try {
-        multiaddrs.push(multiaddr(address))
-      } catch {
-        // Addresses come from other peers: a bad one is skipped, the others may work.
-      }
-    }
+    if (this.#dialsInFlight >= this.#limits.dialsInFlightMax) return this.#dialFailed(peer, 'too-many-dials')
+    const peerId = this.#dialablePeerId(peer)
+    if (typeof peerId === 'string') return this.#dialFailed(peer, peerId)
+    const multiaddrs = multiaddrsOf(addresses)
     const outcome = Promise.withResolvers<DialFailure | undefined>()
     const settle = (failure: DialFailure | undefined): void => outcome.resolve(failure)
     this.#dials.set(peer, { settle })
@@ -418,6 +574,55 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
     // The peer may have become connected by its own dial meanwhile: the core has its answer.
     if (failure !== 'stopped' && this.#connected.has(peer)) return
     this.#dialFailed(peer, failure)
+  }
+
+  get #dialsInFlight(): number {
+    return this.#dials.size + this.#requestDials.size
+  }
+
+  #dialablePeerId(peer: PeerId): Libp2pPeerId | 'bad-peer-id' | 'self' {
+    let peerId: Libp2pPeerId
+    try {
+      peerId = peerIdFromString(peer)
+    } catch {
+      return 'bad-peer-id'
+    }
+    return peerId.equals(this.#libp2p.peerId) ? 'self' : peerId
+  }
+
+  /**
+   * A connection for a request: an open one, or a dial shared by the requests waiting on the
+   * peer. It counts against dialsInFlightMax with the core's dials but waits for no identify:
+   * negotiating the request's stream tells whether the peer speaks the protocol.
+   */
+  #connect(peer: PeerId, addresses: readonly string[]): Promise<Connection | DialFailure> {
+    const open = this.#connectionTo(peer)
+    if (open !== undefined) return Promise.resolve(open)
+    const pending = this.#requestDials.get(peer)
+    if (pending !== undefined) return pending
+    const peerId = this.#dialsInFlight >= this.#limits.dialsInFlightMax ? 'too-many-dials' : this.#dialablePeerId(peer)
+    if (typeof peerId === 'string') {
+      this.#metrics.dialFailed(this.#protocol, peerId)
+      return Promise.resolve(peerId)
+    }
+    const dial = this.#dialForRequest(peerId, multiaddrsOf(addresses))
+    this.#requestDials.set(peer, dial)
+    void dial.then(() => {
+      if (this.#requestDials.get(peer) === dial) this.#requestDials.delete(peer)
+    })
+    return dial
+  }
+
+  async #dialForRequest(peerId: Libp2pPeerId, multiaddrs: Multiaddr[]): Promise<Connection | DialFailure> {
+    const signal = AbortSignal.any([AbortSignal.timeout(this.#limits.dialTimeoutMs), this.#stopController.signal])
+    try {
+      if (multiaddrs.length > 0) await this.#libp2p.peerStore.merge(peerId, { multiaddrs }, { signal })
+      return await this.#libp2p.dial(peerId, { signal })
+    } catch (error) {
+      const failure = this.#stopped ? 'stopped' : dialFailureOf(error, signal)
+      this.#metrics.dialFailed(this.#protocol, failure)
+      return failure
+    }
   }
 
   /** True when identify ran on an earlier connection and did not list the protocol. */
@@ -561,7 +766,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
   // --- receiving -----------------------------------------------------------------------
 
   #onInboundStream(stream: Stream, connection: Connection): void {
-    if (this.#stopped) {
+    // Not serving: a stream negotiated just before the protocol was unhandled.
+    if (this.#stopped || !this.#handled) {
       stream.abort(new Error('protocol driver stopped'))
       return
     }
@@ -572,6 +778,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
       return
     }
     const peer = asPeerId(connection.remotePeer.toString())
+    // A DHT peer opens a stream per request: RequestStreams meters requests instead.
+    if (this.#requests !== undefined) return this.#requests.accept(stream, peer)
     if (!this.#admitStreamOpen(peer, connection.remotePeer)) {
       this.#metrics.rejected(this.#protocol, 'stream-churn')
       stream.abort(new Error('too many streams'))
@@ -634,14 +842,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
       const read = inbound.reader.read()
       if (!read.ok) return this.#reject(peer, inbound, read.error.code)
       if (read.frame === undefined) return
-      let decoded
-      try {
-        decoded = this.#codec.decode(read.frame)
-      } catch {
-        // A codec must return errors; one that throws is refused like bad input rather
-        // than let a remote crash the node with it.
-        decoded = { ok: false as const, error: { code: 'decoder-threw' } }
-      }
+      const decoded = decodeFrame(this.#codec, read.frame)
       if (!decoded.ok) return this.#reject(peer, inbound, decoded.error.code)
       this.#metrics.frameReceived(this.#protocol, read.frame.byteLength)
       this.#deliver({ type: 'message', from: peer, message: decoded.value })
@@ -656,33 +857,21 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, AppAction ex
   }
 }
 
-function isNetworkAction<Message>(action: { type: string }): action is NetworkAction<Message> {
-  return NETWORK_ACTION_TYPES.has(action.type)
+/** Addresses come from other peers: a bad one is skipped, the others may work. */
+function multiaddrsOf(addresses: readonly string[]): Multiaddr[] {
+  const multiaddrs: Multiaddr[] = []
+  for (const address of addresses) {
+    try {
+      multiaddrs.push(multiaddr(address))
+    } catch {
+      // Skipped.
+    }
+  }
+  return multiaddrs
 }
 
 function dialFailureOf(error: unknown, signal: AbortSignal): DialFailure {
   if (signal.aborted) return 'timeout'
   if ((error as Error | undefined)?.name === 'NoValidAddressesError') return 'no-addresses'
   return 'unreachable'
-}
-
-/** Closes a stream after what it holds is written, and aborts it if that takes past `signal`. */
-async function closeStream(stream: Stream, signal: AbortSignal): Promise<void> {
-  try {
-    await stream.close({ signal })
-  } catch {
-    stream.abort(new Error('close timed out'))
-    return
-  }
-  if (stream.status !== 'open' && stream.status !== 'closing') return
-  // Our half is closed; wait (bounded) for the remote to close its half.
-  await new Promise<void>((resolve) => {
-    const onAbort = (): void => stream.abort(new Error('close timed out'))
-    stream.addEventListener('close', () => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }, { once: true })
-    if (signal.aborted) onAbort()
-    else signal.addEventListener('abort', onAbort, { once: true })
-  })
 }

@@ -15,9 +15,9 @@ export interface ProtocolMetrics {
   /** A frame was read and decoded; `bytes` is its body. Counter pair: frames, bytes. */
   frameReceived(protocol: string, bytes: number): void
   /**
-   * A remote did something we refuse and its stream was aborted (or its peer hung up):
-   * a frame reason (FRAME_TOO_LARGE, BAD_LENGTH_PREFIX), a codec WireError code, or one of
-   * RejectReason. Counter.
+   * A remote did something we refuse and its stream was aborted or closed (or its peer hung
+   * up): a frame reason (FRAME_TOO_LARGE, BAD_LENGTH_PREFIX), a codec WireError code, or one
+   * of RejectReason. Counter.
    */
   rejected(protocol: string, reason: string): void
   /** One outbound frame not sent, see DropReason. Counter. */
@@ -26,10 +26,18 @@ export interface ProtocolMetrics {
   streamOpened(protocol: string, direction: Direction): void
   /** ...and down here. */
   streamClosed(protocol: string, direction: Direction): void
-  /** A dial the core asked for did not give it a peer that speaks the protocol, see DialFailure. Counter. */
+  /**
+   * A dial the core asked for did not give it a peer that speaks the protocol, or a dial for a
+   * request did not give it a connection, see DialFailure. Counter.
+   */
   dialFailed(protocol: string, reason: DialFailure): void
-  /** A peer was hung up: the core's reason (e.g. ping-timeout) or the driver's (stream-churn). Counter. */
+  /** A peer was hung up: the core's reason (e.g. ping-timeout) or the driver's (stream-churn, request-flood). Counter. */
   disconnected(protocol: string, reason: string): void
+  /**
+   * An outbound request ended in `request-failed` rather than `response`: a RequestFailure,
+   * or, for a bad response, its frame reason or codec WireError code. Counter.
+   */
+  requestFailed(protocol: string, reason: string): void
 }
 
 /** Why the driver refused something a remote did (besides frame and codec errors). */
@@ -42,6 +50,12 @@ export type RejectReason =
   | 'unexpected-data'
   /** The codec threw instead of returning a WireError: a codec bug, refused like bad input. */
   | 'decoder-threw'
+  /** Requests style: the peer already had inboundRequestStreamsPerPeerMax streams open; the new one was reset. */
+  | 'too-many-streams'
+  /** Requests style: a request past the peer's token bucket; its stream was reset unanswered. */
+  | 'request-rate'
+  /** Requests style: an inbound stream idle for requestTimeoutMs was closed. */
+  | 'stream-idle'
 
 export type DropReason =
   /** The peer's outbound queue had no room (it reads slower than we write). */
@@ -56,6 +70,11 @@ export type DropReason =
   | 'stream-closed'
   /** The driver stopped with frames still queued, or the core sent after stop(). */
   | 'stopped'
+  /**
+   * Requests style: a `respond` to a request the driver no longer holds: its stream closed,
+   * or it was the oldest of too many unanswered on its stream.
+   */
+  | 'request-unknown'
 
 export type DialFailure =
   | 'bad-peer-id'
@@ -68,6 +87,29 @@ export type DialFailure =
   | 'protocol-unsupported'
   /** Connected, but identify did not tell in time whether it speaks the protocol. */
   | 'identify-timeout'
+  | 'stopped'
+
+/** Why an outbound request got `request-failed` (a bad response is reported by its wire code instead). */
+export type RequestFailure =
+  /** requestsInFlightMax requests (or their closing streams) are held already. */
+  | 'too-many-requests'
+  /** The core's message encodes to more than codec.frameBytesMax: a bug in the core. */
+  | 'request-too-large'
+  | 'bad-peer-id'
+  | 'self'
+  /** Not connected, and a dial for it would pass dialsInFlightMax. */
+  | 'too-many-dials'
+  /** Not connected, and the dial failed: unreachable, no usable address, or dialTimeoutMs passed. */
+  | 'dial-failed'
+  /** Connected, but the peer refused the protocol (it does not speak it, or does not serve it now). */
+  | 'protocol-unsupported'
+  /** Negotiating the stream failed otherwise, e.g. the connection closed or is limited (relayed). */
+  | 'stream-open-failed'
+  /** The stream was closed or reset, or the remote finished writing, before a response. */
+  | 'stream-closed'
+  /** requestTimeoutMs passed since the request. */
+  | 'timeout'
+  /** The driver stopped: counted, but never delivered, as the core gets no input after stop(). */
   | 'stopped'
 
 /** In-memory ProtocolMetrics for tests: counts by `name` and `name/label`, across protocols. */
@@ -117,6 +159,10 @@ export class CountingProtocolMetrics implements ProtocolMetrics {
 
   disconnected(_protocol: string, reason: string): void {
     this.#add('disconnected', reason, 1)
+  }
+
+  requestFailed(_protocol: string, reason: string): void {
+    this.#add('requestFailed', reason, 1)
   }
 
   #add(name: string, label: string | undefined, amount: number): void {

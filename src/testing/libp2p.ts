@@ -1,9 +1,10 @@
 /**
- * Test support for net/: small libp2p nodes on 127.0.0.1 (TCP, Noise, Yamux, identify),
+ * Test support for net/: small libp2p nodes on 127.0.0.1 (TCP, Noise, Yamux, identify and
+ * identify-push, as the host has),
  * with or without a Membership core driven by a ProtocolDriver, stopped when the test ends.
  */
 import { noise } from '@chainsafe/libp2p-noise'
-import { identify } from '@libp2p/identify'
+import { identify, identifyPush } from '@libp2p/identify'
 import type { Libp2p } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
@@ -35,7 +36,7 @@ export async function testLibp2p(t?: HasAfter): Promise<Libp2p> {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    services: { identify: identify() },
+    services: { identify: identify(), identifyPush: identifyPush() },
   })
   if (t !== undefined) onCleanup(t, () => libp2p.stop())
   return libp2p
@@ -46,7 +47,7 @@ export interface MembershipNode {
   peer: PeerId
   addresses: string[]
   membership: Membership
-  driver: ProtocolDriver<MembershipMessage, MembershipInput, Extract<MembershipAction, { type: 'emit' }>>
+  driver: ProtocolDriver<MembershipMessage, MembershipInput, MembershipAction>
   metrics: CountingProtocolMetrics
   events: MembershipEvent[]
 }
