@@ -16,7 +16,7 @@ import { Prng } from '../core/prng.ts'
 import { asPeerId, type DiscoverySource, type PeerId } from '../core/sans-io.ts'
 import type { ShoalHost } from '../net/host.ts'
 import type { NodeMetrics } from '../net/metrics.ts'
-import { ProtocolDriver } from '../net/protocol-driver.ts'
+import { type HostAction, ProtocolDriver } from '../net/protocol-driver.ts'
 import type { DhtRecords } from '../store/dht-records.ts'
 import { kadCodec } from '../wire/kad.ts'
 import type { DhtPeer, DhtQueryResult, DhtTable } from './api.ts'
@@ -24,8 +24,8 @@ import type { Config } from './config.ts'
 
 export type DhtModeSetting = Config['dht']['mode']
 
-type KadAppAction = Exclude<KadAction, { type: 'request' | 'respond' }>
-type KadDriver = ProtocolDriver<KadMessage, KadInput, KadAppAction>
+type KadAppAction = HostAction<KadMessage, KadAction, 'requests'>
+type KadDriver = ProtocolDriver<KadMessage, KadInput, KadAction, 'requests'>
 type QueryEvent = Exclude<KadEvent, { type: 'query-done' }>
 type QueryDone = Extract<KadEvent, { type: 'query-done' }>
 
