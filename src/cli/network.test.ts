@@ -12,31 +12,13 @@ import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { PeerInfo } from '../node/api.ts'
-import { collect, runShoal, startShoal, waitForLine } from '../testing/cli.ts'
+import { collect, eventually, runShoal, startDaemon, type Daemon } from '../testing/cli.ts'
 import { onCleanup, tempDir } from '../testing/temp.ts'
 
 /** Connection attempts of the flood, made as fast as this machine opens sockets (about 1,000 a second). */
 const FLOOD_CONNECTIONS = 1_000
 
 const UNKNOWN_PEER = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA'
-
-interface Daemon {
-  repo: string
-  peerId: string
-  address: string
-  process: ChildProcess
-}
-
-async function startDaemon(t: TestContext, repo: string, bootstrap: string[], listen = '/ip4/127.0.0.1/tcp/0'): Promise<Daemon> {
-  const args = ['--repo', repo, 'daemon', '--init', '--api', '127.0.0.1:0', '--listen', listen, '--no-mdns']
-  if (bootstrap.length > 0) args.push('--bootstrap', ...bootstrap)
-  const child = startShoal(args)
-  onCleanup(t, () => child.kill('SIGKILL'))
-  const [, peerId] = await waitForLine(child, /peer id: (\S+)/)
-  const [, listening] = await waitForLine(child, /listening on (\/ip4\/127\.0\.0\.1\/tcp\/\d+(?:\/ws)?)/)
-  await waitForLine(child, /daemon ready/)
-  return { repo, peerId: peerId!, address: `${listening}/p2p/${peerId}`, process: child }
-}
 
 async function peersOf(daemon: Daemon): Promise<PeerInfo[]> {
   const result = await runShoal(['--repo', daemon.repo, 'peers', '--json'])
@@ -55,21 +37,11 @@ async function floodConnections(port: number, count: number): Promise<void> {
   await sleep(500)
 }
 
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, msMax = 30_000): Promise<T> {
-  const deadline = Date.now() + msMax
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(250)
-  }
-}
-
 test('five daemons on loopback form a full mesh from one bootstrap address', { timeout: 120_000 }, async (t) => {
   const dir = await tempDir(t)
-  const first = await startDaemon(t, join(dir, 'n0'), [])
+  const first = await startDaemon(t, join(dir, 'n0'))
   const daemons = [first]
-  for (let index = 1; index < 5; index++) daemons.push(await startDaemon(t, join(dir, `n${index}`), [first.address]))
+  for (let index = 1; index < 5; index++) daemons.push(await startDaemon(t, join(dir, `n${index}`), { bootstrap: [first.address] }))
 
   // Each knows only the first daemon; peer exchange tells them of the others.
   for (const daemon of daemons) {
@@ -134,7 +106,7 @@ test('five daemons on loopback form a full mesh from one bootstrap address', { t
     (await peersOf(first)).some((peer) => peer.peerId === last.peerId) ? undefined : true)
 
   // Restarted with no bootstrap list, it re-dials the peers it cached.
-  const restarted = await startDaemon(t, last.repo, [])
+  const restarted = await startDaemon(t, last.repo)
   await eventually('the restarted daemon to reconnect from its peer cache', async () =>
     (await peersOf(restarted)).length >= 2 ? true : undefined)
 })
@@ -170,9 +142,9 @@ test('bootstrap add, ls and rm edit the config, and network commands need the da
 
 test('daemons that listen on WebSockets only connect over WebSockets', { timeout: 60_000 }, async (t) => {
   const dir = await tempDir(t)
-  const first = await startDaemon(t, join(dir, 'ws0'), [], '/ip4/127.0.0.1/tcp/0/ws')
+  const first = await startDaemon(t, join(dir, 'ws0'), { listen: '/ip4/127.0.0.1/tcp/0/ws' })
   assert.match(first.address, /\/tcp\/\d+\/ws\/p2p\//)
-  const second = await startDaemon(t, join(dir, 'ws1'), [first.address], '/ip4/127.0.0.1/tcp/0/ws')
+  const second = await startDaemon(t, join(dir, 'ws1'), { bootstrap: [first.address], listen: '/ip4/127.0.0.1/tcp/0/ws' })
   const peers = await eventually('the WebSocket connection with a latency', async () => {
     const peers = await peersOf(second)
     return peers.length === 1 && peers[0]!.latencyMs !== null ? peers : undefined

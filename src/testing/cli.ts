@@ -3,7 +3,12 @@
  * runs the tests, with its own repository and HOME.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { onCleanup } from './temp.ts'
+
+type HasAfter = Pick<TestContext, 'after'>
 
 export const SHOAL_BIN = fileURLToPath(new URL('../cli/shoal.js', import.meta.url))
 
@@ -97,4 +102,51 @@ export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 30
     child.stdout!.on('data', check)
     child.on('exit', onExit)
   })
+}
+
+export interface Daemon {
+  repo: string
+  peerId: string
+  /** Its loopback TCP address, ending in /p2p/<peer id>. */
+  address: string
+  process: ChildProcess
+}
+
+export interface DaemonOptions {
+  bootstrap?: readonly string[]
+  listen?: string
+  /** `shoal config set` pairs applied to a new repository before the daemon starts. */
+  config?: Readonly<Record<string, string>>
+}
+
+/** Starts `shoal daemon` on loopback with a repository of its own; killed when the test ends. */
+export async function startDaemon(t: HasAfter, repo: string, options: DaemonOptions = {}): Promise<Daemon> {
+  const config = Object.entries(options.config ?? {})
+  if (config.length > 0) {
+    const init = await runShoal(['--repo', repo, 'init'])
+    if (init.code !== 0) throw new Error(`shoal init failed: ${init.stderr}`)
+    for (const [key, value] of config) {
+      const set = await runShoal(['--repo', repo, 'config', 'set', key, value])
+      if (set.code !== 0) throw new Error(`shoal config set ${key} failed: ${set.stderr}`)
+    }
+  }
+  const args = ['--repo', repo, 'daemon', '--init', '--api', '127.0.0.1:0', '--listen', options.listen ?? '/ip4/127.0.0.1/tcp/0', '--no-mdns']
+  if ((options.bootstrap ?? []).length > 0) args.push('--bootstrap', ...options.bootstrap!)
+  const child = startShoal(args)
+  onCleanup(t, () => child.kill('SIGKILL'))
+  const [, peerId] = await waitForLine(child, /peer id: (\S+)/)
+  const [, listening] = await waitForLine(child, /listening on (\/ip4\/127\.0\.0\.1\/tcp\/\d+(?:\/ws)?)/)
+  await waitForLine(child, /daemon ready/)
+  return { repo, peerId: peerId!, address: `${listening}/p2p/${peerId}`, process: child }
+}
+
+/** Polls `probe` every 250 ms until it returns a value, or fails after msMax. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, msMax = 30_000): Promise<T> {
+  const deadline = Date.now() + msMax
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(250)
+  }
 }
