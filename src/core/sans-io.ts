@@ -55,9 +55,14 @@ export type NetworkAction<Message> =
  * Request/response protocols (the DHT): every request travels on a stream of its own and
  * its response comes back on the same stream, as the libp2p kad-dht spec requires. The
  * driver dials when needed, numbers inbound requests, and reports each outbound request's
- * end exactly once: `response` (with the reply, or no message for a one-way request once
- * it was written) or `request-failed`. Timing a request out is the core's business (it
- * owns its deadlines); the driver only bounds how long a stream may live.
+ * end at most once: `response` (with the reply, or no message for a one-way request once
+ * it was written) or `request-failed`. A request whose remote vanishes (a crash, a lost
+ * route) may never be reported, so timing a request out is the core's business (it owns
+ * its deadlines); the driver only bounds how long a stream may live.
+ *
+ * Ids: an outbound request's id is the core's own; an inbound request's id is the
+ * driver's, unique per remote peer but not across peers, so `respond` names the peer
+ * (`to`) as well as the id.
  */
 export type RequestId = number
 

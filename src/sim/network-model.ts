@@ -40,6 +40,17 @@ export interface NetworkConfig {
   dialTimeoutMs: number
   /** Chance that a dial to a peer behind NAT succeeds by hole punching (DCUtR); 0 until relays exist. */
   holePunchProbability: number
+  /**
+   * Round trips spent opening a request's stream before the request goes out: 0 with
+   * libp2p's optimistic protocol select (the protocol proposal travels with the request),
+   * 1 with full multistream negotiation.
+   */
+  streamOpenRoundTripCount: number
+  /**
+   * Connections a peer keeps, as libp2p's connection manager bounds them: a new connection
+   * beyond it makes the peer close its least recently used one. Infinity: no bound.
+   */
+  connectionsPerPeerMax: number
 }
 
 export const DEFAULT_NETWORK_CONFIG: NetworkConfig = {
@@ -52,6 +63,8 @@ export const DEFAULT_NETWORK_CONFIG: NetworkConfig = {
   handshakeRoundTripCount: 1,
   dialTimeoutMs: 10_000,
   holePunchProbability: 0,
+  streamOpenRoundTripCount: 0,
+  connectionsPerPeerMax: Infinity,
 }
 
 /**

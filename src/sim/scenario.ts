@@ -10,12 +10,12 @@
  * Checkers (invariants) run every N events. Any failure throws a ScenarioFailure whose
  * message carries SEED=<n> and the knobs, so the run can be replayed exactly.
  */
-import type { NetworkInput, PeerId, WireCodec } from '../core/sans-io.ts'
+import type { PeerId, WireCodec } from '../core/sans-io.ts'
 import { Churn, type ChurnConfig } from './churn.ts'
 import { largestComponentFraction } from './metrics.ts'
 import type { NatClass, NetworkConfig } from './network-model.ts'
 import { formatSeed } from './seed.ts'
-import { Simulator, type PeerContext, type Seed, type SimCore } from './simulator.ts'
+import { Simulator, type PeerContext, type Seed, type SimCore, type SimInput } from './simulator.ts'
 
 export interface Checker<M> {
   name: string
@@ -28,7 +28,11 @@ export interface Checker<M> {
 export interface ScenarioOptions<M> {
   peerCount: number
   seed: Seed
-  codec: WireCodec<M>
+  /** Sizes messages; or give sizeOf (see SimulatorOptions). */
+  codec?: WireCodec<M>
+  sizeOf?(message: M): number
+  /** Whether a peer serves the request protocol (see SimulatorOptions); default: all. */
+  servesProtocol?(index: number): boolean
   /** Builds each peer's core (at each join); give adversaries a different one here. */
   createCore(context: PeerContext): SimCore<M>
   network?: Partial<NetworkConfig>
@@ -75,7 +79,7 @@ export class Scenario<M> {
     this.#checkers = options.checkers ?? []
     this.#checkEveryEvents = Math.min(...this.#checkers.map((checker) => checker.everyEvents ?? 10_000), Infinity)
     this.#nextCheckAt = this.#checkers.map((checker) => checker.everyEvents ?? 10_000)
-    const bootstrapInputs: { index: number; input: NetworkInput<M> }[] = this.bootstrapPeers.map((index) => ({
+    const bootstrapInputs: { index: number; input: SimInput<M> }[] = this.bootstrapPeers.map((index) => ({
       index,
       input: { type: 'peer-discovered', peer: `p${index}` as PeerId, addresses: [], source: 'bootstrap' },
     }))
@@ -83,6 +87,8 @@ export class Scenario<M> {
       peerCount: options.peerCount,
       seed: options.seed,
       codec: options.codec,
+      sizeOf: options.sizeOf,
+      servesProtocol: options.servesProtocol,
       network: options.network,
       natClassOf: options.natClassOf,
       createCore: options.createCore,

@@ -5,13 +5,21 @@
  *
  *   core.handle(now, input); drain poll(); schedule one tick at nextDeadline()
  *
- * Generic over any core that takes NetworkInput<M> and emits NetworkAction<M>; other
- * actions (a core's `emit`) go to the `onAction` hook. Driven by Scenario (or a test)
- * through join/leave/partition/heal and run(). Per-peer state lives in typed arrays so
- * that an idle peer costs little beyond its core.
+ * Generic over any core that takes NetworkInput<M> and RequestInput<M> and emits
+ * NetworkAction<M> and RequestAction<M>; other actions (a core's `emit`) go to the
+ * `onAction` hook. Driven by Scenario (or a test) through join/leave/partition/heal and
+ * run(). Per-peer state lives in typed arrays so that an idle peer costs little beyond its
+ * core.
+ *
+ * Requests (the request/response form of sans-io.ts) ride the connections as messages do.
+ * One object, a RequestTransfer, carries a request there and its response back, and sits
+ * on its connection's list of open requests meanwhile, so that a respond finds it and a
+ * close fails it in O(requests open on that connection); a request waiting for a dial
+ * queues on the dial. Nothing is allocated per request beyond that object, its events
+ * and the inputs handed to the cores.
  */
 import { Prng } from '../core/prng.ts'
-import type { Core, NetworkAction, NetworkInput, PeerId, WireCodec } from '../core/sans-io.ts'
+import type { Core, NetworkAction, NetworkInput, PeerId, RequestAction, RequestId, RequestInput, WireCodec } from '../core/sans-io.ts'
 import { EventQueue, type SimEvent } from './event-queue.ts'
 import { Bandwidth, DEFAULT_NETWORK_CONFIG, NAT_CLASSES, pairLatencyMs, type Flow, type NatClass, type NetworkConfig } from './network-model.ts'
 import { TraceHash } from './trace-hash.ts'
@@ -29,21 +37,39 @@ export interface PeerContext {
   natClass: NatClass
 }
 
-/** Any action a core may emit: the network ones the simulator carries out, and its own. */
-export type AnyAction<M> = NetworkAction<M> | { type: string }
+/** Any input the simulator gives a core. */
+export type SimInput<M> = NetworkInput<M> | RequestInput<M>
 
-export type SimCore<M> = Core<NetworkInput<M>, AnyAction<M>>
+/** Any action a core may emit: the network ones the simulator carries out, and its own. */
+export type AnyAction<M> = NetworkAction<M> | RequestAction<M> | { type: string }
+
+export type SimCore<M> = Core<SimInput<M>, AnyAction<M>>
+
+/** Why the simulator failed a request (the `reason` of `request-failed`). */
+export type RequestFailureReason = 'dial-failed' | 'unknown-peer' | 'protocol-unsupported' | 'connection-closed'
 
 export interface SimulatorOptions<M> {
   peerCount: number
   seed: Seed
-  /** Sizes every message (encode(message).byteLength) for bandwidth and byte counts. */
-  codec: WireCodec<M>
+  /** Sizes every message (encode(message).byteLength) for bandwidth and byte counts, unless sizeOf is given. */
+  codec?: WireCodec<M>
+  /**
+   * A message's encoded size in bytes, used instead of the codec: for messages no codec
+   * can encode (the DHT's, with synthetic peer ids). Must be a pure function of the message.
+   */
+  sizeOf?(message: M): number
+  /**
+   * Whether a peer serves the request protocol (default: every peer). Asked once per peer
+   * at construction. As libp2p's topology does, a core hears `peer-connected` and
+   * `peer-disconnected` only of peers that serve; a request to one that does not fails
+   * with 'protocol-unsupported'; a request's `remoteIsServer` says whether its sender serves.
+   */
+  servesProtocol?(index: number): boolean
   network?: Partial<NetworkConfig>
   createCore(context: PeerContext): SimCore<M>
   /** NAT class of each peer (default: all public). Asked once per peer at construction. */
   natClassOf?(index: number): NatClass
-  /** Actions that are not send/dial/disconnect, e.g. `{ type: 'emit' }`. */
+  /** Actions that are not send/dial/disconnect/request/respond, e.g. `{ type: 'emit' }`. */
   onAction?(peer: number, action: { type: string }, now: number): void
   /** Called when a peer comes online, after its core exists: give it bootstrap peers here. */
   onJoin?(peer: number, now: number): void
@@ -71,6 +97,26 @@ export interface SimCounters {
   /** A dial that completed while a connection to the same peer was already open. */
   dialsToConnectedPeer: number
   disconnects: number
+  /** Connections a peer closed to stay within connectionsPerPeerMax. */
+  connectionsEvicted: number
+  /** `request` actions, whatever became of them. */
+  requestsSent: number
+  /** Requests handed to the target's core. */
+  requestsDelivered: number
+  /** `response` inputs: replies, and one-way requests reported written. */
+  responsesDelivered: number
+  requestsFailedDial: number
+  requestsFailedUnknownPeer: number
+  requestsFailedProtocolUnsupported: number
+  requestsFailedConnectionClosed: number
+  /**
+   * Requests or responses dropped in transit (closed connection, offline peer, partition).
+   * Only a closed connection is reported ('connection-closed'); otherwise the requester's
+   * core has to time out, as it would on a real network.
+   */
+  requestsLost: number
+  /** Responds that matched no open request (wrong id or peer, answered twice, connection gone). */
+  respondsDropped: number
   /** Ticks whose core still had a deadline at or before now afterwards (pushed 1 ms on). */
   stuckDeadlines: number
   otherActions: number
@@ -86,7 +132,58 @@ const enum Kind {
   Join = 7,
   Leave = 8,
   Callback = 9,
+  RequestDialDone = 10,
+  RequestDialFailed = 11,
+  /** A request's end that is reported on its own: a one-way completion, an unknown peer. */
+  RequestSettle = 12,
+  /** The closer's own requests on a connection it closed fail. */
+  LocalClosed = 13,
+  /** As LocalClosed, and the closer's core hears of the close: it did not ask for it. */
+  Evicted = 14,
 }
+
+const enum CloseCause {
+  /** The core's `disconnect`. */
+  Disconnect = 1,
+  /** A graceful leave: the closer is going offline. */
+  Leave = 2,
+  /** connectionsPerPeerMax. */
+  Evict = 3,
+}
+
+/** What a Transfer carries. */
+const enum Carries {
+  Message = 0,
+  Request = 1,
+  Response = 2,
+  /** multistream-select's "na": the target does not serve the protocol. */
+  Refusal = 3,
+}
+
+const enum RequestState {
+  /** Queued on a dial. */
+  Waiting = 1,
+  /** On its way to the target (a one-way request: not yet reported written). */
+  Outbound = 2,
+  /** A one-way request reported written, still on its way; no longer on the connection's list. */
+  OneWaySent = 3,
+  /** Handed to the target's core, awaiting its respond. */
+  AtTarget = 4,
+  /** Its response (or refusal) is on its way back. */
+  Returning = 5,
+  /** Reported to the requester, or lost. */
+  Done = 6,
+}
+
+const enum Failure {
+  None = 0,
+  DialFailed = 1,
+  UnknownPeer = 2,
+  ProtocolUnsupported = 3,
+  ConnectionClosed = 4,
+}
+
+const FAILURE_REASONS: readonly RequestFailureReason[] = ['dial-failed', 'dial-failed', 'unknown-peer', 'protocol-unsupported', 'connection-closed']
 
 const enum Outcome {
   Delivered = 1,
@@ -115,6 +212,11 @@ export class Connection {
   tailAtToA = 0
   /** When one end crashed (NO_TIME if none): the other end has to notice by itself. */
   crashedAt = NO_TIME
+  /** Its index in each end's connection list (-1 once out of it), for O(1) removal and use marks. */
+  slotAtA = -1
+  slotAtB = -1
+  /** Head of its open requests, both directions (linked through RequestTransfer.next). */
+  requests: RequestTransfer | undefined = undefined
 
   constructor(a: number, b: number, incarnationA: number, incarnationB: number, latencyMs: number) {
     this.a = a
@@ -125,7 +227,11 @@ export class Connection {
   }
 }
 
-/** A message in transit: its flow through the links, then its delivery. */
+/** Where a request waiting for its dial is: on no connection yet. */
+const NO_CONNECTION = new Connection(-1, -1, 0, 0, 0)
+NO_CONNECTION.open = false
+
+/** Something in transit on a connection: its flow through the links, then its delivery. */
 class Transfer implements Flow {
   from: number
   to: number
@@ -134,16 +240,47 @@ class Transfer implements Flow {
   updatedAt = 0
   version = 0
   payload: unknown
-  readonly connection: Connection
-  readonly bytes: number
+  connection: Connection
+  bytes: number
+  carries: Carries
 
-  constructor(from: number, to: number, bytes: number, message: unknown, connection: Connection) {
+  constructor(from: number, to: number, bytes: number, payload: unknown, connection: Connection, carries: Carries) {
     this.from = from
     this.to = to
     this.bytes = bytes
     this.bytesRemaining = bytes
-    this.payload = message
+    this.payload = payload
     this.connection = connection
+    this.carries = carries
+  }
+}
+
+/** One request from dial to report: it travels as the request, then as its response or refusal. */
+class RequestTransfer extends Transfer {
+  readonly requester: number
+  /** -1 for an id no simulated peer has. */
+  readonly target: number
+  readonly targetId: PeerId
+  readonly requesterIncarnation: number
+  /** The requester's id for it. */
+  readonly id: RequestId
+  /** The id the target's core knows it by (0 until delivered). */
+  inboundId = 0
+  readonly oneWay: boolean
+  state: RequestState = RequestState.Waiting
+  failure: Failure = Failure.None
+  /** Neighbours on the connection's list of open requests (next only, while queued on a dial). */
+  previous: RequestTransfer | undefined = undefined
+  next: RequestTransfer | undefined = undefined
+
+  constructor(requester: number, target: number, targetId: PeerId, requesterIncarnation: number, id: RequestId, message: unknown, oneWay: boolean) {
+    super(requester, target, 0, message, NO_CONNECTION, Carries.Request)
+    this.requester = requester
+    this.target = target
+    this.targetId = targetId
+    this.requesterIncarnation = requesterIncarnation
+    this.id = id
+    this.oneWay = oneWay
   }
 }
 
@@ -155,7 +292,9 @@ export class Simulator<M> {
     messagesSent: 0, messagesDelivered: 0, messagesDroppedNoConnection: 0, messagesDroppedClosed: 0,
     messagesDroppedOffline: 0, messagesDroppedPartition: 0, bytesSent: 0, retransmissions: 0,
     dials: 0, dialsSucceeded: 0, dialsFailed: 0, dialsToUnknownPeer: 0, dialsToConnectedPeer: 0, disconnects: 0,
-    stuckDeadlines: 0, otherActions: 0,
+    connectionsEvicted: 0, requestsSent: 0, requestsDelivered: 0, responsesDelivered: 0, requestsFailedDial: 0,
+    requestsFailedUnknownPeer: 0, requestsFailedProtocolUnsupported: 0, requestsFailedConnectionClosed: 0,
+    requestsLost: 0, respondsDropped: 0, stuckDeadlines: 0, otherActions: 0,
   }
   /** Time from a crash until each former neighbour closed its connection, in ms. */
   readonly deadPeerDetectionDelaysMs: number[] = []
@@ -168,6 +307,8 @@ export class Simulator<M> {
   readonly #latencyKey: number
   readonly #bandwidth: Bandwidth
   readonly #unlimitedBandwidth: boolean
+  readonly #sizeOf: (message: M) => number
+  readonly #connectionsPerPeerMax: number
   #now = 0
   #eventCount = 0
   #onlineCount = 0
@@ -177,6 +318,8 @@ export class Simulator<M> {
   readonly #indexById = new Map<string, number>()
   readonly #online: Uint8Array
   readonly #natClass: Uint8Array
+  /** 1 where the peer serves the request protocol. */
+  readonly #serves: Uint8Array
   readonly #group: Uint16Array
   readonly #incarnation: Uint32Array
   readonly #tickAt: Float64Array
@@ -184,8 +327,17 @@ export class Simulator<M> {
   readonly #joinedAt: Float64Array
   readonly #cores: (SimCore<M> | undefined)[]
   readonly #connectionsOf: (Connection[] | undefined)[]
+  /**
+   * When each connection in #connectionsOf was last used, slot for slot: a contiguous
+   * array, so finding the least recently used is a scan of one small typed array. Only
+   * kept when connectionsPerPeerMax is finite.
+   */
+  readonly #usedAtOf: (Float64Array | undefined)[] | undefined
   readonly #connectionByPair = new Map<number, Connection>()
   readonly #messageTypeCodes = new Map<unknown, number>()
+  /** Requests queued on a dial made for them, by requester * peerCount + target: the first of a list. */
+  readonly #requestDials = new Map<number, RequestTransfer>()
+  #inboundRequestIdNext = 1
 
   constructor(options: SimulatorOptions<M>) {
     const peerCount = options.peerCount
@@ -194,12 +346,20 @@ export class Simulator<M> {
     this.seed = options.seed
     this.#options = options
     this.network = { ...DEFAULT_NETWORK_CONFIG, ...options.network }
+    if (!(this.network.connectionsPerPeerMax >= 1)) throw new RangeError(`connectionsPerPeerMax must be >= 1, got ${this.network.connectionsPerPeerMax}`)
+    if (!(Number.isInteger(this.network.streamOpenRoundTripCount) && this.network.streamOpenRoundTripCount >= 0)) throw new RangeError('streamOpenRoundTripCount must be an integer >= 0')
+    this.#connectionsPerPeerMax = this.network.connectionsPerPeerMax
+    const { codec, sizeOf } = options
+    if (sizeOf !== undefined) this.#sizeOf = sizeOf.bind(options)
+    else if (codec !== undefined) this.#sizeOf = (message) => codec.encode(message).byteLength
+    else throw new Error('a codec or sizeOf is needed to size messages')
     this.#rootPrng = Prng.fromSeed(options.seed)
     this.#networkPrng = this.#rootPrng.fork('network')
     this.#latencyKey = this.#rootPrng.fork('latency').nextUint32()
     this.#ids = new Array<PeerId>(peerCount)
     this.#online = new Uint8Array(peerCount)
     this.#natClass = new Uint8Array(peerCount)
+    this.#serves = new Uint8Array(peerCount)
     this.#group = new Uint16Array(peerCount)
     this.#incarnation = new Uint32Array(peerCount)
     this.#tickAt = new Float64Array(peerCount).fill(NO_TIME)
@@ -207,6 +367,7 @@ export class Simulator<M> {
     this.#joinedAt = new Float64Array(peerCount)
     this.#cores = new Array(peerCount).fill(undefined)
     this.#connectionsOf = new Array(peerCount).fill(undefined)
+    this.#usedAtOf = this.#connectionsPerPeerMax === Infinity ? undefined : new Array(peerCount).fill(undefined)
     this.#bandwidth = new Bandwidth(peerCount, (flow, doneAt) => {
       this.#queue.push(doneAt, Kind.FlowDone, flow.from, flow.to, flow.version, flow)
     })
@@ -216,6 +377,7 @@ export class Simulator<M> {
       this.#ids[index] = id
       this.#indexById.set(id, index)
       this.#natClass[index] = NAT_CLASSES.indexOf(options.natClassOf?.(index) ?? 'public')
+      this.#serves[index] = (options.servesProtocol?.(index) ?? true) ? 1 : 0
       this.#bandwidth.setCapacity(index, this.network.uploadBytesPerSecond, this.network.downloadBytesPerSecond)
     }
   }
@@ -271,6 +433,15 @@ export class Simulator<M> {
 
   natClassOf(index: number): NatClass {
     return NAT_CLASSES[this.#natClass[index]!]!
+  }
+
+  servesProtocol(index: number): boolean {
+    return this.#serves[index] === 1
+  }
+
+  /** How many connections the peer holds, including ones whose far end crashed unnoticed. */
+  connectionCountOf(index: number): number {
+    return this.#connectionsOf[index]?.length ?? 0
   }
 
   /** The peer's current core (undefined while offline). */
@@ -353,7 +524,7 @@ export class Simulator<M> {
   }
 
   /** Delivers an input to a peer's core now (e.g. `peer-discovered` at bootstrap). */
-  input(index: number, input: NetworkInput<M>): void {
+  input(index: number, input: SimInput<M>): void {
     if (this.#online[index] === 1) this.#handle(index, input)
   }
 
@@ -413,6 +584,23 @@ export class Simulator<M> {
         this.#begin(event)
         this.#onRemoteClosed(peer, event.other, event.version, event.payload as Connection)
         return
+      case Kind.LocalClosed:
+      case Kind.Evicted:
+        this.#begin(event)
+        this.#onLocalClosed(peer, event.other, event.version, event.payload as Connection, event.kind === Kind.Evicted)
+        return
+      case Kind.RequestDialDone:
+        this.#begin(event)
+        this.#onRequestDialDone(peer, event.other, event.version, event.payload as number)
+        return
+      case Kind.RequestDialFailed:
+        this.#begin(event)
+        this.#onRequestDialFailed(peer, event.other, event.version)
+        return
+      case Kind.RequestSettle:
+        this.#begin(event)
+        this.#onRequestSettle(event.payload as RequestTransfer)
+        return
       case Kind.Join:
         this.#begin(event)
         this.#onJoin(peer)
@@ -438,7 +626,7 @@ export class Simulator<M> {
     trace.word(event.other)
   }
 
-  #handle(peer: number, input: NetworkInput<M>): void {
+  #handle(peer: number, input: SimInput<M>): void {
     const core = this.#cores[peer]!
     const now = this.#now
     core.handle(now, input)
@@ -485,11 +673,17 @@ export class Simulator<M> {
       case 'disconnect': {
         const target = this.#indexById.get((action as Extract<NetworkAction<M>, { type: 'disconnect' }>).peer)
         const connection = target === undefined ? undefined : this.#connectionByPair.get(this.#pairKey(peer, target))
-        if (connection === undefined || !connection.open || this.#incarnation[peer] !== (connection.a === peer ? connection.incarnationA : connection.incarnationB)) return
+        if (connection === undefined || !this.#usableBy(connection, peer)) return
         this.counters.disconnects++
-        this.#close(connection, peer, true)
+        this.#close(connection, peer, CloseCause.Disconnect)
         return
       }
+      case 'request':
+        this.#request(peer, action as Extract<RequestAction<M>, { type: 'request' }>)
+        return
+      case 'respond':
+        this.#respond(peer, action as Extract<RequestAction<M>, { type: 'respond' }>)
+        return
       default:
         this.counters.otherActions++
         this.#options.onAction?.(peer, action, this.#now)
@@ -499,16 +693,27 @@ export class Simulator<M> {
   #send(from: number, toId: PeerId, message: M): void {
     const to = this.#indexById.get(toId)
     const connection = to === undefined ? undefined : this.#connectionByPair.get(this.#pairKey(from, to))
-    if (to === undefined || connection === undefined || !connection.open || this.#incarnation[from] !== (connection.a === from ? connection.incarnationA : connection.incarnationB)) {
+    if (to === undefined || connection === undefined || !this.#usableBy(connection, from)) {
       this.counters.messagesDroppedNoConnection++
       return
     }
-    const bytes = this.#options.codec.encode(message).byteLength + this.network.frameOverheadBytes
     this.counters.messagesSent++
+    this.#transmit(new Transfer(from, to, 0, message, connection, Carries.Message), this.#sizeOf(message) + this.network.frameOverheadBytes)
+  }
+
+  /** Puts a transfer (from, to, connection and payload set) on the wire. */
+  #transmit(transfer: Transfer, bytes: number): void {
+    transfer.bytes = bytes
+    transfer.bytesRemaining = bytes
     this.counters.bytesSent += bytes
-    const transfer = new Transfer(from, to, bytes, message, connection)
+    this.#markUsed(transfer.connection)
     if (this.#unlimitedBandwidth) this.#scheduleDelivery(transfer)
     else this.#bandwidth.start(this.#now, transfer)
+  }
+
+  /** Whether `peer` may still use the connection: open, and held by its current incarnation. */
+  #usableBy(connection: Connection, peer: number): boolean {
+    return connection.open && this.#incarnation[peer] === (connection.a === peer ? connection.incarnationA : connection.incarnationB)
   }
 
   /** The last byte has left the sender: it arrives one latency (plus retransmissions) later, in stream order. */
@@ -532,12 +737,23 @@ export class Simulator<M> {
       if (arrivalAt < connection.tailAtToA) arrivalAt = connection.tailAtToA
       connection.tailAtToA = arrivalAt
     }
+    if (transfer.carries === Carries.Request) {
+      const request = transfer as RequestTransfer
+      // A new stream's negotiation delays only its own request (not the connection's tail):
+      // yamux streams do not wait for one another.
+      const streamOpenMs = 2 * connection.latencyMs * this.network.streamOpenRoundTripCount
+      // Pushed before the delivery, so that at equal times the requester hears first.
+      if (request.oneWay) this.#queue.push(this.#now + streamOpenMs, Kind.RequestSettle, request.requester, request.target, 0, request)
+      arrivalAt += streamOpenMs
+    }
     this.#queue.push(arrivalAt, Kind.Deliver, transfer.to, transfer.from, 0, transfer)
   }
 
   #deliver(transfer: Transfer): void {
     const { connection, to, from } = transfer
     const trace = this.#trace
+    // Only what is not a plain message adds a word, so runs without requests keep their hashes.
+    if (transfer.carries !== Carries.Message) trace.word(0x100 | transfer.carries)
     trace.word(this.#messageTypeCode(transfer.payload))
     trace.word(transfer.bytes)
     let outcome: Outcome
@@ -546,6 +762,11 @@ export class Simulator<M> {
     else if (this.#group[to] !== this.#group[from]) outcome = Outcome.DroppedPartition
     else outcome = Outcome.Delivered
     trace.word(outcome)
+    if (transfer.carries !== Carries.Message) {
+      this.#deliverRequest(transfer as RequestTransfer, outcome)
+      return
+    }
+    if (outcome === Outcome.Delivered) this.#markUsed(connection)
     switch (outcome) {
       case Outcome.DroppedClosed: this.counters.messagesDroppedClosed++; return
       case Outcome.DroppedOffline: this.counters.messagesDroppedOffline++; return
@@ -576,11 +797,17 @@ export class Simulator<M> {
       this.#queue.push(this.#now + this.network.dialTimeoutMs, Kind.DialFailed, from, -1, incarnation, targetId)
       return
     }
+    this.#startDial(from, to, Kind.DialDone, Kind.DialFailed)
+  }
+
+  /** Schedules a dial's outcome: done after the handshake, or failed after the dial timeout. */
+  #startDial(from: number, to: number, doneKind: Kind, failedKind: Kind): void {
+    const incarnation = this.#incarnation[from]!
     if (this.#online[to] === 1 && this.#group[to] === this.#group[from] && this.#accepts(to)) {
       const handshakeMs = 2 * this.latencyMs(from, to) * this.network.handshakeRoundTripCount
-      this.#queue.push(this.#now + handshakeMs, Kind.DialDone, from, to, incarnation, this.#incarnation[to])
+      this.#queue.push(this.#now + handshakeMs, doneKind, from, to, incarnation, this.#incarnation[to])
     } else {
-      this.#queue.push(this.#now + this.network.dialTimeoutMs, Kind.DialFailed, from, to, incarnation, undefined)
+      this.#queue.push(this.#now + this.network.dialTimeoutMs, failedKind, from, to, incarnation, undefined)
     }
   }
 
@@ -602,50 +829,367 @@ export class Simulator<M> {
       return
     }
     this.counters.dialsSucceeded++
-    const key = this.#pairKey(from, to)
-    const existing = this.#connectionByPair.get(key)
+    const existing = this.#connectionByPair.get(this.#pairKey(from, to))
     if (existing !== undefined && this.#isLive(existing)) {
       // As libp2p does, a dial to a connected peer yields the open connection.
       this.counters.dialsToConnectedPeer++
-      this.#handle(from, { type: 'peer-connected', peer: this.#ids[to]!, direction: 'outbound', addresses: NO_ADDRESSES })
+      if (this.#serves[to] === 1) this.#handle(from, { type: 'peer-connected', peer: this.#ids[to]!, direction: 'outbound', addresses: NO_ADDRESSES })
       return
     }
+    const connection = this.#openConnection(from, to)
+    this.#announceConnection(from, to, fromIncarnation, connection)
+  }
+
+  /** A new connection between two online peers; each end then keeps within connectionsPerPeerMax. */
+  #openConnection(from: number, to: number): Connection {
     const a = from < to ? from : to
     const b = from < to ? to : from
     const connection = new Connection(a, b, this.#incarnation[a]!, this.#incarnation[b]!, this.latencyMs(a, b))
     // A stale connection to a crashed incarnation is replaced; its near end still holds it in its list.
-    this.#connectionByPair.set(key, connection)
-    ;(this.#connectionsOf[a] ??= []).push(connection)
-    ;(this.#connectionsOf[b] ??= []).push(connection)
-    this.#handle(to, { type: 'peer-connected', peer: this.#ids[from]!, direction: 'inbound', addresses: NO_ADDRESSES })
-    if (this.#online[from] === 1 && this.#incarnation[from] === fromIncarnation && connection.open) {
+    this.#connectionByPair.set(this.#pairKey(a, b), connection)
+    if (this.#attach(a, connection) > this.#connectionsPerPeerMax) this.#evictLeastRecentlyUsed(a, connection)
+    if (this.#attach(b, connection) > this.#connectionsPerPeerMax) this.#evictLeastRecentlyUsed(b, connection)
+    return connection
+  }
+
+  /** Adds the connection to the peer's list; returns how many the peer now holds. */
+  #attach(peer: number, connection: Connection): number {
+    const connections = (this.#connectionsOf[peer] ??= [])
+    const slot = connections.length
+    connections.push(connection)
+    if (connection.a === peer) connection.slotAtA = slot
+    else connection.slotAtB = slot
+    const usedAtOf = this.#usedAtOf
+    if (usedAtOf !== undefined) {
+      let usedAt = usedAtOf[peer]
+      if (usedAt === undefined || usedAt.length <= slot) {
+        // Never beyond connectionsPerPeerMax + 1: a peer holds one more only until it evicts.
+        const grown = new Float64Array(Math.min(Math.max(8, 2 * slot), this.#connectionsPerPeerMax + 1))
+        if (usedAt !== undefined) grown.set(usedAt)
+        usedAtOf[peer] = usedAt = grown
+      }
+      usedAt[slot] = this.#now
+    }
+    return connections.length
+  }
+
+  /** Removes the connection from the peer's list (if it is there): the last one takes its slot. */
+  #detach(peer: number, connection: Connection): void {
+    const connections = this.#connectionsOf[peer]
+    const slot = connection.a === peer ? connection.slotAtA : connection.slotAtB
+    if (connections === undefined || slot < 0 || connections[slot] !== connection) return
+    if (connection.a === peer) connection.slotAtA = -1
+    else connection.slotAtB = -1
+    const last = connections.pop()!
+    if (last === connection) return
+    connections[slot] = last
+    if (last.a === peer) last.slotAtA = slot
+    else last.slotAtB = slot
+    const usedAt = this.#usedAtOf?.[peer]
+    if (usedAt !== undefined) usedAt[slot] = usedAt[connections.length]!
+  }
+
+  #markUsed(connection: Connection): void {
+    const usedAtOf = this.#usedAtOf
+    if (usedAtOf === undefined) return
+    // A crashed end's slot is -1: its list has been emptied.
+    if (connection.slotAtA >= 0) usedAtOf[connection.a]![connection.slotAtA] = this.#now
+    if (connection.slotAtB >= 0) usedAtOf[connection.b]![connection.slotAtB] = this.#now
+  }
+
+  /** `peer-connected` at both ends of a new connection, inbound first, for peers that serve the protocol. */
+  #announceConnection(from: number, to: number, fromIncarnation: number, connection: Connection): void {
+    if (this.#serves[from] === 1) this.#handle(to, { type: 'peer-connected', peer: this.#ids[from]!, direction: 'inbound', addresses: NO_ADDRESSES })
+    if (this.#serves[to] === 1 && this.#online[from] === 1 && this.#incarnation[from] === fromIncarnation && connection.open) {
       this.#handle(from, { type: 'peer-connected', peer: this.#ids[to]!, direction: 'outbound', addresses: NO_ADDRESSES })
     }
   }
 
+  /**
+   * libp2p's connection manager prunes beyond its maximum; here the victim is the least
+   * recently used connection other than the new one. O(degree), once per new connection.
+   */
+  #evictLeastRecentlyUsed(peer: number, keep: Connection): void {
+    const connections = this.#connectionsOf[peer]!
+    const usedAt = this.#usedAtOf![peer]!
+    while (connections.length > this.#connectionsPerPeerMax) {
+      let victimSlot = -1
+      let oldest = Infinity
+      for (let slot = 0; slot < connections.length; slot++) {
+        if (usedAt[slot]! < oldest && connections[slot] !== keep) {
+          oldest = usedAt[slot]!
+          victimSlot = slot
+        }
+      }
+      if (victimSlot < 0) return
+      this.counters.connectionsEvicted++
+      this.#close(connections[victimSlot]!, peer, CloseCause.Evict)
+    }
+  }
+
   /** Closes a connection from `closer`'s side; the other end hears of it one latency later. */
-  #close(connection: Connection, closer: number, byProtocol: boolean): void {
+  #close(connection: Connection, closer: number, cause: CloseCause): void {
     connection.open = false
     const key = this.#pairKey(connection.a, connection.b)
     if (this.#connectionByPair.get(key) === connection) this.#connectionByPair.delete(key)
-    removeConnection(this.#connectionsOf[connection.a], connection)
-    removeConnection(this.#connectionsOf[connection.b], connection)
+    this.#detach(connection.a, connection)
+    this.#detach(connection.b, connection)
+    const closerIsA = connection.a === closer
+    const remote = closerIsA ? connection.b : connection.a
+    // The closer's own requests fail, and an eviction is news to its core, once the current
+    // handle() is over: a core is never re-entered while it is being polled.
+    if (cause === CloseCause.Evict || (cause === CloseCause.Disconnect && connection.requests !== undefined)) {
+      const closerIncarnation = closerIsA ? connection.incarnationA : connection.incarnationB
+      this.#queue.push(this.#now, cause === CloseCause.Evict ? Kind.Evicted : Kind.LocalClosed, closer, remote, closerIncarnation, connection)
+    }
     if (connection.crashedAt !== NO_TIME) {
       // Only a close decided by the surviving end's protocol counts as detecting the crash.
-      if (byProtocol) this.deadPeerDetectionDelaysMs.push(this.#now - connection.crashedAt)
+      if (cause === CloseCause.Disconnect) this.deadPeerDetectionDelaysMs.push(this.#now - connection.crashedAt)
       return
     }
-    const remote = connection.a === closer ? connection.b : connection.a
-    const remoteIncarnation = connection.a === closer ? connection.incarnationB : connection.incarnationA
+    const remoteIncarnation = closerIsA ? connection.incarnationB : connection.incarnationA
     this.#queue.push(this.#now + connection.latencyMs, Kind.RemoteClosed, remote, closer, remoteIncarnation, connection)
   }
 
   #onRemoteClosed(peer: number, closer: number, incarnation: number, connection: Connection): void {
     if (this.#online[peer] !== 1 || this.#incarnation[peer] !== incarnation) return
+    this.#failRequestsOn(connection, peer)
+    this.#tellDisconnected(peer, closer, incarnation, connection)
+  }
+
+  #onLocalClosed(peer: number, remote: number, incarnation: number, connection: Connection, evicted: boolean): void {
+    if (this.#online[peer] !== 1 || this.#incarnation[peer] !== incarnation) return
+    this.#failRequestsOn(connection, peer)
+    if (evicted) this.#tellDisconnected(peer, remote, incarnation, connection)
+  }
+
+  #tellDisconnected(peer: number, remote: number, incarnation: number, connection: Connection): void {
+    if (this.#online[peer] !== 1 || this.#incarnation[peer] !== incarnation || this.#serves[remote] !== 1) return
     // A newer connection between the two is open: this close is not news to the core.
-    const current = this.#connectionByPair.get(this.#pairKey(peer, closer))
+    const current = this.#connectionByPair.get(this.#pairKey(peer, remote))
     if (current !== undefined && current !== connection && this.#isLive(current)) return
-    this.#handle(peer, { type: 'peer-disconnected', peer: this.#ids[closer]! })
+    this.#handle(peer, { type: 'peer-disconnected', peer: this.#ids[remote]! })
+  }
+
+  // ---- requests ---------------------------------------------------------------------
+
+  #request(from: number, action: Extract<RequestAction<M>, { type: 'request' }>): void {
+    this.counters.requestsSent++
+    const to = this.#indexById.get(action.to)
+    const incarnation = this.#incarnation[from]!
+    const request = new RequestTransfer(from, to ?? -1, action.to, incarnation, action.id, action.message, action.oneWay)
+    if (to === undefined || to === from) {
+      // As #dial: nobody answers, and the dial times out.
+      this.counters.dials++
+      if (to === undefined) this.counters.dialsToUnknownPeer++
+      request.failure = Failure.UnknownPeer
+      this.#queue.push(this.#now + this.network.dialTimeoutMs, Kind.RequestSettle, from, -1, 0, request)
+      return
+    }
+    const connection = this.#connectionByPair.get(this.#pairKey(from, to))
+    if (connection !== undefined && this.#usableBy(connection, from)) {
+      this.#sendRequest(request, connection)
+      return
+    }
+    // Requests to a peer being dialled for earlier ones share that dial (libp2p's dial queue does too).
+    const key = from * this.peerCount + to
+    const queued = this.#requestDials.get(key)
+    if (queued !== undefined && queued.requesterIncarnation === incarnation) {
+      let last = queued
+      while (last.next !== undefined) last = last.next
+      last.next = request
+      return
+    }
+    // A queue left by an earlier incarnation is dropped here; its dial's outcome finds nobody.
+    this.#requestDials.set(key, request)
+    this.counters.dials++
+    this.#startDial(from, to, Kind.RequestDialDone, Kind.RequestDialFailed)
+  }
+
+  #sendRequest(request: RequestTransfer, connection: Connection): void {
+    request.connection = connection
+    request.state = RequestState.Outbound
+    const head = connection.requests
+    request.next = head
+    if (head !== undefined) head.previous = request
+    connection.requests = request
+    this.#transmit(request, this.#sizeOf(request.payload as M) + this.network.frameOverheadBytes)
+  }
+
+  #respond(from: number, action: Extract<RequestAction<M>, { type: 'respond' }>): void {
+    const requester = this.#indexById.get(action.to)
+    const connection = requester === undefined ? undefined : this.#connectionByPair.get(this.#pairKey(from, requester))
+    let request = connection !== undefined && this.#usableBy(connection, from) ? connection.requests : undefined
+    while (request !== undefined && !(request.inboundId === action.id && request.target === from && request.state === RequestState.AtTarget)) request = request.next
+    if (request === undefined) {
+      this.counters.respondsDropped++
+      return
+    }
+    request.state = RequestState.Returning
+    request.carries = Carries.Response
+    request.from = from
+    request.to = request.requester
+    request.payload = action.message
+    this.#transmit(request, this.#sizeOf(action.message) + this.network.frameOverheadBytes)
+  }
+
+  #deliverRequest(request: RequestTransfer, outcome: Outcome): void {
+    if (outcome !== Outcome.Delivered) {
+      this.counters.requestsLost++
+      // A closed connection's requests are failed by the close; a vanished peer's are never reported.
+      if (outcome !== Outcome.DroppedClosed) this.#unlink(request)
+      return
+    }
+    this.#markUsed(request.connection)
+    const { requester, target } = request
+    switch (request.carries) {
+      case Carries.Request:
+        if (this.#serves[target] !== 1) {
+          if (request.oneWay) {
+            // Already reported written; the refusal has nobody waiting for it.
+            this.counters.requestsLost++
+            request.state = RequestState.Done
+            return
+          }
+          request.state = RequestState.Returning
+          request.carries = Carries.Refusal
+          request.from = target
+          request.to = requester
+          request.payload = undefined
+          this.#transmit(request, this.network.frameOverheadBytes)
+          return
+        }
+        // A one-way request is reported written before it can arrive (#scheduleDelivery orders them).
+        if (request.state !== (request.oneWay ? RequestState.OneWaySent : RequestState.Outbound)) throw new Error(`request arrived in state ${request.state}: request bookkeeping is broken`)
+        // One-way requests are off the connection's list already: nothing answers them.
+        request.state = request.oneWay ? RequestState.Done : RequestState.AtTarget
+        request.inboundId = this.#inboundRequestIdNext++
+        this.counters.requestsDelivered++
+        this.#handle(target, { type: 'request', from: this.#ids[requester]!, id: request.inboundId, message: request.payload as M, addresses: NO_ADDRESSES, remoteIsServer: this.#serves[requester] === 1 })
+        return
+      case Carries.Response:
+        this.#unlink(request)
+        this.counters.responsesDelivered++
+        this.#handle(requester, { type: 'response', from: request.targetId, id: request.id, message: request.payload as M })
+        return
+      case Carries.Refusal:
+        this.#unlink(request)
+        this.#reportFailure(request, Failure.ProtocolUnsupported)
+        return
+    }
+  }
+
+  #onRequestDialDone(from: number, to: number, fromIncarnation: number, toIncarnation: number): void {
+    const queued = this.#takeQueued(from, to, fromIncarnation)
+    if (queued === undefined || this.#online[from] !== 1 || this.#incarnation[from] !== fromIncarnation) return
+    if (this.#online[to] !== 1 || this.#incarnation[to] !== toIncarnation || this.#group[to] !== this.#group[from]) {
+      this.counters.dialsFailed++
+      this.#failQueued(queued, Failure.DialFailed)
+      return
+    }
+    this.counters.dialsSucceeded++
+    const existing = this.#connectionByPair.get(this.#pairKey(from, to))
+    if (existing !== undefined && this.#isLive(existing)) {
+      // Connected meanwhile (the target dialled us, say): the core was told then, not again.
+      this.counters.dialsToConnectedPeer++
+      this.#sendQueued(queued, existing)
+      return
+    }
+    const connection = this.#openConnection(from, to)
+    // Sending schedules only, so the requests are on their way before any core can react.
+    this.#sendQueued(queued, connection)
+    this.#announceConnection(from, to, fromIncarnation, connection)
+  }
+
+  #onRequestDialFailed(from: number, to: number, fromIncarnation: number): void {
+    const queued = this.#takeQueued(from, to, fromIncarnation)
+    if (queued === undefined || this.#online[from] !== 1 || this.#incarnation[from] !== fromIncarnation) return
+    this.counters.dialsFailed++
+    this.#failQueued(queued, Failure.DialFailed)
+  }
+
+  /** Removes and returns the requests queued on a dial by this incarnation of `from`. */
+  #takeQueued(from: number, to: number, fromIncarnation: number): RequestTransfer | undefined {
+    const key = from * this.peerCount + to
+    const queued = this.#requestDials.get(key)
+    if (queued === undefined || queued.requesterIncarnation !== fromIncarnation) return undefined
+    this.#requestDials.delete(key)
+    return queued
+  }
+
+  #sendQueued(queued: RequestTransfer, connection: Connection): void {
+    for (let request: RequestTransfer | undefined = queued; request !== undefined; ) {
+      const next: RequestTransfer | undefined = request.next
+      request.next = undefined
+      this.#sendRequest(request, connection)
+      request = next
+    }
+  }
+
+  #failQueued(queued: RequestTransfer, failure: Failure): void {
+    for (let request: RequestTransfer | undefined = queued; request !== undefined; ) {
+      const next: RequestTransfer | undefined = request.next
+      request.next = undefined
+      this.#reportFailure(request, failure)
+      request = next
+    }
+  }
+
+  /** A one-way request has left the sender, or a request to an unknown peer has timed out. */
+  #onRequestSettle(request: RequestTransfer): void {
+    if (request.state === RequestState.Done) return
+    const requester = request.requester
+    if (request.failure !== Failure.None) {
+      if (this.#online[requester] === 1 && this.#incarnation[requester] === request.requesterIncarnation) this.counters.dialsFailed++
+      this.#reportFailure(request, request.failure)
+      return
+    }
+    this.#unlink(request)
+    request.state = RequestState.OneWaySent
+    if (this.#online[requester] !== 1 || this.#incarnation[requester] !== request.requesterIncarnation) return
+    this.counters.responsesDelivered++
+    this.#handle(requester, { type: 'response', from: request.targetId, id: request.id, message: undefined })
+  }
+
+  /** Fails the requester's open requests on a connection it has heard is closed. */
+  #failRequestsOn(connection: Connection, requester: number): void {
+    let request = connection.requests
+    while (request !== undefined) {
+      const next: RequestTransfer | undefined = request.next
+      if (request.requester === requester) {
+        this.#unlink(request)
+        this.#reportFailure(request, Failure.ConnectionClosed)
+      }
+      request = next
+    }
+  }
+
+  /** Ends a request with `request-failed`, told to the requester if it is still the same incarnation. */
+  #reportFailure(request: RequestTransfer, failure: Failure): void {
+    request.state = RequestState.Done
+    const requester = request.requester
+    if (this.#online[requester] !== 1 || this.#incarnation[requester] !== request.requesterIncarnation) return
+    switch (failure) {
+      case Failure.DialFailed: this.counters.requestsFailedDial++; break
+      case Failure.UnknownPeer: this.counters.requestsFailedUnknownPeer++; break
+      case Failure.ProtocolUnsupported: this.counters.requestsFailedProtocolUnsupported++; break
+      case Failure.ConnectionClosed: this.counters.requestsFailedConnectionClosed++; break
+    }
+    this.#trace.word(0x200 | failure)
+    this.#handle(requester, { type: 'request-failed', peer: request.targetId, id: request.id, reason: FAILURE_REASONS[failure]! })
+  }
+
+  /** Takes a request off its connection's list (if it is on it) and marks it done. */
+  #unlink(request: RequestTransfer): void {
+    const state = request.state
+    request.state = RequestState.Done
+    if (state !== RequestState.Outbound && state !== RequestState.AtTarget && state !== RequestState.Returning) return
+    const { previous, next } = request
+    if (previous === undefined) request.connection.requests = next
+    else previous.next = next
+    if (next !== undefined) next.previous = previous
+    request.previous = undefined
+    request.next = undefined
   }
 
   #onJoin(peer: number): void {
@@ -672,6 +1216,8 @@ export class Simulator<M> {
     if (connections !== undefined) {
       if (crash) {
         for (const connection of connections) {
+          if (connection.a === peer) connection.slotAtA = -1
+          else connection.slotAtB = -1
           if (connection.crashedAt === NO_TIME) {
             connection.crashedAt = this.#now
             continue
@@ -683,7 +1229,7 @@ export class Simulator<M> {
         }
         connections.length = 0
       } else {
-        for (const connection of connections.slice()) this.#close(connection, peer, false)
+        for (const connection of connections.slice()) this.#close(connection, peer, CloseCause.Leave)
       }
     }
     this.#online[peer] = 0
@@ -713,10 +1259,3 @@ export class Simulator<M> {
 
 const TICK: { type: 'tick' } = Object.freeze({ type: 'tick' })
 
-function removeConnection(connections: Connection[] | undefined, connection: Connection): void {
-  if (connections === undefined) return
-  const index = connections.indexOf(connection)
-  if (index < 0) return
-  connections[index] = connections[connections.length - 1]!
-  connections.pop()
-}

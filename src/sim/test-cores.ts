@@ -1,10 +1,12 @@
 /**
  * Minimal cores for testing and measuring the simulator itself: a no-op core (the
- * baseline for per-peer memory) and a scripted core that records its inputs and emits
- * the actions a test queues. Not protocols: nothing here ships in a node.
+ * baseline for per-peer memory), a scripted core that records its inputs, emits the
+ * actions a test queues and may answer requests, and a request load for benchmarks. Not
+ * protocols: nothing here ships in a node.
  */
-import type { Millis, NetworkAction, NetworkInput, WireCodec } from '../core/sans-io.ts'
-import type { SimCore } from './simulator.ts'
+import type { Prng } from '../core/prng.ts'
+import type { Millis, PeerId, RequestId, WireCodec } from '../core/sans-io.ts'
+import type { AnyAction, SimCore, SimInput } from './simulator.ts'
 
 /** A test message whose encoded size is chosen by the test. */
 export interface BlobMessage {
@@ -33,19 +35,33 @@ export class NoopCore<M> implements SimCore<M> {
 
 export interface RecordedInput<M> {
   now: Millis
-  input: NetworkInput<M>
+  input: SimInput<M>
 }
+
+/** The reply to a request, or undefined to leave it unanswered. */
+export type Answer<M> = (message: M, from: PeerId) => M | undefined
 
 export class ScriptedCore<M> implements SimCore<M> {
   readonly inputs: RecordedInput<M>[] = []
-  readonly #actions: (NetworkAction<M> | { type: string })[] = []
+  readonly #actions: AnyAction<M>[] = []
+  readonly #answer: Answer<M> | undefined
   deadline: Millis | undefined
 
-  handle(now: Millis, input: NetworkInput<M>): void {
-    if (input.type !== 'tick') this.inputs.push({ now, input })
+  /** `answer`: respond to each request at once with what it returns. */
+  constructor(answer?: Answer<M>) {
+    this.#answer = answer
   }
 
-  poll(): NetworkAction<M> | { type: string } | undefined {
+  handle(now: Millis, input: SimInput<M>): void {
+    if (input.type === 'tick') return
+    this.inputs.push({ now, input })
+    if (input.type === 'request' && this.#answer !== undefined) {
+      const reply = this.#answer(input.message, input.from)
+      if (reply !== undefined) this.#actions.push({ type: 'respond', to: input.from, id: input.id, message: reply })
+    }
+  }
+
+  poll(): AnyAction<M> | undefined {
     return this.#actions.shift()
   }
 
@@ -54,11 +70,88 @@ export class ScriptedCore<M> implements SimCore<M> {
   }
 
   /** Queues an action; the simulator collects it after the core's next input. */
-  enqueue(action: NetworkAction<M> | { type: string }): void {
+  enqueue(action: AnyAction<M>): void {
     this.#actions.push(action)
   }
 
-  inputsOfType<T extends NetworkInput<M>['type']>(type: T): (RecordedInput<M> & { input: Extract<NetworkInput<M>, { type: T }> })[] {
-    return this.inputs.filter((recorded) => recorded.input.type === type) as (RecordedInput<M> & { input: Extract<NetworkInput<M>, { type: T }> })[]
+  inputsOfType<T extends SimInput<M>['type']>(type: T): (RecordedInput<M> & { input: Extract<SimInput<M>, { type: T }> })[] {
+    return this.inputs.filter((recorded) => recorded.input.type === type) as (RecordedInput<M> & { input: Extract<SimInput<M>, { type: T }> })[]
   }
 }
+
+export interface RequestLoadConfig {
+  /** Every peer's id, by index: the targets are drawn from it. */
+  ids: readonly PeerId[]
+  self: number
+  requestCount: number
+  /** Mean gap between two requests of one peer (exponential gaps). */
+  intervalMs: number
+  request: BlobMessage
+  response: BlobMessage
+}
+
+/**
+ * Request load: sends `requestCount` requests to uniformly random other peers and answers
+ * every request it receives. Checks that each of its requests ends at most once, and
+ * counts how they ended. One action per input, so poll() needs no queue.
+ */
+export class RequestLoadCore implements SimCore<BlobMessage> {
+  responseCount = 0
+  failureCount = 0
+  readonly #config: RequestLoadConfig
+  readonly #prng: Prng
+  /** 1 for each request id (1..requestCount) that has ended. */
+  readonly #ended: Uint8Array
+  #sentCount = 0
+  #nextAt: Millis
+  #action: AnyAction<BlobMessage> | undefined
+
+  constructor(config: RequestLoadConfig, prng: Prng, now: Millis) {
+    this.#config = config
+    this.#prng = prng
+    this.#ended = new Uint8Array(config.requestCount + 1)
+    this.#nextAt = now + prng.exponential(config.intervalMs)
+  }
+
+  handle(now: Millis, input: SimInput<BlobMessage>): void {
+    switch (input.type) {
+      case 'tick': {
+        const config = this.#config
+        if (now < this.#nextAt || this.#sentCount === config.requestCount) return
+        let target = this.#prng.int(config.ids.length - 1)
+        if (target >= config.self) target++
+        this.#action = { type: 'request', to: config.ids[target]!, addresses: NO_ADDRESSES, id: ++this.#sentCount, message: config.request, oneWay: false }
+        this.#nextAt = now + this.#prng.exponential(config.intervalMs)
+        return
+      }
+      case 'request':
+        this.#action = { type: 'respond', to: input.from, id: input.id, message: this.#config.response }
+        return
+      case 'response':
+        this.#end(input.id)
+        this.responseCount++
+        return
+      case 'request-failed':
+        this.#end(input.id)
+        this.failureCount++
+        return
+    }
+  }
+
+  poll(): AnyAction<BlobMessage> | undefined {
+    const action = this.#action
+    this.#action = undefined
+    return action
+  }
+
+  nextDeadline(): Millis | undefined {
+    return this.#sentCount < this.#config.requestCount ? this.#nextAt : undefined
+  }
+
+  #end(id: RequestId): void {
+    if (this.#ended[id] !== 0) throw new Error(`request ${id} ended twice`)
+    this.#ended[id] = 1
+  }
+}
+
+const NO_ADDRESSES: readonly string[] = Object.freeze([])
