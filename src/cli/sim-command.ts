@@ -10,6 +10,7 @@ import { parseSeed } from '../sim/seed.ts'
 
 /** The simulator keeps per-peer state in arrays sized up front: refuse what would not fit in memory. */
 const SIM_PEERS_MAX = 1_000_000
+const SIM_OPERATIONS_MAX = 10_000_000
 /** A day of virtual time; longer runs are better split into scenarios of their own. */
 const SIM_DURATION_MS_MAX = 86_400_000
 
@@ -18,6 +19,7 @@ interface SimOptions {
   peers?: number
   seed: string
   ms?: number
+  count?: number
   json?: boolean
 }
 
@@ -30,6 +32,7 @@ export function registerSimCommand(program: Command, print: (line: string) => vo
     .option('--peers <count>', 'number of simulated peers (default: the scenario\'s)', (text) => parseInteger(text, '--peers', 1, SIM_PEERS_MAX))
     .option('--seed <seed>', 'integer or text, e.g. a commit hash', '1')
     .option('--ms <milliseconds>', 'simulated duration (default: the scenario\'s)', (text) => parseInteger(text, '--ms', 1, SIM_DURATION_MS_MAX))
+    .option('--count <operations>', 'operations the scenario measures, for those that take a count (e.g. dht-lookup lookups)', (text) => parseInteger(text, '--count', 1, SIM_OPERATIONS_MAX))
     .option('--json', 'print one JSON object')
     .action((name: string | undefined, options: SimOptions) => {
       if (options.list) {
@@ -48,7 +51,7 @@ export function registerSimCommand(program: Command, print: (line: string) => vo
       }
       const peers = options.peers ?? scenario.defaults.peers
       const startedAt = performance.now()
-      const report = scenario.run({ peers, seed, ms: options.ms ?? scenario.defaults.ms })
+      const report = scenario.run({ peers, seed, ms: options.ms ?? scenario.defaults.ms, count: options.count })
       const wallMs = performance.now() - startedAt
       const summary: Record<string, Figure> = {
         scenario: scenario.name,
@@ -68,7 +71,7 @@ export function registerSimCommand(program: Command, print: (line: string) => vo
       const rows = Object.entries({ ...summary, ...report.figures })
       const width = Math.max(...rows.map(([key]) => key.length))
       for (const [key, value] of rows) print(`${key.padEnd(width)}  ${value === null ? '-' : String(value)}`)
-      print(`seed: ${String(seed)} (replay: shoal sim ${scenario.name} --seed ${String(seed)} --peers ${peers}${options.ms === undefined ? '' : ` --ms ${options.ms}`})`)
+      print(`seed: ${String(seed)} (replay: shoal sim ${scenario.name} --seed ${String(seed)} --peers ${peers}${options.ms === undefined ? '' : ` --ms ${options.ms}`}${options.count === undefined ? '' : ` --count ${options.count}`})`)
     })
 }
 

@@ -41,6 +41,8 @@ export interface ScenarioOptions<M> {
   bootstrapPeers?: readonly number[]
   /** Default: everyone at time 0, nobody leaves. */
   churn?: ChurnConfig
+  /** Peers that never leave, besides the bootstrap peers (the rest churn as `churn` says). */
+  stablePeers?: readonly number[]
   checkers?: readonly Checker<M>[]
   /** Scenario parameters printed with the seed when something fails. */
   knobs?: Record<string, unknown>
@@ -106,7 +108,7 @@ export class Scenario<M> {
     for (const { index, input } of bootstrapInputs) {
       if (input.type === 'peer-discovered' && input.peer !== this.sim.idOf(index)) throw new Error('peer ids are p<index>: Simulator and Scenario disagree')
     }
-    this.churn = new Churn(this.sim as Simulator<unknown>, options.churn ?? { arrival: { kind: 'all-at-once' }, crashFraction: 0 }, this.sim.prng('churn'), this.bootstrapPeers)
+    this.churn = new Churn(this.sim as Simulator<unknown>, options.churn ?? { arrival: { kind: 'all-at-once' }, crashFraction: 0 }, this.sim.prng('churn'), [...this.bootstrapPeers, ...(options.stablePeers ?? [])])
     const bootstrap = new Set(this.bootstrapPeers)
     // Bootstrap peers first: a newcomer must find them online.
     for (const index of this.bootstrapPeers) this.sim.join(index, 0)

@@ -9,6 +9,8 @@ export interface ScenarioRunOptions {
   seed: Seed
   /** Simulated duration in ms (each scenario has its own default). */
   ms?: number
+  /** Operations a scenario measures (lookups, messages), where it has a count (`--count`). */
+  count?: number
 }
 
 export type Figure = number | string | boolean | null
