@@ -446,7 +446,7 @@ export function runDhtChurn(options: ScenarioRunOptions, overrides: Partial<DhtK
   const run = dhtScenario(options.seed, { ...overrides, peers: options.peers }, name)
   const prng = run.t.sim.prng('operations')
   formNetwork(run)
-  const { contents, figures: provides } = provideContents(run, prng, Math.min(run.knobs.operations, 1_000))
+  const { contents, figures: provides } = provideContents(run, prng, Math.min(options.count ?? run.knobs.operations, 1_000))
   // Providers that come back announce their content again, as a restarting daemon does.
   const held = new Map<number, Content[]>()
   for (const content of contents) held.set(content.provider, [...(held.get(content.provider) ?? []), content])
