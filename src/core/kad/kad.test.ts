@@ -284,7 +284,7 @@ describe('Kad', () => {
   })
 
   it('keeps a long-lived contact over a newcomer when the contact answers its liveness check', () => {
-    const net = network(3, { routing: { ...DEFAULT_KAD_CONFIG.routing, bucketSize: 1 } })
+    const net = network(3, { routing: { ...DEFAULT_KAD_CONFIG.routing, bucketSize: 1, contactFreshMs: 0 } })
     const core = net.cores.get(asPeerId('peer-0'))!
     // Fill peer-0's buckets with peers from outside, then offer rivals for the same buckets.
     const before = core.buckets().map((bucket) => bucket.contacts.map((contact) => contact.peer))
@@ -299,7 +299,7 @@ describe('Kad', () => {
   })
 
   it('evicts a contact that fails its liveness check and promotes the replacement', () => {
-    const net = network(2, { routing: { ...DEFAULT_KAD_CONFIG.routing, bucketSize: 1 } })
+    const net = network(2, { routing: { ...DEFAULT_KAD_CONFIG.routing, bucketSize: 1, contactFreshMs: 0 } })
     const core = net.cores.get(asPeerId('peer-0'))!
     net.silent.add(asPeerId('peer-1'))
     // A rival in peer-1's bucket: the bucket is full (k = 1), so peer-1 is checked.

@@ -817,13 +817,7 @@ export class Kad implements Core<KadInput, KadAction> {
   }
 
   #closerPeers(target: Key, requester: PeerId): KadPeer[] {
-    const peers: KadPeer[] = []
-    for (const contact of this.#table.closest(target, this.#config.routing.bucketSize + 1)) {
-      if (contact.peer === requester) continue
-      if (peers.length >= this.#config.routing.bucketSize) break
-      peers.push({ id: contact.peer, addresses: contact.addresses, connection: 'not-connected' })
-    }
-    return peers
+    return this.#table.closest(target, this.#config.routing.bucketSize, requester).map((contact) => ({ id: contact.peer, addresses: contact.addresses, connection: 'not-connected' }))
   }
 
   #localProviders(now: Millis, key: Uint8Array): KadPeer[] {

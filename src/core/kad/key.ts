@@ -39,6 +39,13 @@ export function compareDistance(target: Key, a: Key, b: Key): number {
   return 0
 }
 
+/** The distance's first 48 bits as a number: orders keys by distance except in ties (then compareDistance). */
+export function distancePrefix(target: Key, key: Key): number {
+  let distance = 0
+  for (let index = 0; index < 6; index++) distance = distance * 256 + (key[index]! ^ target[index]!)
+  return distance
+}
+
 export function keysEqual(a: Key, b: Key): boolean {
   return commonPrefixLength(a, b) === KEY_BITS
 }

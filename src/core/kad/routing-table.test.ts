@@ -34,7 +34,7 @@ test('closest() returns what sorting every contact by XOR distance returns', () 
 })
 
 test('a full bucket keeps its oldest contact while it answers, and promotes a replacement when it does not', () => {
-  const routing = table({ bucketSize: 3, replacementCacheSize: 2 })
+  const routing = table({ bucketSize: 3, replacementCacheSize: 2, contactFreshMs: 0 })
   const [a, b, c, d, e, f] = ['a', 'b', 'c', 'd', 'e', 'f'].map(asPeerId) as [ReturnType<typeof asPeerId>, ...ReturnType<typeof asPeerId>[]]
   for (const [time, peer] of [a, b, c].entries()) assert.deepEqual(routing.insert(time, peer!, keyAt(0), LOCAL), { outcome: 'added' })
   const checkA = routing.insert(10, d!, keyAt(0), LOCAL)
@@ -53,6 +53,16 @@ test('a full bucket keeps its oldest contact while it answers, and promotes a re
   assert.equal(promoted?.peer, f, 'the most recent replacement takes the place')
   assert.deepEqual(routing.buckets()[0]!.contacts.map((contact) => contact.peer), [c, a, f])
   assert.equal(routing.get(b!), undefined)
+})
+
+test('a newcomer to a full bucket of recently seen contacts waits without a liveness check', () => {
+  const routing = table({ bucketSize: 2, contactFreshMs: 600_000 })
+  const [a, b, c] = [asPeerId('a'), asPeerId('b'), asPeerId('c')]
+  routing.insert(0, a, keyAt(0), LOCAL)
+  routing.insert(1, b, keyAt(0), LOCAL)
+  assert.deepEqual(routing.insert(599_999, c, keyAt(0), LOCAL), { outcome: 'queued' })
+  const check = routing.insert(600_000, c, keyAt(0), LOCAL)
+  assert.equal(check.outcome === 'check-oldest' && check.oldest.peer, a)
 })
 
 test('seeing a contact again makes it the most recently seen and refreshes its addresses', () => {

@@ -14,7 +14,7 @@
  */
 import type { Millis, PeerId } from '../sans-io.ts'
 import { ipGroupOf } from './ip-group.ts'
-import { commonPrefixLength, compareDistance, KEY_BITS, type Key } from './key.ts'
+import { commonPrefixLength, compareDistance, distancePrefix, KEY_BITS, type Key } from './key.ts'
 
 export interface Contact {
   peer: PeerId
@@ -37,6 +37,12 @@ export interface RoutingTableConfig {
   privateAddressesExempt: boolean
   /** A bucket not looked into for this long is due a refresh. */
   refreshIntervalMs: number
+  /**
+   * A full bucket whose least recently seen contact was seen within this long has only
+   * live contacts: a newcomer waits among the replacements without a liveness check (as
+   * js-libp2p-kad-dht does not re-ping recently pinged contacts).
+   */
+  contactFreshMs: number
 }
 
 export const DEFAULT_ROUTING_TABLE_CONFIG: Omit<RoutingTableConfig, 'self'> = {
@@ -46,6 +52,7 @@ export const DEFAULT_ROUTING_TABLE_CONFIG: Omit<RoutingTableConfig, 'self'> = {
   ipGroupPerTableMax: 3,
   privateAddressesExempt: true,
   refreshIntervalMs: 60 * 60_000,
+  contactFreshMs: 10 * 60_000,
 }
 
 export type InsertOutcome =
@@ -81,6 +88,8 @@ export class RoutingTable {
   readonly #byPeer = new Map<PeerId, Contact>()
   readonly #ipGroupCounts = new Map<string, number>()
   readonly #createdMs: Millis
+  /** No bucket past it has ever held a contact. */
+  #deepestIndex = -1
 
   constructor(config: RoutingTableConfig, now: Millis) {
     this.#config = config
@@ -115,8 +124,8 @@ export class RoutingTable {
       return { outcome: 'added' }
     }
     this.#queueReplacement(bucket, contact)
-    if (bucket.checking !== undefined) return { outcome: 'queued' }
     const oldest = bucket.contacts[0]!
+    if (bucket.checking !== undefined || now - oldest.lastSeenMs < this.#config.contactFreshMs) return { outcome: 'queued' }
     bucket.checking = oldest.peer
     return { outcome: 'check-oldest', oldest }
   }
@@ -166,26 +175,28 @@ export class RoutingTable {
     return undefined
   }
 
-  /** Up to `count` contacts closest to `target`, closest first. */
-  closest(target: Key, count: number): Contact[] {
+  /** Up to `count` contacts closest to `target`, closest first, `excluded` left out. */
+  closest(target: Key, count: number, excluded?: PeerId): Contact[] {
     // Bucket c = cpl(self, target) holds the closest contacts; buckets above it are all at
     // prefix c from the target; each bucket below c is farther than the one above it.
     const c = Math.min(commonPrefixLength(this.#config.self, target), KEY_BITS - 1)
     const result: Contact[] = []
-    const take = (contacts: Contact[]) => {
-      contacts.sort((a, b) => compareDistance(target, a.key, b.key))
-      for (const contact of contacts) {
+    // Sorting on a number first: comparing whole keys dominated the cost of a simulated peer.
+    const take = (contacts: readonly Contact[]) => {
+      const keyed = contacts.map((contact) => ({ contact, distance: distancePrefix(target, contact.key) }))
+      keyed.sort((a, b) => a.distance - b.distance || compareDistance(target, a.contact.key, b.contact.key))
+      for (const { contact } of keyed) {
         if (result.length >= count) return
-        result.push(contact)
+        if (contact.peer !== excluded) result.push(contact)
       }
     }
-    take([...(this.#buckets[c]?.contacts ?? [])])
+    take(this.#buckets[c]?.contacts ?? [])
     if (result.length < count) {
       const above: Contact[] = []
-      for (let index = c + 1; index < KEY_BITS; index++) above.push(...(this.#buckets[index]?.contacts ?? []))
+      for (let index = c + 1; index <= this.#deepestIndex; index++) above.push(...(this.#buckets[index]?.contacts ?? []))
       take(above)
     }
-    for (let index = c - 1; index >= 0 && result.length < count; index--) take([...(this.#buckets[index]?.contacts ?? [])])
+    for (let index = c - 1; index >= 0 && result.length < count; index--) take(this.#buckets[index]?.contacts ?? [])
     return result
   }
 
@@ -259,6 +270,7 @@ export class RoutingTable {
   }
 
   #add(bucket: Bucket, contact: Contact): void {
+    this.#deepestIndex = Math.max(this.#deepestIndex, this.#indexOf(contact.key)!)
     bucket.contacts.push(contact)
     this.#byPeer.set(contact.peer, contact)
     this.#countGroup(contact.ipGroup, 1)
