@@ -36,7 +36,7 @@ export interface KadConfig {
   routing: Omit<RoutingTableConfig, 'self'>
   /** Requests in flight per lookup path (α). */
   alpha: number
-  /** S/Kademlia disjoint paths (d) for provider and value lookups; 1 is a plain lookup. */
+  /** S/Kademlia disjoint paths (d) for lookups of providers and values (to read or store them); 1 is a plain lookup. */
   disjointPaths: number
   requestTimeoutMs: number
   queryTimeoutMs: number
@@ -570,7 +570,9 @@ export class Kad implements Core<KadInput, KadAction> {
     if (this.#answerLocally(now, query)) return
     const seeds: LookupPeer[] = this.#table.closest(query.target, this.#config.routing.bucketSize)
     if (seeds.length === 0) return this.#finish(now, query, 'no-peers')
-    const pathCount = query.kind === 'find-providers' || query.kind === 'get-value' ? this.#config.disjointPaths : 1
+    // Records are stored through disjoint paths as well as read through them: an adversary
+    // that steered a provide's lookup would be handed the records to drop.
+    const pathCount = query.kind === 'find-closest' || query.kind === 'find-peer' || query.kind === 'refresh' ? 1 : this.#config.disjointPaths
     query.lookup = new Lookup({
       alpha: this.#config.alpha,
       closestCount: this.#config.routing.bucketSize,
