@@ -16,7 +16,7 @@ import { tempDir } from '../testing/temp.ts'
 
 const SERVER = { 'dht.mode': 'server' }
 
-test('daemons provide, find providers and peers, and store IPNS records in the DHT', { timeout: 120_000 }, async (t) => {
+test('daemons provide, find providers and peers, and store IPNS records in the DHT', { timeout: 180_000 }, async (t) => {
   const dir = await tempDir(t)
   const first = await startDaemon(t, join(dir, 'n0'), { config: SERVER })
   const daemons: Daemon[] = [first]
@@ -28,7 +28,7 @@ test('daemons provide, find providers and peers, and store IPNS records in the D
     await eventually(`${daemon.peerId}'s routing table`, async () => {
       const table = JSON.parse((await shoal(daemon, 'dht', 'table', '--json')).stdout) as DhtTable
       return table.mode === 'server' && table.size === 3 ? table : undefined
-    })
+    }, 60_000)
   }
 
   const file = join(dir, 'content.txt')
