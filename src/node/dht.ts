@@ -1,8 +1,9 @@
 /**
  * Dht: the Kademlia DHT in the daemon. Runs the Kad core (core/kad) over the host with the
  * protocol driver in its request/response style, persists the records the core stores
- * (store/dht-records.ts), decides the mode (server, client, or auto from the node's
- * addresses), and turns queries into promises for the API. Reads the clock for the driver.
+ * (store/dht-records.ts; in memory for nodes without a repository, as in bench/dht.ts),
+ * decides the mode (server, client, or auto from the node's addresses), and turns queries
+ * into promises for the API. Reads the clock for the driver.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -17,12 +18,16 @@ import { asPeerId, type DiscoverySource, type PeerId } from '../core/sans-io.ts'
 import type { ShoalHost } from '../net/host.ts'
 import type { NodeMetrics } from '../net/metrics.ts'
 import { type HostAction, ProtocolDriver } from '../net/protocol-driver.ts'
-import type { DhtRecords } from '../store/dht-records.ts'
+import type { ProtocolMetrics } from '../net/protocol-metrics.ts'
+import type { DhtRecordStore } from '../store/dht-records.ts'
 import { kadCodec } from '../wire/kad.ts'
 import type { DhtPeer, DhtQueryResult, DhtTable } from './api.ts'
 import type { Config } from './config.ts'
 
 export type DhtModeSetting = Config['dht']['mode']
+
+/** What the DHT reports to: the driver's figures and the core's counters (NodeMetrics in the daemon). */
+export type DhtMetrics = ProtocolMetrics & Pick<NodeMetrics, 'registerCoreCounters'>
 
 type KadAppAction = HostAction<KadMessage, KadAction, 'requests'>
 type KadDriver = ProtocolDriver<KadMessage, KadInput, KadAction, 'requests'>
@@ -44,14 +49,14 @@ export class Dht {
   readonly core: Kad
   readonly #host: ShoalHost
   readonly #driver: KadDriver
-  readonly #records: DhtRecords
+  readonly #records: DhtRecordStore
   readonly #modeSetting: DhtModeSetting
   readonly #pending = new Map<QueryId, PendingQuery>()
   readonly #flushTimer: NodeJS.Timeout
   #nextQueryId: QueryId = 1
   #stopped = false
 
-  private constructor(host: ShoalHost, core: Kad, driver: KadDriver, records: DhtRecords, modeSetting: DhtModeSetting) {
+  private constructor(host: ShoalHost, core: Kad, driver: KadDriver, records: DhtRecordStore, modeSetting: DhtModeSetting) {
     this.#host = host
     this.core = core
     this.#driver = driver
@@ -60,7 +65,7 @@ export class Dht {
     this.#flushTimer = setInterval(() => void this.#flush(), RECORDS_FLUSH_INTERVAL_MS).unref()
   }
 
-  static async start(host: ShoalHost, settings: Config['dht'], metrics: NodeMetrics, records: DhtRecords): Promise<Dht> {
+  static async start(host: ShoalHost, settings: Config['dht'], metrics: DhtMetrics, records: DhtRecordStore): Promise<Dht> {
     const self = asPeerId(host.peerId.toString())
     const keys = new Map<PeerId, Key>()
     const mode = modeFor(settings.mode, host.getMultiaddrs())

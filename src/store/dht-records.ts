@@ -32,10 +32,22 @@ type Operation =
   | { type: 'put'; sublevel: Level<any>; key: string; value: StoredProvider | StoredValue }
   | { type: 'del'; sublevel: Level<any>; key: string }
 
+/**
+ * Where the DHT keeps the records the core stores: DhtRecords in the datastore, or
+ * MemoryDhtRecords (memory-dht-records.ts) for nodes without a repository.
+ */
+export interface DhtRecordStore {
+  /** Takes a change from the core, in order; it is durable once flush() resolves. */
+  apply(change: RecordChange): void
+  flush(): Promise<void>
+  /** Unexpired records (expired ones are forgotten on the way). */
+  load(nowMs: number): Promise<{ providers: ProviderRecord[]; values: ValueRecord[] }>
+}
+
 /** Changes written in one batch at most; more wait for the next. */
 const BATCH_OPERATIONS_MAX = 1_000
 
-export class DhtRecords {
+export class DhtRecords implements DhtRecordStore {
   readonly #providers: Level<StoredProvider>
   readonly #values: Level<StoredValue>
   #pending: Operation[] = []

@@ -266,6 +266,18 @@ describe('Kad', () => {
     assert.equal(net.done('peer-9', 2).outcome, 'not-found')
   })
 
+  it('names itself first when asked for its own id, so a peer only the asker knows is found', () => {
+    const net = network(2)
+    net.input('peer-1', { type: 'set-addresses', addresses: ['/ip4/127.0.0.1/tcp/4001'] })
+    net.input('peer-0', { type: 'find-peer', queryId: 1, peer: asPeerId('peer-1') })
+    // peer-0 knows peer-1 from the connection but with no address: it must ask peer-1 itself.
+    const found = net.eventsOf('peer-0', 'peer-found')
+    assert.deepEqual(found, [{ type: 'peer-found', queryId: 1, peer: { id: 'peer-1', addresses: ['/ip4/127.0.0.1/tcp/4001'], connection: 'connected' } }])
+    const answer = net.requestsSeen.find((request) => request.from === 'peer-0' && request.to === 'peer-1' && request.message.type === 'FIND_NODE')
+    assert.ok(answer !== undefined)
+    assert.equal(net.done('peer-0', 1).outcome, 'ok')
+  })
+
   it('times out silent peers, evicts them from the table, and still completes', () => {
     const net = network(60)
     for (let index = 20; index < 40; index++) net.silent.add(asPeerId(`peer-${index}`))

@@ -245,6 +245,7 @@ export class Kad implements Core<KadInput, KadAction> {
 
   readonly #config: KadConfig
   readonly #selfKey: Key
+  readonly #selfIdBytes: Uint8Array
   readonly #table: RoutingTable
   readonly #providers: ProviderStore
   readonly #values: ValueStore
@@ -274,6 +275,7 @@ export class Kad implements Core<KadInput, KadAction> {
     this.#config = config
     this.#mode = config.mode
     this.#selfKey = config.keyOfPeer(config.self)
+    this.#selfIdBytes = config.peerIdBytes(config.self)
     this.#table = new RoutingTable({ ...config.routing, self: this.#selfKey }, now)
     this.#providers = new ProviderStore(config.providers)
     this.#values = new ValueStore(config.values)
@@ -782,8 +784,15 @@ export class Kad implements Core<KadInput, KadAction> {
     switch (request.type) {
       case 'PING':
         return this.#respond(from, id, message('PING', new Uint8Array(0)))
-      case 'FIND_NODE':
-        return this.#respond(from, id, { ...message('FIND_NODE', request.key), closerPeers: closer(request.key) })
+      case 'FIND_NODE': {
+        // Asked for itself, a node is the closest peer there is (distance 0) and names itself
+        // first, as go- and js-libp2p-kad-dht do: else a node that only the asker knows of
+        // could never be found, since nobody else would name it.
+        const closerPeers = bytesEqual(request.key, this.#selfIdBytes)
+          ? [this.#selfPeer(), ...closer(request.key)].slice(0, this.#config.routing.bucketSize)
+          : closer(request.key)
+        return this.#respond(from, id, { ...message('FIND_NODE', request.key), closerPeers })
+      }
       case 'GET_PROVIDERS': {
         const providerPeers = this.#localProviders(now, request.key)
         return this.#respond(from, id, { ...message('GET_PROVIDERS', request.key), providerPeers, closerPeers: closer(request.key) })
