@@ -15,7 +15,7 @@
  * SHA-256 of those names, so the key space is uniform as with real peer ids.
  */
 import { DEFAULT_KAD_CONFIG, Kad, type KadCommand, type KadConfig, type KadEvent } from '../../core/kad/kad.ts'
-import { keyFromBytes, type Key } from '../../core/kad/key.ts'
+import { distancePrefix, keyFromBytes, type Key } from '../../core/kad/key.ts'
 import type { KadMessage, KadPeer } from '../../core/kad/messages.ts'
 import { DEFAULT_RECORD_VALIDATORS } from '../../core/kad/validators.ts'
 import { Prng } from '../../core/prng.ts'
@@ -91,13 +91,6 @@ function peerIdBytes(peer: PeerId): Uint8Array {
   return encoder.encode(peer)
 }
 
-/** Fast XOR-closeness: the first 6 bytes of the distance, exact enough to rank 10,000 keys (ties broken exactly). */
-function prefixDistance(target: Key, key: Key): number {
-  let distance = 0
-  for (let index = 0; index < 6; index++) distance = distance * 256 + ((key[index]! ^ target[index]!) & 0xff)
-  return distance
-}
-
 export interface DhtRun {
   t: Scenario<KadMessage>
   knobs: DhtKnobs
@@ -159,8 +152,9 @@ export function dhtScenario(seed: ScenarioRunOptions['seed'], overrides: Partial
     },
     knobs: { ...knobs, kad: undefined, ...knobs.kad },
     createCore: (context: PeerContext): SimCore<KadMessage> => {
-      if (adversaries[context.index] === 1) return new EclipseAdversary(context.id, adversaryKeys) as unknown as SimCore<KadMessage>
-      return new Kad({ ...kadConfig, self: context.id, prng: context.prng }, 0) as unknown as SimCore<KadMessage>
+      const honest = new Kad({ ...kadConfig, self: context.id, prng: context.prng }, 0)
+      if (adversaries[context.index] === 1) return new EclipseAdversary(honest, context.id, adversaryKeys) as unknown as SimCore<KadMessage>
+      return honest as unknown as SimCore<KadMessage>
     },
     onJoin: (peer) => run?.onJoin?.(peer),
     onAction: (_peer, action) => {
@@ -186,7 +180,7 @@ export function dhtScenario(seed: ScenarioRunOptions['seed'], overrides: Partial
       const ranked: Array<{ index: number; distance: number }> = []
       for (let index = 0; index < knobs.peers; index++) {
         if (index === exclude || !t.sim.isOnline(index)) continue
-        ranked.push({ index, distance: prefixDistance(target, keyOfPeer(t.sim.idOf(index))) })
+        ranked.push({ index, distance: distancePrefix(target, keyOfPeer(t.sim.idOf(index))) })
       }
       ranked.sort((a, b) => a.distance - b.distance)
       return ranked.slice(0, count).map((entry) => entry.index)
@@ -200,50 +194,43 @@ export function dhtScenario(seed: ScenarioRunOptions['seed'], overrides: Partial
 
 /**
  * An eclipse adversary (the issue's model): it answers every lookup with the adversaries
- * closest to the key and nobody else, claims no providers and drops the provider records
- * it is given. It answers pings, so honest peers keep it in their tables.
+ * closest to the key and nobody else, claims no providers and drops the provider and value
+ * records it is given. Otherwise it behaves as an honest peer — it joins, looks itself up,
+ * refreshes its buckets and answers pings — so that honest peers meet it, keep it in their
+ * tables and hand it to each other.
  */
 class EclipseAdversary {
   readonly #self: PeerId
+  readonly #honest: Kad
   readonly #adversaries: ReadonlyArray<{ peer: PeerId; key: Key }>
-  readonly #actions: Array<{ type: 'respond'; to: PeerId; id: number; message: KadMessage }> = []
+  readonly #answers: Array<{ type: 'respond'; to: PeerId; id: number; message: KadMessage }> = []
 
-  constructor(self: PeerId, adversaries: ReadonlyArray<{ peer: PeerId; key: Key }>) {
+  constructor(honest: Kad, self: PeerId, adversaries: ReadonlyArray<{ peer: PeerId; key: Key }>) {
+    this.#honest = honest
     this.#self = self
     this.#adversaries = adversaries
   }
 
-  handle(_now: Millis, input: SimInput<KadMessage>): void {
-    if (input.type !== 'request') return
+  handle(now: Millis, input: SimInput<KadMessage>): void {
+    if (input.type !== 'request' || input.message.type === 'PING') return this.#honest.handle(now, input as never)
     const { message } = input
-    switch (message.type) {
-      case 'PING':
-        this.#actions.push({ type: 'respond', to: input.from, id: input.id, message })
-        return
-      case 'FIND_NODE':
-      case 'GET_PROVIDERS':
-      case 'GET_VALUE': {
-        const target = keyFromBytes(message.key)
-        const closest = this.#adversaries
-          .filter((adversary) => adversary.peer !== this.#self && adversary.peer !== input.from)
-          .map((adversary) => ({ adversary, distance: prefixDistance(target, adversary.key) }))
-          .sort((a, b) => a.distance - b.distance)
-          .slice(0, 20)
-          .map(({ adversary }): KadPeer => ({ id: adversary.peer, addresses: [], connection: 'not-connected' }))
-        this.#actions.push({ type: 'respond', to: input.from, id: input.id, message: { ...message, record: undefined, closerPeers: closest, providerPeers: [] } })
-        return
-      }
-      default:
-        // ADD_PROVIDER and PUT_VALUE: taken and dropped.
-    }
+    if (message.type === 'ADD_PROVIDER' || message.type === 'PUT_VALUE') return
+    const target = keyFromBytes(message.key)
+    const closest = this.#adversaries
+      .filter((adversary) => adversary.peer !== this.#self && adversary.peer !== input.from)
+      .map((adversary) => ({ adversary, distance: distancePrefix(target, adversary.key) }))
+      .sort((a, b) => a.distance - b.distance)
+      .slice(0, DEFAULT_KAD_CONFIG.routing.bucketSize)
+      .map(({ adversary }): KadPeer => ({ id: adversary.peer, addresses: [], connection: 'not-connected' }))
+    this.#answers.push({ type: 'respond', to: input.from, id: input.id, message: { ...message, record: undefined, closerPeers: closest, providerPeers: [] } })
   }
 
-  poll(): { type: 'respond'; to: PeerId; id: number; message: KadMessage } | undefined {
-    return this.#actions.shift()
+  poll(): ReturnType<Kad['poll']> {
+    return this.#answers.shift() ?? this.#honest.poll()
   }
 
   nextDeadline(): Millis | undefined {
-    return undefined
+    return this.#honest.nextDeadline()
   }
 }
 
