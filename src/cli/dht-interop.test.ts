@@ -126,7 +126,10 @@ test('Shoal and @libp2p/kad-dht find each other\'s providers, peers and records 
   // Neither side refused anything the other sent.
   for (const figures of await Promise.all(daemons.map(stats))) {
     assert.deepEqual(figures['shoal_wire_rejected_total'], {})
-    for (const counter of ['responsesUnexpected', 'peersDroppedByDecoder', 'valuesReceivedInvalid', 'providersRejectedNotSender']) assert.equal(kadCounter(figures, counter), 0, counter)
+    for (const counter of ['peersDroppedByDecoder', 'valuesReceivedInvalid', 'providersRejectedNotSender']) assert.equal(kadCounter(figures, counter), 0, counter)
+    // An answer of the wrong type counts as unexpected, and so does one that came after its
+    // request timed out, which a loaded machine can cause: only the latter may happen here.
+    assert.ok(kadCounter(figures, 'responsesUnexpected') <= kadCounter(figures, 'requestsTimedOut'), JSON.stringify(figures['shoal_kad_total']))
   }
   assert.deepEqual(errors, [])
 })
@@ -165,13 +168,17 @@ async function referenceNode(t: HasAfter) {
   return { reference, errors }
 }
 
-/** A silent logger that records the error lines of kad-dht's components. */
+/**
+ * A silent logger that records the error lines of kad-dht's components, but for timeouts and
+ * aborts, which a loaded machine can cause and which refuse nothing.
+ */
 function errorRecorder(errors: string[]): ComponentLogger {
+  const timedOut = (arg: unknown) => arg instanceof Error && (arg.name === 'TimeoutError' || arg.name === 'AbortError')
   const logger = (name: string): Logger => Object.assign(() => {}, {
     enabled: false,
     trace: () => {},
     error: (formatter: unknown, ...args: unknown[]) => {
-      if (name.startsWith('libp2p:kad-dht')) errors.push(`${name}: ${String(formatter)} ${args.map(String).join(' ')}`)
+      if (name.startsWith('libp2p:kad-dht') && !args.some(timedOut)) errors.push(`${name}: ${String(formatter)} ${args.map(String).join(' ')}`)
     },
     newScope: (scope: string) => logger(`${name}:${scope}`),
   })
