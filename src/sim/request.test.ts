@@ -2,11 +2,10 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { asPeerId, type PeerId } from '../core/sans-io.ts'
 import type { NetworkConfig } from './network-model.ts'
-import { Simulator, type AnyAction, type SimInput } from './simulator.ts'
-import { blobCodec, RequestLoadCore, ScriptedCore, type BlobMessage } from './test-cores.ts'
+import { Simulator } from './simulator.ts'
+import { RequestLoadCore, SCRIPTED_LATENCY_MS, scriptedSimulator, type BlobMessage } from './test-cores.ts'
 
-const LATENCY_MS = 10
-const TICK: SimInput<BlobMessage> = { type: 'tick' }
+const LATENCY_MS = SCRIPTED_LATENCY_MS
 
 const blob = (label: string, bytes = 100): BlobMessage => ({ type: 'blob', bytes, label })
 
@@ -14,28 +13,9 @@ const blob = (label: string, bytes = 100): BlobMessage => ({ type: 'blob', bytes
 const answer = (message: BlobMessage): BlobMessage | undefined => (message.label.startsWith('ask:') ? blob(`reply:${message.label.slice(4)}`, 50) : undefined)
 
 function setup(peerCount: number, options: { network?: Partial<NetworkConfig>; servesProtocol?: (index: number) => boolean } = {}) {
-  const cores: ScriptedCore<BlobMessage>[] = []
-  const sim = new Simulator<BlobMessage>({
-    peerCount,
-    seed: 1n,
-    codec: blobCodec,
-    network: { latency: { kind: 'constant', valueMs: LATENCY_MS }, uploadBytesPerSecond: Infinity, downloadBytesPerSecond: Infinity, frameOverheadBytes: 0, ...options.network },
-    servesProtocol: options.servesProtocol,
-    createCore: (context) => (cores[context.index] = new ScriptedCore<BlobMessage>(answer)),
-  })
-  for (let index = 0; index < peerCount; index++) sim.join(index)
-  sim.run(0)
-  /** Makes peer `from` carry out `action` now. */
-  const act = (from: number, action: AnyAction<BlobMessage>) => {
-    cores[from]!.enqueue(action)
-    sim.input(from, TICK)
-  }
+  const { sim, cores, act, connect } = scriptedSimulator(peerCount, { ...options, answer })
   const request = (from: number, to: number | PeerId, id: number, label: string, oneWay = false) =>
     act(from, { type: 'request', to: typeof to === 'number' ? sim.idOf(to) : to, addresses: [], id, message: blob(label), oneWay })
-  const connect = (from: number, to: number) => {
-    act(from, { type: 'dial', peer: sim.idOf(to), addresses: [] })
-    sim.run(sim.now + 2 * LATENCY_MS)
-  }
   /** What each request of `peer` came to, as [time, id, outcome]. */
   const ends = (peer: number) =>
     cores[peer]!.inputs.flatMap(({ now, input }) => {

@@ -1,36 +1,14 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { asPeerId, type Millis, type NetworkInput } from '../core/sans-io.ts'
+import { asPeerId, type Millis } from '../core/sans-io.ts'
 import type { NatClass, NetworkConfig } from './network-model.ts'
 import { Simulator } from './simulator.ts'
-import { blobCodec, ScriptedCore, type BlobMessage } from './test-cores.ts'
+import { blobCodec, SCRIPTED_LATENCY_MS, scriptedSimulator, ScriptedCore, type BlobMessage } from './test-cores.ts'
 
-const LATENCY_MS = 10
-const TICK: NetworkInput<BlobMessage> = { type: 'tick' }
+const LATENCY_MS = SCRIPTED_LATENCY_MS
 
 function setup(peerCount: number, options: { network?: Partial<NetworkConfig>; nat?: NatClass[] } = {}) {
-  const cores: ScriptedCore<BlobMessage>[] = []
-  const sim = new Simulator<BlobMessage>({
-    peerCount,
-    seed: 1n,
-    codec: blobCodec,
-    network: { latency: { kind: 'constant', valueMs: LATENCY_MS }, uploadBytesPerSecond: Infinity, downloadBytesPerSecond: Infinity, frameOverheadBytes: 0, ...options.network },
-    natClassOf: (index) => options.nat?.[index] ?? 'public',
-    createCore: (context) => (cores[context.index] = new ScriptedCore<BlobMessage>()),
-  })
-  for (let index = 0; index < peerCount; index++) sim.join(index)
-  sim.run(0)
-  /** Makes peer `from` carry out `action` now. */
-  const act = (from: number, action: Parameters<ScriptedCore<BlobMessage>['enqueue']>[0]) => {
-    cores[from]!.enqueue(action)
-    sim.input(from, TICK)
-  }
-  const connect = (from: number, to: number) => {
-    act(from, { type: 'dial', peer: sim.idOf(to), addresses: [] })
-    sim.run(sim.now + 2 * LATENCY_MS)
-  }
-  const blob = (label: string, bytes = 100): BlobMessage => ({ type: 'blob', bytes, label })
-  return { sim, cores, act, connect, blob }
+  return scriptedSimulator(peerCount, options)
 }
 
 test('a dial connects both ends after one round trip, outbound and inbound', () => {

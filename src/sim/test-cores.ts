@@ -6,7 +6,8 @@
  */
 import type { Prng } from '../core/prng.ts'
 import type { Millis, PeerId, RequestId, WireCodec } from '../core/sans-io.ts'
-import type { AnyAction, SimCore, SimInput } from './simulator.ts'
+import type { NatClass, NetworkConfig } from './network-model.ts'
+import { Simulator, type AnyAction, type SimCore, type SimInput } from './simulator.ts'
 
 /** A test message whose encoded size is chosen by the test. */
 export interface BlobMessage {
@@ -155,3 +156,43 @@ export class RequestLoadCore implements SimCore<BlobMessage> {
 }
 
 const NO_ADDRESSES: readonly string[] = Object.freeze([])
+
+/** One-way latency of every link in scriptedSimulator(). */
+export const SCRIPTED_LATENCY_MS = 10
+
+export interface ScriptedSimulatorOptions {
+  network?: Partial<NetworkConfig>
+  nat?: NatClass[]
+  servesProtocol?: (index: number) => boolean
+  answer?: Answer<BlobMessage>
+}
+
+/**
+ * `peerCount` ScriptedCores on links of SCRIPTED_LATENCY_MS and unlimited bandwidth, all
+ * online at time 0, for tests that script each peer's actions by hand.
+ */
+export function scriptedSimulator(peerCount: number, options: ScriptedSimulatorOptions = {}) {
+  const cores: ScriptedCore<BlobMessage>[] = []
+  const sim = new Simulator<BlobMessage>({
+    peerCount,
+    seed: 1n,
+    codec: blobCodec,
+    network: { latency: { kind: 'constant', valueMs: SCRIPTED_LATENCY_MS }, uploadBytesPerSecond: Infinity, downloadBytesPerSecond: Infinity, frameOverheadBytes: 0, ...options.network },
+    natClassOf: (index) => options.nat?.[index] ?? 'public',
+    servesProtocol: options.servesProtocol,
+    createCore: (context) => (cores[context.index] = new ScriptedCore<BlobMessage>(options.answer)),
+  })
+  for (let index = 0; index < peerCount; index++) sim.join(index)
+  sim.run(0)
+  /** Makes peer `from` carry out `action` now. */
+  const act = (from: number, action: AnyAction<BlobMessage>) => {
+    cores[from]!.enqueue(action)
+    sim.input(from, { type: 'tick' })
+  }
+  const connect = (from: number, to: number) => {
+    act(from, { type: 'dial', peer: sim.idOf(to), addresses: [] })
+    sim.run(sim.now + 2 * SCRIPTED_LATENCY_MS)
+  }
+  const blob = (label: string, bytes = 100): BlobMessage => ({ type: 'blob', bytes, label })
+  return { sim, cores, act, connect, blob }
+}

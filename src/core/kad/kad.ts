@@ -211,7 +211,8 @@ interface Query {
   storedCount: number
   /** Set once the lookup ended: the store phase (if any) is running. */
   storing: boolean
-  closest: PeerId[]
+  /** The k closest that answered, fixed when the lookup ends (see #closestOf). */
+  closest: readonly Candidate[] | undefined
 }
 
 interface QueryOptions {
@@ -560,7 +561,7 @@ export class Kad implements Core<KadInput, KadAction> {
       id, kind, wireKey, target: keyFromBytes(wireKey), messageType: messageTypeOf(kind), startedAt: now,
       deadline: now + this.#config.queryTimeoutMs, lookup: undefined, requests: 0, resultHop: undefined, firstResultAt: undefined,
       providersSeen: new Set(), countMax: options.countMax ?? this.#config.providersPerAnswerMax, targetPeer: options.targetPeer,
-      values: [], value: options.value, storePending: 0, storedCount: 0, storing: false, closest: [],
+      values: [], value: options.value, storePending: 0, storedCount: 0, storing: false, closest: undefined,
     }
   }
 
@@ -659,8 +660,7 @@ export class Kad implements Core<KadInput, KadAction> {
   }
 
   #onLookupFinished(now: Millis, query: Query): void {
-    const closest = query.lookup?.closestAnswered(this.#config.routing.bucketSize) ?? []
-    query.closest = closest.map((candidate) => candidate.peer)
+    const closest = this.#closestOf(query)
     switch (query.kind) {
       case 'provide':
       case 'put-value':
@@ -718,7 +718,6 @@ export class Kad implements Core<KadInput, KadAction> {
     for (const outstanding of this.#outstanding.values()) if (outstanding.query === query) outstanding.query = undefined
     if (outcome === 'ok') this.counters.queriesSucceeded++
     else this.counters.queriesFailed++
-    if (query.closest.length === 0 && query.lookup !== undefined) query.closest = query.lookup.closestAnswered(this.#config.routing.bucketSize).map((candidate) => candidate.peer)
     this.#emitDone(now, query, outcome)
     if (query.id === this.#joinQueryId) {
       this.#joinQueryId = undefined
@@ -729,18 +728,24 @@ export class Kad implements Core<KadInput, KadAction> {
     if (next !== undefined) this.#run(now, next)
   }
 
+  /** The k closest peers that answered, taken once, when the lookup ends (or the query does). */
+  #closestOf(query: Query): readonly Candidate[] {
+    query.closest ??= query.lookup?.closestAnswered(this.#config.routing.bucketSize) ?? []
+    return query.closest
+  }
+
   #emitDone(now: Millis, query: Query, outcome: QueryOutcome): void {
     // Internal queries (refresh, republish) report to nobody.
     if (query.id <= INTERNAL_QUERY_ID_START) return
-    const closestHops = query.lookup?.closestAnswered(this.#config.routing.bucketSize).reduce((deepest, candidate) => Math.max(deepest, candidate.hop), 0) ?? 0
+    const closest = this.#closestOf(query)
     const event: Extract<KadEvent, { type: 'query-done' }> = {
       type: 'query-done',
       queryId: query.id,
       kind: query.kind,
       outcome,
-      closest: query.closest,
+      closest: closest.map((candidate) => candidate.peer),
       stats: {
-        hops: query.resultHop ?? closestHops,
+        hops: query.resultHop ?? closest.reduce((deepest, candidate) => Math.max(deepest, candidate.hop), 0),
         requests: query.requests,
         failures: query.lookup?.failedCount ?? 0,
         durationMs: now - query.startedAt,
