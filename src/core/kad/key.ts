@@ -46,6 +46,15 @@ export function distancePrefix(target: Key, key: Key): number {
   return distance
 }
 
+/** A key's bits 0–23 as an integer: with keyBits24To47, distancePrefix from two small integers. */
+export function keyBits0To23(key: Key): number {
+  return (key[0]! << 16) | (key[1]! << 8) | key[2]!
+}
+
+export function keyBits24To47(key: Key): number {
+  return (key[3]! << 16) | (key[4]! << 8) | key[5]!
+}
+
 export function keysEqual(a: Key, b: Key): boolean {
   return commonPrefixLength(a, b) === KEY_BITS
 }

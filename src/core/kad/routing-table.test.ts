@@ -31,6 +31,15 @@ test('closest() returns what sorting every contact by XOR distance returns', () 
     assert.deepEqual(routing.closest(target, 20).map((contact) => contact.peer), expected)
   }
   assert.deepEqual(routing.closest(self, 5).map((contact) => contact.peer), [...contacts].sort((a, b) => compareDistance(self, a.key, b.key)).slice(0, 5).map((contact) => contact.peer))
+  for (let prefixLength = 0; prefixLength < 12; prefixLength++) {
+    const near = keyAt(prefixLength)
+    const expected = [...contacts].sort((a, b) => compareDistance(near, a.key, b.key)).slice(0, 60).map((contact) => contact.peer)
+    assert.deepEqual(routing.closest(near, 60).map((contact) => contact.peer), expected, `a target ${prefixLength} bits from self`)
+  }
+  const target = keyFromBytes(Uint8Array.of(7))
+  const ranked = [...contacts].sort((a, b) => compareDistance(target, a.key, b.key)).map((contact) => contact.peer)
+  assert.deepEqual(routing.closest(target, 100, ranked[3]).map((contact) => contact.peer), ranked.filter((_, index) => index !== 3).slice(0, 100), 'across buckets, one excluded')
+  assert.deepEqual(routing.closest(target, 10_000).map((contact) => contact.peer), ranked, 'every contact, when more are asked for')
 })
 
 test('a full bucket keeps its oldest contact while it answers, and promotes a replacement when it does not', () => {

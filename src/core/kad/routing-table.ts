@@ -14,7 +14,7 @@
  */
 import type { Millis, PeerId } from '../sans-io.ts'
 import { ipGroupOf } from './ip-group.ts'
-import { commonPrefixLength, compareDistance, distancePrefix, KEY_BITS, type Key } from './key.ts'
+import { commonPrefixLength, compareDistance, KEY_BITS, keyBits0To23, keyBits24To47, type Key } from './key.ts'
 
 export interface Contact {
   peer: PeerId
@@ -23,6 +23,12 @@ export interface Contact {
   lastSeenMs: Millis
   /** undefined: no group counted (no IP address, or an exempt private one). */
   ipGroup: string | undefined
+  /**
+   * The key's first 48 bits, held in the contact itself: ranking contacts by distance
+   * then reads no key bytes (with thousands of simulated tables, each read is a cache miss).
+   */
+  keyBits0To23: number
+  keyBits24To47: number
 }
 
 export interface RoutingTableConfig {
@@ -86,10 +92,14 @@ export class RoutingTable {
   readonly #config: RoutingTableConfig
   readonly #buckets: Array<Bucket | undefined> = new Array(KEY_BITS).fill(undefined)
   readonly #byPeer = new Map<PeerId, Contact>()
+  /** The replacement caches' candidates by peer (a scan of the caches would read every candidate). */
+  readonly #waiting = new Map<PeerId, Contact>()
   readonly #ipGroupCounts = new Map<string, number>()
   readonly #createdMs: Millis
   /** No bucket past it has ever held a contact. */
   #deepestIndex = -1
+  /** closest()'s scratch: the distance prefixes of the contacts it ranks, parallel to its result. */
+  readonly #distances: number[] = []
 
   constructor(config: RoutingTableConfig, now: Millis) {
     this.#config = config
@@ -112,11 +122,19 @@ export class RoutingTable {
     if (existing !== undefined) {
       existing.lastSeenMs = now
       if (addresses.length > 0) existing.addresses = addresses
-      bucket.contacts.splice(bucket.contacts.indexOf(existing), 1)
+      this.#detach(bucket, existing)
       bucket.contacts.push(existing)
       return { outcome: 'updated' }
     }
-    const contact: Contact = { peer, key, addresses, lastSeenMs: now, ipGroup: ipGroupOf(addresses, this.#config.privateAddressesExempt) }
+    const contact: Contact = {
+      peer,
+      key,
+      addresses,
+      lastSeenMs: now,
+      ipGroup: ipGroupOf(addresses, this.#config.privateAddressesExempt),
+      keyBits0To23: keyBits0To23(key),
+      keyBits24To47: keyBits24To47(key),
+    }
     const refusal = this.#diversityRefusal(bucket, contact.ipGroup)
     if (refusal !== undefined) return { outcome: 'rejected', reason: refusal }
     if (bucket.contacts.length < this.#config.bucketSize) {
@@ -142,7 +160,7 @@ export class RoutingTable {
     if (bucket.checking === peer) bucket.checking = undefined
     if (alive) {
       contact.lastSeenMs = now
-      bucket.contacts.splice(bucket.contacts.indexOf(contact), 1)
+      this.#detach(bucket, contact)
       bucket.contacts.push(contact)
       return undefined
     }
@@ -153,14 +171,16 @@ export class RoutingTable {
   remove(peer: PeerId): Contact | undefined {
     const contact = this.#byPeer.get(peer)
     if (contact === undefined) {
-      for (const bucket of this.#buckets) {
-        const at = bucket?.replacements.findIndex((candidate) => candidate.peer === peer) ?? -1
-        if (at >= 0) bucket!.replacements.splice(at, 1)
+      const waiting = this.#waiting.get(peer)
+      if (waiting !== undefined) {
+        const { replacements } = this.#buckets[this.#indexOf(waiting.key)!]!
+        replacements.splice(replacements.indexOf(waiting), 1)
+        this.#waiting.delete(peer)
       }
       return undefined
     }
     const bucket = this.#buckets[this.#indexOf(contact.key)!]!
-    bucket.contacts.splice(bucket.contacts.indexOf(contact), 1)
+    this.#detach(bucket, contact)
     if (bucket.checking === peer) bucket.checking = undefined
     this.#byPeer.delete(peer)
     this.#countGroup(contact.ipGroup, -1)
@@ -168,6 +188,7 @@ export class RoutingTable {
     // since the table changed while it waited.
     while (bucket.replacements.length > 0) {
       const candidate = bucket.replacements.pop()!
+      this.#waiting.delete(candidate.peer)
       if (this.#diversityRefusal(bucket, candidate.ipGroup) !== undefined) continue
       this.#add(bucket, candidate)
       return candidate
@@ -177,26 +198,46 @@ export class RoutingTable {
 
   /** Up to `count` contacts closest to `target`, closest first, `excluded` left out. */
   closest(target: Key, count: number, excluded?: PeerId): Contact[] {
-    // Bucket c = cpl(self, target) holds the closest contacts; buckets above it are all at
-    // prefix c from the target; each bucket below c is farther than the one above it.
-    const c = Math.min(commonPrefixLength(this.#config.self, target), KEY_BITS - 1)
+    // Buckets are whole groups in distance order, so only the buckets needed are ranked.
+    // With c = cpl(self, target) and d = self XOR target: bucket c is closest (its contacts
+    // share bit c with the target); then the deeper buckets j with bit j of d set, shallow
+    // first (bit j of the distance is 0 for them and 1 for every bucket deeper); then the
+    // deeper buckets with bit j of d clear, deep first; then the buckets below c, deep first.
     const result: Contact[] = []
-    // Sorting on a number first: comparing whole keys dominated the cost of a simulated peer.
-    const take = (contacts: readonly Contact[]) => {
-      const keyed = contacts.map((contact) => ({ contact, distance: distancePrefix(target, contact.key) }))
-      keyed.sort((a, b) => a.distance - b.distance || compareDistance(target, a.contact.key, b.contact.key))
-      for (const { contact } of keyed) {
-        if (result.length >= count) return
-        if (contact.peer !== excluded) result.push(contact)
+    if (count <= 0) return result
+    const self = this.#config.self
+    const c = Math.min(commonPrefixLength(self, target), KEY_BITS - 1)
+    const differs = (bit: number) => ((self[bit >> 3]! ^ target[bit >> 3]!) & (0x80 >> (bit & 7))) !== 0
+    // Every request a server answers runs this, so it sorts in place and allocates no
+    // per-contact objects: a bounded insertion sort per bucket, distance prefixes alongside.
+    const distances = this.#distances
+    const targetBits0To23 = keyBits0To23(target)
+    const targetBits24To47 = keyBits24To47(target)
+    const closerThanAt = (distance: number, contact: Contact, at: number) =>
+      distance < distances[at]! || (distance === distances[at] && compareDistance(target, contact.key, result[at]!.key) < 0)
+    const rank = (bucket: Bucket | undefined) => {
+      if (bucket === undefined || result.length >= count) return
+      const groupStart = result.length
+      for (const contact of bucket.contacts) {
+        if (contact.peer === excluded) continue
+        const distance = (contact.keyBits0To23 ^ targetBits0To23) * 0x1000000 + (contact.keyBits24To47 ^ targetBits24To47)
+        let at = result.length
+        if (at === count) {
+          if (!closerThanAt(distance, contact, at - 1)) continue
+          at--
+        }
+        for (; at > groupStart && closerThanAt(distance, contact, at - 1); at--) {
+          result[at] = result[at - 1]!
+          distances[at] = distances[at - 1]!
+        }
+        result[at] = contact
+        distances[at] = distance
       }
     }
-    take(this.#buckets[c]?.contacts ?? [])
-    if (result.length < count) {
-      const above: Contact[] = []
-      for (let index = c + 1; index <= this.#deepestIndex; index++) above.push(...(this.#buckets[index]?.contacts ?? []))
-      take(above)
-    }
-    for (let index = c - 1; index >= 0 && result.length < count; index--) take(this.#buckets[index]?.contacts ?? [])
+    rank(this.#buckets[c])
+    for (let index = c + 1; index <= this.#deepestIndex; index++) if (differs(index)) rank(this.#buckets[index])
+    for (let index = this.#deepestIndex; index > c; index--) if (!differs(index)) rank(this.#buckets[index])
+    for (let index = c - 1; index >= 0; index--) rank(this.#buckets[index])
     return result
   }
 
@@ -276,11 +317,17 @@ export class RoutingTable {
     this.#countGroup(contact.ipGroup, 1)
   }
 
+  #detach(bucket: Bucket, contact: Contact): void {
+    bucket.contacts.splice(bucket.contacts.indexOf(contact), 1)
+  }
+
   #queueReplacement(bucket: Bucket, contact: Contact): void {
-    const at = bucket.replacements.findIndex((candidate) => candidate.peer === contact.peer)
-    if (at >= 0) bucket.replacements.splice(at, 1)
-    bucket.replacements.push(contact)
-    if (bucket.replacements.length > this.#config.replacementCacheSize) bucket.replacements.shift()
+    const { replacements } = bucket
+    const waiting = this.#waiting.get(contact.peer)
+    if (waiting !== undefined) replacements.splice(replacements.indexOf(waiting), 1)
+    replacements.push(contact)
+    this.#waiting.set(contact.peer, contact)
+    if (replacements.length > this.#config.replacementCacheSize) this.#waiting.delete(replacements.shift()!.peer)
   }
 
   #countGroup(group: string | undefined, delta: number): void {
