@@ -41,8 +41,13 @@ export interface DhtKnobs {
   connectionsPerPeerMax: number
   /** Operations measured: lookups, provides and provider searches each. */
   operations: number
-  /** Operations started per simulated second. */
+  /** Operations started per simulated second, */
   operationsPerSecond: number
+  /**
+   * or faster, so that a batch takes at most this long: 100,000 lookups at 20/s would take
+   * 83 simulated minutes, and the bucket refreshes of those minutes would cost more than them.
+   */
+  operationsWindowMs: number
   /** Share of peers that churn; the rest stay the whole run. */
   churningFraction: number
   /** Session length of churning peers. */
@@ -67,6 +72,7 @@ export const DHT_KNOBS: DhtKnobs = {
   connectionsPerPeerMax: 128,
   operations: 1_000,
   operationsPerSecond: 20,
+  operationsWindowMs: 100_000,
   churningFraction: 0,
   session: undefined,
   offline: undefined,
@@ -260,7 +266,7 @@ function randomHonestPeer(run: DhtRun, prng: Prng, exclude = -1): number {
 function runOperations(run: DhtRun, count: number, start: (index: number) => number): number[] {
   const { t, knobs } = run
   const ids: number[] = []
-  const gapMs = 1000 / knobs.operationsPerSecond
+  const gapMs = Math.min(1000 / knobs.operationsPerSecond, knobs.operationsWindowMs / count)
   const startAt = t.now
   for (let index = 0; index < count; index++) {
     t.runTo(startAt + index * gapMs)
