@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { Prng } from '../prng.ts'
 import { asPeerId, type Millis, type PeerId } from '../sans-io.ts'
 import { DEFAULT_KAD_CONFIG, Kad, type KadAction, type KadConfig, type KadEvent, type KadInput } from './kad.ts'
-import { keyFromBytes } from './key.ts'
+import { keyFromBytes, randomKeyAtPrefixLength } from './key.ts'
 import type { KadMessage } from './messages.ts'
 import { DEFAULT_RECORD_VALIDATORS, type RecordValidator } from './validators.ts'
 
@@ -366,6 +366,22 @@ describe('Kad', () => {
     // The self-lookup, then one refresh per bucket up to the deepest filled one.
     assert.equal(lookups.size, 1 + Math.min(deepest, 15) + 1)
     assert.ok(newcomer.tableSize >= 20)
+  })
+
+  it('refreshes buckets too deep for a made-up key by looking itself up, and its deadline moves on', () => {
+    const net = new TestNetwork()
+    const prng = Prng.fromSeed('deep')
+    const deepKey = randomKeyAtPrefixLength(keyFromBytes(peerBytes(asPeerId('a'))), 20, () => prng.int(256))
+    const keyOfPeer = (peer: PeerId) => (peer === 'deep' ? deepKey : keyFromBytes(peerBytes(peer)))
+    const a = net.add('a', { keyOfPeer })
+    net.add('deep', { keyOfPeer })
+    net.input('a', { type: 'peer-connected', peer: asPeerId('deep'), direction: 'outbound', addresses: [] })
+    assert.deepEqual(a.buckets().filter((bucket) => bucket.contacts.length > 0).map((bucket) => bucket.index), [20])
+    const before = net.requestsSeen.length
+    net.advance(61 * 60_000)
+    const selfLookups = net.requestsSeen.slice(before).filter((request) => request.from === 'a' && request.message.type === 'FIND_NODE' && Buffer.from(request.message.key).toString() === 'a')
+    assert.equal(selfLookups.length, 1, 'one lookup of its own id for the deep bucket')
+    assert.ok(a.nextDeadline()! > net.now, 'no bucket is left due, so the core does not ask to be ticked again at once')
   })
 
   it('queues queries past queriesMax and refuses past the queue', () => {

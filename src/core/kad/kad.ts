@@ -413,13 +413,25 @@ export class Kad implements Core<KadInput, KadAction> {
     }
   }
 
-  /** A lookup of a random key in each bucket (only buckets whose keys we can make up: see refresh-targets.ts). */
+  /**
+   * A lookup of a random key in each bucket. Keys can be made up only for buckets up to
+   * REFRESH_PREFIX_LENGTH_MAX (see refresh-targets.ts); the deeper ones hold our nearest
+   * neighbours, and one lookup of our own id refreshes them all (as go-libp2p-kad-dht does).
+   */
   #refresh(now: Millis, buckets: readonly number[]): void {
+    let deepBucketsDue = false
     for (const bucket of buckets) {
-      if (bucket > REFRESH_PREFIX_LENGTH_MAX) break
+      // Marked now, not when the lookup starts: a lookup may wait in the queue (or be
+      // refused), and a bucket left due would hold the core's deadline in the past.
+      this.#table.markBucketLookup(now, bucket)
+      if (bucket > REFRESH_PREFIX_LENGTH_MAX) {
+        deepBucketsDue = true
+        continue
+      }
       const { preimage } = refreshPreimage(this.#selfKey, bucket, this.#config.prng.nextUint32())
       this.#startQuery(now, this.#internalQueryId(), 'refresh', preimage, {})
     }
+    if (deepBucketsDue) this.#startQuery(now, this.#internalQueryId(), 'refresh', this.#config.peerIdBytes(this.#config.self), {})
   }
 
   #internalQueryId(): QueryId {
@@ -721,8 +733,9 @@ export class Kad implements Core<KadInput, KadAction> {
     this.#emitDone(now, query, outcome)
     if (query.id === this.#joinQueryId) {
       this.#joinQueryId = undefined
+      // It has just looked itself up: the buckets past REFRESH_PREFIX_LENGTH_MAX are fresh.
       const deepest = this.#table.buckets().reduce((max, bucket) => (bucket.contacts.length > 0 ? Math.max(max, bucket.index) : max), -1)
-      this.#refresh(now, Array.from({ length: deepest + 1 }, (_, index) => index))
+      this.#refresh(now, Array.from({ length: Math.min(deepest, REFRESH_PREFIX_LENGTH_MAX) + 1 }, (_, index) => index))
     }
     const next = this.#queued.shift()
     if (next !== undefined) this.#run(now, next)

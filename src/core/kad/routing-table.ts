@@ -244,7 +244,11 @@ export class RoutingTable {
   /** A lookup toward `target` refreshes the bucket it falls in. */
   markLookup(now: Millis, target: Key): void {
     const index = this.#indexOf(target)
-    if (index !== undefined) this.#bucket(index, now).lastLookupMs = now
+    if (index !== undefined) this.markBucketLookup(now, index)
+  }
+
+  markBucketLookup(now: Millis, index: number): void {
+    this.#bucket(index, now).lastLookupMs = now
   }
 
   /**

@@ -412,6 +412,8 @@ function costFigures(run: DhtRun, startedMs: number): Record<string, Figure> {
     requestsSent: counters.requestsSent,
     requestsFailed: counters.requestsFailedDial + counters.requestsFailedConnectionClosed + counters.requestsFailedProtocolUnsupported + counters.requestsFailedUnknownPeer,
     dials: counters.dials,
+    /** Ticks asked for at the instant of the last one: a core whose deadline stays in the past. */
+    stuckDeadlines: counters.stuckDeadlines,
     wallMs: Math.round(performance.now() - startedMs),
   }
 }
