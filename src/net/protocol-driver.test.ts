@@ -246,6 +246,22 @@ test('dial-failed for an unreachable address, a bad address and a peer without t
   assert.equal(a.metrics.count('dialFailed', 'identify-timeout'), 0, 'identify said it at once')
 })
 
+test('a core whose deadline stays in the past is ticked once a second, not in a spin', async (t) => {
+  let ticks = 0
+  const stuck: Core<BlastInput, NetworkAction<Uint8Array>> = {
+    handle: (_now, input) => {
+      if (input.type === 'tick') ticks++
+    },
+    poll: () => undefined,
+    nextDeadline: () => 0,
+  }
+  const driver = new ProtocolDriver({ libp2p: await testLibp2p(t), codec: blobCodec, core: stuck, now: () => performance.now(), onAction: () => {}, metrics: new CountingProtocolMetrics() })
+  await driver.start()
+  t.after(() => driver.stop())
+  await new Promise((resolve) => setTimeout(resolve, 1_500))
+  assert.ok(ticks >= 1 && ticks <= 3, `${ticks} ticks in 1.5 s`)
+})
+
 test('stop() clears the timer, closes streams and ignores what comes after', async (t) => {
   const [a, b] = await connectedPair(t)
   assert.ok(a.driver.timerDeadline !== undefined)

@@ -156,6 +156,11 @@ export interface ProtocolDriverOptions<Message, Input, Action extends { type: st
 
 /** setTimeout fires at once for delays beyond 2^31 - 1 ms; a longer wait is cut and re-armed. */
 const TIMER_DELAY_MS_MAX = 2 ** 31 - 1
+/**
+ * A core whose deadline is still due right after a tick is ticked again no sooner than
+ * this: a core that leaves a deadline in the past must not spin the event loop.
+ */
+const STUCK_DEADLINE_RETRY_MS = 1_000
 
 /** Stream-open windows are swept of ended ones when this many peers have one. */
 const STREAM_OPENS_PEERS_SWEEP_COUNT = 1_024
@@ -237,6 +242,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
   #topologyId: string | undefined
   #timer: NodeJS.Timeout | undefined
   #timerDeadline: Millis | undefined
+  /** Set while a tick is being delivered: see STUCK_DEADLINE_RETRY_MS. */
+  #ticking = false
 
   constructor(options: ProtocolDriverOptions<Message, Input, Action, Style>) {
     this.#libp2p = options.libp2p
@@ -467,13 +474,19 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     this.#timer = undefined
     this.#timerDeadline = deadline
     if (deadline === undefined) return
-    const delayMs = Math.min(Math.max(0, deadline - this.#now()), TIMER_DELAY_MS_MAX)
+    const dueInMs = deadline - this.#now()
+    const delayMs = dueInMs <= 0 && this.#ticking ? STUCK_DEADLINE_RETRY_MS : Math.min(Math.max(0, dueInMs), TIMER_DELAY_MS_MAX)
     this.#timer = setTimeout(this.#onTimer, delayMs)
   }
 
   readonly #onTimer = (): void => {
     this.#timer = undefined
-    this.#deliver({ type: 'tick' })
+    this.#ticking = true
+    try {
+      this.#deliver({ type: 'tick' })
+    } finally {
+      this.#ticking = false
+    }
   }
 
   // --- peers -------------------------------------------------------------------------
