@@ -115,3 +115,13 @@ test('buckets not looked into for an hour fall due for refresh, up to the deepes
   assert.deepEqual(routing.bucketsDue(HOUR_MS), [0, 2])
   assert.equal(routing.nextRefreshAt(), HOUR_MS)
 })
+
+test('a bucket is due at the very time nextRefreshAt() names, whatever the rounding of its times', () => {
+  // (2,544,681.1051134323 + an hour) - 2,544,681.1051134323 is just under an hour.
+  const createdMs = 2_544_681.1051134323
+  const routing = new RoutingTable({ ...DEFAULT_ROUTING_TABLE_CONFIG, self }, createdMs)
+  routing.insert(createdMs, asPeerId('a'), keyAt(0), LOCAL)
+  const at = routing.nextRefreshAt()!
+  assert.ok(at - createdMs < HOUR_MS, 'the case this test is about')
+  assert.deepEqual(routing.bucketsDue(at), [0])
+})

@@ -266,7 +266,8 @@ export class RoutingTable {
     const due: number[] = []
     for (let index = 0; index <= deepest; index++) {
       const lastLookupMs = this.#buckets[index]?.lastLookupMs ?? this.#createdMs
-      if (now - lastLookupMs >= this.#config.refreshIntervalMs) due.push(index)
+      // The same sum as nextRefreshAt(): `now - last >= interval` can differ from it in rounding.
+      if (lastLookupMs + this.#config.refreshIntervalMs <= now) due.push(index)
     }
     return due
   }
