@@ -41,10 +41,10 @@ export interface DhtKnobs {
   connectionsPerPeerMax: number
   /** Operations measured: lookups, provides and provider searches each. */
   operations: number
-  /** Operations started per simulated second, */
+  /** Operations started per simulated second (more when operationsWindowMs asks). */
   operationsPerSecond: number
   /**
-   * or faster, so that a batch takes at most this long: 100,000 lookups at 20/s would take
+   * The longest a batch of operations may take to start: 100,000 lookups at 20/s would take
    * 83 simulated minutes, and the bucket refreshes of those minutes would cost more than them.
    */
   operationsWindowMs: number
