@@ -39,24 +39,20 @@ export function compareDistance(target: Key, a: Key, b: Key): number {
   return 0
 }
 
-/** The distance's first 48 bits as a number: orders keys by distance except in ties (then compareDistance). */
+/**
+ * The distance's first 48 bits as a number: orders keys by distance except in ties (then
+ * compareDistance). Built from two 24-bit halves, which the routing table keeps per contact.
+ */
 export function distancePrefix(target: Key, key: Key): number {
-  let distance = 0
-  for (let index = 0; index < 6; index++) distance = distance * 256 + (key[index]! ^ target[index]!)
-  return distance
+  return (keyBits0To23(key) ^ keyBits0To23(target)) * 0x1000000 + (keyBits24To47(key) ^ keyBits24To47(target))
 }
 
-/** A key's bits 0–23 as an integer: with keyBits24To47, distancePrefix from two small integers. */
 export function keyBits0To23(key: Key): number {
   return (key[0]! << 16) | (key[1]! << 8) | key[2]!
 }
 
 export function keyBits24To47(key: Key): number {
   return (key[3]! << 16) | (key[4]! << 8) | key[5]!
-}
-
-export function keysEqual(a: Key, b: Key): boolean {
-  return commonPrefixLength(a, b) === KEY_BITS
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -220,6 +220,7 @@ export class RoutingTable {
       const groupStart = result.length
       for (const contact of bucket.contacts) {
         if (contact.peer === excluded) continue
+        // distancePrefix(target, contact.key), from the halves kept in the contact.
         const distance = (contact.keyBits0To23 ^ targetBits0To23) * 0x1000000 + (contact.keyBits24To47 ^ targetBits24To47)
         let at = result.length
         if (at === count) {
