@@ -35,7 +35,11 @@ export type Direction = 'inbound' | 'outbound'
  * (empty in simulation, where peers are dialled by id).
  */
 export type NetworkInput<Message> =
-  | { type: 'peer-connected'; peer: PeerId; direction: Direction; addresses: readonly string[] }
+  /**
+   * `protocol`: the protocol id the peer was found to speak, when the codec offers
+   * fallbackProtocols (the newest both speak); absent otherwise, and in simulation.
+   */
+  | { type: 'peer-connected'; peer: PeerId; direction: Direction; addresses: readonly string[]; protocol?: string }
   | { type: 'peer-disconnected'; peer: PeerId }
   | { type: 'message'; from: PeerId; message: Message }
   | { type: 'dial-failed'; peer: PeerId; reason: string }
@@ -88,6 +92,12 @@ export type RequestAction<Message> =
 export interface WireCodec<Message> {
   /** libp2p protocol id, e.g. /shoal/membership/1.0.0 */
   readonly protocol: string
+  /**
+   * Older ids of the same protocol, newest first, also spoken with this codec (e.g.
+   * /meshsub/1.1.0 and /meshsub/1.0.0 after /meshsub/1.2.0); the core learns which one a
+   * peer speaks from `peer-connected`.
+   */
+  readonly fallbackProtocols?: readonly string[]
   /** Largest frame accepted or sent, in bytes; a larger one is a decode error. */
   readonly frameBytesMax: number
   encode(message: Message): Uint8Array
