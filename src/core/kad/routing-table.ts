@@ -13,7 +13,7 @@
  * and reports their results. Pure: time arrives as `now`.
  */
 import type { Millis, PeerId } from '../sans-io.ts'
-import { ipGroupOf } from './ip-group.ts'
+import { ipGroupOf } from '../ip-address.ts'
 import { commonPrefixLength, compareDistance, KEY_BITS, keyBits0To23, keyBits24To47, type Key } from './key.ts'
 
 export interface Contact {
