@@ -353,7 +353,7 @@ test('lists over their bound are rejected with their own codes; lists at their b
     ['too-many-grafts', 'graftPerRpcMax', (count) => ({ control: wireControl({ graft: repeat(count, () => ({ topicID: 'a' })) }) })],
     ['too-many-prunes', 'prunePerRpcMax', (count) => ({ control: wireControl({ prune: repeat(count, () => ({ topicID: 'a', peers: [] })) }) })],
     ['too-many-idontwant-entries', 'idontwantPerRpcMax', (count) => ({ control: wireControl({ idontwant: repeat(count, () => ({ messageIDs: [] })) }) })],
-    ['too-many-message-ids', 'ihavePerRpcMax', (count) => ({ control: wireControl({ ihave: [{ topicID: 'a', messageIDs: wireIds(count) }] }) })],
+    ['too-many-message-ids', 'messageIdsPerRpcMax', (count) => ({ control: wireControl({ ihave: [{ topicID: 'a', messageIDs: wireIds(count) }] }) })],
     ['too-many-message-ids', 'messageIdsPerRpcMax', (count) => ({ control: wireControl({ iwant: [{ messageIDs: wireIds(count) }] }) })],
     ['too-many-message-ids', 'messageIdsPerRpcMax', (count) => ({ control: wireControl({ idontwant: [{ messageIDs: wireIds(count) }] }) })],
     ['too-many-prune-peers', 'prunePeersMax', (count) => ({ control: wireControl({ prune: [{ topicID: 'a', peers: repeat(count, () => ({ peerID: Uint8Array.of(1) })) }] }) })],

@@ -16,7 +16,7 @@
  *   too-many-grafts              over graftPerRpcMax GRAFTs
  *   too-many-prunes              over prunePerRpcMax PRUNEs
  *   too-many-idontwant-entries   over idontwantPerRpcMax IDONTWANT entries
- *   too-many-message-ids         one IHAVE entry over ihavePerRpcMax ids, or the IHAVE, IWANT or
+ *   too-many-message-ids         one IHAVE entry over messageIdsPerRpcMax ids, or the IHAVE, IWANT or
  *                                IDONTWANT entries together over messageIdsPerRpcMax ids (each kind)
  *   too-many-prune-peers         one PRUNE offers over prunePeersMax peers
  *   topic-too-long               a topic (anywhere) over topicBytesMax UTF-8 bytes
@@ -179,7 +179,7 @@ const DECODE_LIMITS = {
   publish: GOSSIP_LIMITS.messagesPerRpcMax,
   control: {
     ihave: GOSSIP_LIMITS.ihavePerRpcMax,
-    ihave$: { messageIDs: GOSSIP_LIMITS.ihavePerRpcMax },
+    ihave$: { messageIDs: GOSSIP_LIMITS.messageIdsPerRpcMax },
     iwant: GOSSIP_LIMITS.iwantPerRpcMax,
     graft: GOSSIP_LIMITS.graftPerRpcMax,
     prune: GOSSIP_LIMITS.prunePerRpcMax,

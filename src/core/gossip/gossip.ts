@@ -84,6 +84,8 @@ interface PendingValidation {
   from: PeerId
   messageId: MessageId
   message: GossipMessage
+  /** Peers that sent a copy meanwhile: they have it, so it is not forwarded to them. */
+  copiesFrom: Set<PeerId> | undefined
 }
 
 export interface GossipCounters {
@@ -149,6 +151,7 @@ export class GossipCore implements Core<GossipInput, GossipAction> {
   /** IWANT promises: for each id asked, who promised it and until when. */
   readonly #promises = new Map<MessageId, Map<PeerId, Millis>>()
   readonly #validations = new Map<ValidationId, PendingValidation>()
+  readonly #validating = new Map<MessageId, PendingValidation>()
   readonly #exchangeDials = new Set<PeerId>()
   /** Peers with control or subscriptions waiting for the end of handle(). */
   readonly #outgoing = new Set<PeerId>()
@@ -348,6 +351,8 @@ export class GossipCore implements Core<GossipInput, GossipAction> {
     if (this.#seen.has(messageId)) {
       this.counters.messagesDuplicate++
       this.#score?.duplicateMessage(messageId, from, now)
+      const pending = this.#validating.get(messageId)
+      if (pending !== undefined) (pending.copiesFrom ??= new Set()).add(from)
       return
     }
     if (this.#validations.size >= this.#config.validationsPendingMax) {
@@ -360,7 +365,9 @@ export class GossipCore implements Core<GossipInput, GossipAction> {
       this.#sendIDontWant(from, message.topic, messageId)
     }
     const id = this.#nextValidationId++
-    this.#validations.set(id, { from, messageId, message })
+    const pending: PendingValidation = { from, messageId, message, copiesFrom: undefined }
+    this.#validations.set(id, pending)
+    this.#validating.set(messageId, pending)
     this.#push({ type: 'validate', id, from, messageId, message })
   }
 
@@ -377,7 +384,8 @@ export class GossipCore implements Core<GossipInput, GossipAction> {
     const pending = this.#validations.get(id)
     if (pending === undefined) return
     this.#validations.delete(id)
-    const { from, messageId, message } = pending
+    const { from, messageId, message, copiesFrom } = pending
+    this.#validating.delete(messageId)
     if (result === 'reject') {
       this.counters.messagesRejected++
       this.#score?.messageRejected(messageId, from, message.topic)
@@ -394,16 +402,16 @@ export class GossipCore implements Core<GossipInput, GossipAction> {
     if (this.#subscriptions.has(message.topic)) {
       this.#push({ type: 'emit', event: { type: 'message', topic: message.topic, messageId, message, receivedFrom: from } })
     }
-    this.#forward(messageId, message, from)
+    this.#forward(messageId, message, from, copiesFrom)
   }
 
-  /** To the topic's mesh and our direct peers, but not back to the sender or the source, nor to peers that said IDONTWANT. */
-  #forward(messageId: MessageId, message: GossipMessage, from: PeerId): void {
+  /** To the topic's mesh and our direct peers, but not to those that have it (sender, source, copies) or said IDONTWANT. */
+  #forward(messageId: MessageId, message: GossipMessage, from: PeerId, copiesFrom: ReadonlySet<PeerId> | undefined): void {
     const topicState = this.#topics.get(message.topic)
     if (topicState?.mesh === undefined) return
     const rpc: GossipRpc = { subscriptions: [], messages: [message] }
     const sendTo = (peer: PeerId): void => {
-      if (peer === from || peer === message.from) return
+      if (peer === from || peer === message.from || copiesFrom?.has(peer) === true) return
       const state = this.#peers.get(peer)
       if (state === undefined) return
       if (state.dontWant.has(messageId)) {

@@ -107,7 +107,7 @@ export const GOSSIP_LIMITS = {
   seqnoBytesMax: 64,
   subscriptionsPerRpcMax: 1024,
   messagesPerRpcMax: 1024,
-  /** ControlIHave entries per RPC, and ids in one entry. */
+  /** ControlIHave entries per RPC (go-libp2p sends up to 5,000 ids in one entry: messageIdsPerRpcMax bounds those). */
   ihavePerRpcMax: 1024,
   /** Message ids in all the RPC's IHAVE, IWANT or IDONTWANT entries, for each of the three. */
   messageIdsPerRpcMax: 5_000,
