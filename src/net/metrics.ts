@@ -16,6 +16,9 @@ export interface ConnectionSnapshot {
   streamProtocols: readonly string[]
 }
 
+/** What a protocol in the node reports to: its driver's figures and its core's counters (NodeMetrics in the daemon). */
+export type DriverMetrics = ProtocolMetrics & Pick<NodeMetrics, 'registerCoreCounters'>
+
 export class NodeMetrics implements ProtocolMetrics {
   readonly registry = new Registry()
   readonly #bytes: Counter<'protocol' | 'direction'>

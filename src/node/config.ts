@@ -91,6 +91,29 @@ const ConfigSchema = z.strictObject({
     providerRecordsMax: z.number().int().positive().default(100_000),
     valueRecordsMax: z.number().int().positive().default(10_000),
   }).prefault({}),
+  pubsub: z.strictObject({
+    /** strict-sign: every message is signed by its source and checked; strict-no-sign: anonymous messages only. */
+    signaturePolicy: z.enum(['strict-sign', 'strict-no-sign']).default('strict-sign'),
+    /** Mesh degree: target, low and high watermarks; and peers gossiped to per heartbeat. */
+    D: z.number().int().min(1).max(64).default(6),
+    Dlo: z.number().int().min(1).max(64).default(4),
+    Dhi: z.number().int().min(1).max(128).default(12),
+    Dlazy: z.number().int().min(0).max(128).default(6),
+    heartbeatIntervalMs: z.number().int().min(100).max(60_000).default(1_000),
+    /** Our own messages go to every subscribed peer, not just the mesh (v1.1). */
+    floodPublish: z.boolean().default(true),
+    /** v1.2 IDONTWANT for messages over 1 KiB. */
+    idontwant: z.boolean().default(true),
+    /** Peer scoring (v1.1): misbehaving peers are pruned, ignored, then graylisted. */
+    scoring: z.boolean().default(true),
+    messageBytesMax: z.number().int().min(1).max(1024 * 1024).default(1024 * 1024),
+    /** Topics this node may subscribe to at once. */
+    subscriptionsMax: z.number().int().min(1).max(10_000).default(1_000),
+    /** Peer ids always forwarded to and never grafted (explicit peering agreements). */
+    directPeers: z.array(z.string().min(1).max(128)).max(64).default([]),
+  }).refine((pubsub) => pubsub.Dlo <= pubsub.D && pubsub.D <= pubsub.Dhi, {
+    message: 'mesh degrees must satisfy Dlo <= D <= Dhi',
+  }).prefault({}),
 })
 
 export type Config = z.output<typeof ConfigSchema>

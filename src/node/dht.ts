@@ -16,9 +16,8 @@ import { DEFAULT_RECORD_VALIDATORS } from '../core/kad/validators.ts'
 import { Prng } from '../core/prng.ts'
 import { asPeerId, type DiscoverySource, type PeerId } from '../core/sans-io.ts'
 import type { ShoalHost } from '../net/host.ts'
-import type { NodeMetrics } from '../net/metrics.ts'
+import type { DriverMetrics } from '../net/metrics.ts'
 import { type HostAction, ProtocolDriver } from '../net/protocol-driver.ts'
-import type { ProtocolMetrics } from '../net/protocol-metrics.ts'
 import type { DhtRecordStore } from '../store/dht-records.ts'
 import { kadCodec } from '../wire/kad.ts'
 import type { DhtPeer, DhtQueryResult, DhtTable } from './api.ts'
@@ -26,8 +25,6 @@ import type { Config } from './config.ts'
 
 export type DhtModeSetting = Config['dht']['mode']
 
-/** What the DHT reports to: the driver's figures and the core's counters (NodeMetrics in the daemon). */
-export type DhtMetrics = ProtocolMetrics & Pick<NodeMetrics, 'registerCoreCounters'>
 
 type KadAppAction = HostAction<KadMessage, KadAction, 'requests'>
 type KadDriver = ProtocolDriver<KadMessage, KadInput, KadAction, 'requests'>
@@ -65,7 +62,7 @@ export class Dht {
     this.#flushTimer = setInterval(() => void this.#flush(), RECORDS_FLUSH_INTERVAL_MS).unref()
   }
 
-  static async start(host: ShoalHost, settings: Config['dht'], metrics: DhtMetrics, records: DhtRecordStore): Promise<Dht> {
+  static async start(host: ShoalHost, settings: Config['dht'], metrics: DriverMetrics, records: DhtRecordStore): Promise<Dht> {
     const self = asPeerId(host.peerId.toString())
     const keys = new Map<PeerId, Key>()
     const mode = modeFor(settings.mode, host.getMultiaddrs())
