@@ -6,8 +6,9 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { MEMBERSHIP_PROTOCOL } from '../core/membership/membership.ts'
-import { asPeerId, type Core, type Millis, type NetworkAction, type NetworkInput, type PeerId, type WireCodec } from '../core/sans-io.ts'
+import { asPeerId, type Core, type Direction, type Millis, type NetworkAction, type NetworkInput, type PeerId, type WireCodec } from '../core/sans-io.ts'
 import { introduce, type MembershipNode, membershipNode, testLibp2p, waitFor } from '../testing/libp2p.ts'
+import { onCleanup } from '../testing/temp.ts'
 import { encodeMembership } from '../wire/membership.ts'
 import { encodeFrame } from './frames.ts'
 import { ProtocolDriver } from './protocol-driver.ts'
@@ -286,4 +287,165 @@ test('a process that stops its drivers and nodes exits on its own', async () => 
   assert.equal(code, 0, `exit code ${code}; output: ${stdout}`)
   assert.match(stdout, /pongs \d+/)
   assert.ok(Date.now() - started < 8_000)
+})
+
+// --- several ids of one protocol, with a core that acts on command and records its inputs ---
+
+const ECHO_V2 = '/shoal/test-echo/2.0.0'
+const ECHO_V1 = '/shoal/test-echo/1.0.0'
+
+function echoCodec(protocol: string, fallbackProtocols?: readonly string[]): WireCodec<string> {
+  return {
+    protocol,
+    ...(fallbackProtocols === undefined ? {} : { fallbackProtocols }),
+    frameBytesMax: 1024,
+    encode: (message) => new TextEncoder().encode(message),
+    decode: (bytes) => ({ ok: true, value: new TextDecoder().decode(bytes) }),
+  }
+}
+
+type CommandInput = NetworkInput<string> | { type: 'command'; action: NetworkAction<string> }
+
+/** Records every network input and carries out the actions it is handed. */
+class RecordingCore implements Core<CommandInput, NetworkAction<string>> {
+  readonly inputs: Array<NetworkInput<string>> = []
+  readonly #actions: Array<NetworkAction<string>> = []
+  handle(_now: Millis, input: CommandInput): void {
+    if (input.type === 'command') this.#actions.push(input.action)
+    else if (input.type !== 'tick') this.inputs.push(input)
+  }
+  poll(): NetworkAction<string> | undefined {
+    return this.#actions.shift()
+  }
+  nextDeadline(): Millis | undefined {
+    return undefined
+  }
+  connected(peer: PeerId): Extract<NetworkInput<string>, { type: 'peer-connected' }> | undefined {
+    return this.inputs.find((input) => input.type === 'peer-connected' && input.peer === peer) as Extract<NetworkInput<string>, { type: 'peer-connected' }> | undefined
+  }
+  received(from: PeerId): string[] {
+    return this.inputs.flatMap((input) => input.type === 'message' && input.from === from ? [input.message] : [])
+  }
+}
+
+/** Counts like CountingProtocolMetrics and remembers the protocol labels it was given. */
+class LabelRecordingMetrics extends CountingProtocolMetrics {
+  readonly labels = new Set<string>()
+  override frameSent(protocol: string, bytes: number): void {
+    this.labels.add(protocol)
+    super.frameSent(protocol, bytes)
+  }
+  override frameReceived(protocol: string, bytes: number): void {
+    this.labels.add(protocol)
+    super.frameReceived(protocol, bytes)
+  }
+  override streamOpened(protocol: string, direction: Direction): void {
+    this.labels.add(protocol)
+    super.streamOpened(protocol, direction)
+  }
+}
+
+interface EchoNode {
+  libp2p: Libp2p
+  peer: PeerId
+  addresses: string[]
+  core: RecordingCore
+  driver: ProtocolDriver<string, CommandInput, NetworkAction<string>>
+  metrics: LabelRecordingMetrics
+}
+
+async function echoNode(t: Parameters<typeof testLibp2p>[0], codec: WireCodec<string>): Promise<EchoNode> {
+  const libp2p = await testLibp2p(t)
+  const core = new RecordingCore()
+  const metrics = new LabelRecordingMetrics()
+  const driver = new ProtocolDriver({ libp2p, codec, core, now: () => performance.now(), onAction: () => {}, metrics })
+  await driver.start()
+  if (t !== undefined) onCleanup(t, () => driver.stop())
+  const addresses = libp2p.getMultiaddrs().map((address) => address.toString())
+  return { libp2p, peer: asPeerId(libp2p.peerId.toString()), addresses, core, driver, metrics }
+}
+
+function command(node: EchoNode, action: NetworkAction<string>): void {
+  node.driver.input({ type: 'command', action })
+}
+
+/** The ids negotiated by the echo streams `node` has open to `to` (identify's may be open too). */
+function streamProtocols(node: EchoNode, to: EchoNode): string[] {
+  return node.libp2p.getConnections(to.libp2p.peerId)
+    .flatMap((connection) => connection.streams.map((stream) => stream.protocol))
+    .filter((protocol) => protocol === ECHO_V2 || protocol === ECHO_V1)
+}
+
+/** `a` dials `b` through its core, then each sends the other a message. */
+async function exchange(a: EchoNode, b: EchoNode): Promise<void> {
+  command(a, { type: 'dial', peer: b.peer, addresses: b.addresses })
+  await waitFor(() => a.core.connected(b.peer) !== undefined && b.core.connected(a.peer) !== undefined, () => `a heard ${JSON.stringify(a.core.inputs)}, b heard ${JSON.stringify(b.core.inputs)}`)
+  command(a, { type: 'send', to: b.peer, message: 'from a' })
+  command(b, { type: 'send', to: a.peer, message: 'from b' })
+  await waitFor(() => b.core.received(a.peer).length === 1 && a.core.received(b.peer).length === 1, () => `a ${JSON.stringify(a.metrics.snapshot())}, b ${JSON.stringify(b.metrics.snapshot())}`)
+  assert.deepEqual(b.core.received(a.peer), ['from a'])
+  assert.deepEqual(a.core.received(b.peer), ['from b'])
+}
+
+test('a driver with fallback ids reaches a peer that speaks only an older id, and learns which it speaks', async (t) => {
+  const a = await echoNode(t, echoCodec(ECHO_V2, [ECHO_V1]))
+  const b = await echoNode(t, echoCodec(ECHO_V1))
+  assert.deepEqual(a.driver.protocols, [ECHO_V2, ECHO_V1])
+  await exchange(a, b)
+  assert.equal(a.core.connected(b.peer)?.protocol, ECHO_V1)
+  // b's codec has no fallbacks: its core sees peer-connected as it always did.
+  assert.ok(!('protocol' in b.core.connected(a.peer)!), JSON.stringify(b.core.connected(a.peer)))
+  assert.equal(a.metrics.count('dialFailed'), 0, 'identify listing only the older id is no protocol-unsupported')
+  assert.deepEqual(streamProtocols(a, b), [ECHO_V1, ECHO_V1], 'both streams negotiated the older id')
+  // Metrics keep the codec's own id as their label whichever id the streams speak.
+  assert.deepEqual([...a.metrics.labels], [ECHO_V2])
+  assert.deepEqual([...b.metrics.labels], [ECHO_V1])
+})
+
+test('two drivers with the same ids speak the newest', async (t) => {
+  const a = await echoNode(t, echoCodec(ECHO_V2, [ECHO_V1]))
+  const b = await echoNode(t, echoCodec(ECHO_V2, [ECHO_V1]))
+  await exchange(a, b)
+  assert.equal(a.core.connected(b.peer)?.protocol, ECHO_V2)
+  assert.equal(b.core.connected(a.peer)?.protocol, ECHO_V2)
+  assert.equal(a.core.inputs.filter((input) => input.type === 'peer-connected').length, 1, 'one topology per id, one peer-connected')
+  assert.deepEqual(streamProtocols(a, b), [ECHO_V2, ECHO_V2])
+})
+
+test('a peer that stops speaking an id: nothing changes unless the core knew it by that id, then it is reported again with the other', async (t) => {
+  const a = await echoNode(t, echoCodec(ECHO_V2, [ECHO_V1]))
+  const remote = await testLibp2p(t)
+  await remote.handle([ECHO_V2, ECHO_V1], () => {})
+  const remotePeer = asPeerId(remote.peerId.toString())
+  let identifies = 0
+  a.libp2p.addEventListener('peer:identify', (event) => {
+    if (event.detail.peerId.equals(remote.peerId)) identifies++
+  })
+  /** Changes what the remote serves and waits for identify-push to tell `a`. */
+  const change = async (serve: (libp2p: Libp2p) => Promise<void>): Promise<void> => {
+    const before = identifies
+    await serve(remote)
+    await waitFor(() => identifies > before, 'identify-push reaches a')
+  }
+  await remote.dial(a.libp2p.getMultiaddrs())
+  await waitFor(() => a.core.connected(remotePeer) !== undefined, 'a hears of the remote')
+  assert.equal(a.core.connected(remotePeer)?.protocol, ECHO_V2)
+
+  // The older id goes and comes back: the core knows the peer by the newer one throughout.
+  await change((libp2p) => libp2p.unhandle(ECHO_V1))
+  await change((libp2p) => libp2p.handle(ECHO_V1, () => {}))
+  assert.deepEqual(a.core.inputs.map((input) => input.type), ['peer-connected'])
+
+  // The newer id goes: the peer still speaks the older one, and the core is told so.
+  await change((libp2p) => libp2p.unhandle(ECHO_V2))
+  await waitFor(() => a.core.inputs.length === 3, () => JSON.stringify(a.core.inputs))
+  assert.deepEqual(a.core.inputs.map((input) => input.type), ['peer-connected', 'peer-disconnected', 'peer-connected'])
+  assert.equal(a.core.inputs[2]?.type === 'peer-connected' && a.core.inputs[2].protocol, ECHO_V1)
+  assert.equal(a.driver.connectedCount, 1)
+
+  // The last id goes: the peer is gone for the core.
+  await change((libp2p) => libp2p.unhandle(ECHO_V1))
+  await waitFor(() => a.core.inputs.length === 4, () => JSON.stringify(a.core.inputs))
+  assert.equal(a.core.inputs[3]?.type, 'peer-disconnected')
+  assert.equal(a.driver.connectedCount, 0)
 })

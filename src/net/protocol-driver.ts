@@ -1,17 +1,20 @@
 /**
  * ProtocolDriver: runs one sans-IO protocol core (core/) over libp2p streams, the net/
- * twin of the simulator's driver. It owns, for one protocol id:
+ * twin of the simulator's driver. It owns, for one protocol, spoken under the codec's id and
+ * any older fallback ids (newest first, all with the same codec):
  *   - the loop: core.handle(now, input), drain core.poll(), one timer at core.nextDeadline();
- *   - which peers the core is told are connected (registrar topology: peers that speak the
- *     protocol according to identify);
+ *   - which peers the core is told are connected (a registrar topology per id: peers that
+ *     speak any of the ids according to identify), and, when there are fallback ids, which
+ *     id each speaks: the newest it lists;
  *   - dials the core asks for, each answered by exactly one `peer-connected` or `dial-failed`;
- *   - whether the protocol is served (handled), switchable at runtime with setServing().
+ *   - whether the protocol is served (every id handled), switchable at runtime with setServing().
  * Streams come in one of two styles, chosen per driver:
  *   - 'messages' (membership): one long-lived outbound stream per peer, opened lazily on the
  *     first send, fed from a queue bounded in bytes that waits for 'drain' when the stream is
  *     full; at most one inbound stream per peer (the one the remote opened), read frame by
  *     frame with a bounded FrameReader; a bad frame aborts that stream and is counted.
  *     Streams carry one direction each: we write on the stream we opened, read on theirs.
+ *     An outbound stream offers every id, newest first; the remote takes the first it speaks.
  *   - 'requests' (the DHT): a stream per request, its response on the same stream; see
  *     RequestStreams (request-streams.ts), which this driver runs.
  *
@@ -19,7 +22,8 @@
  * start()/stop(), and feeds discoveries and application commands through input().
  * Nothing that arrives from the wire throws: every failure is counted in ProtocolMetrics
  * and the offending stream (or, for stream churn, the peer) is closed. An exception out of
- * the core or the host's onAction is a bug and is not caught.
+ * the core or the host's onAction is a bug and is not caught. Metrics are labelled with the
+ * codec's own id whichever id a peer speaks.
  */
 import type { Connection, IdentifyResult, Libp2p, PeerId as Libp2pPeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -29,7 +33,7 @@ import { asPeerId, type Core, type Millis, type NetworkAction, type NetworkInput
 import { encodeFrame, FrameReader } from './frames.ts'
 import type { DialFailure, DropReason, ProtocolMetrics } from './protocol-metrics.ts'
 import { RequestStreams } from './request-streams.ts'
-import { closeStream, decodeFrame } from './streams.ts'
+import { closeStream, decodeFrame, protocolIdsOf } from './streams.ts'
 
 export interface ProtocolDriverLimits {
   /** Bytes of frames queued for one peer while its stream is full or opening. Default 4 × codec.frameBytesMax. */
@@ -39,7 +43,8 @@ export interface ProtocolDriverLimits {
    * refuses streams past it after negotiation without telling us, all of a burst at once,
    * so the driver could neither count them nor hang up the peer; it is set well above
    * inboundStreamOpensMax (inboundRequestStreamsPerPeerMax) so that the driver's own
-   * admission (counted) acts first. Default 64.
+   * admission (counted) acts first. libp2p counts streams per id, so with fallback ids the
+   * bound holds for each. Default 64.
    */
   inboundStreamsPerConnectionMax: number
   /**
@@ -175,6 +180,8 @@ interface ConnectedPeer {
   delivered: boolean
   /** As reported in `peer-connected`; empty until then. */
   addresses: readonly string[]
+  /** The id the peer speaks as found for `peer-connected` (reported only with fallback ids); undefined until then. */
+  protocol: string | undefined
 }
 
 interface Outbound {
@@ -211,7 +218,10 @@ type AnyInput<Message, Input> = NetworkInput<Message> | RequestInput<Message> | 
 export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action extends { type: string } = NetworkAction<Message>, Style extends DriverStyle = 'messages'> {
   readonly #libp2p: Libp2p
   readonly #codec: WireCodec<Message>
+  /** The codec's own id: metrics are labelled with it. */
   readonly #protocol: string
+  /** Every id the protocol is spoken under, newest first: #protocol, then the codec's fallbacks. */
+  readonly #protocols: readonly string[]
   readonly #core: Core<Input, { type: string }>
   readonly #now: () => Millis
   readonly #onAction: (action: HostAction<Message, Action, Style>) => void
@@ -239,7 +249,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
   #handled = false
   /** setServing() calls, applied one after the other. */
   #servingChange: Promise<void> = Promise.resolve()
-  #topologyId: string | undefined
+  /** One topology per id: the registrar takes one id per topology. */
+  readonly #topologyIds: string[] = []
   #timer: NodeJS.Timeout | undefined
   #timerDeadline: Millis | undefined
   /** Set while a tick is being delivered: see STUCK_DEADLINE_RETRY_MS. */
@@ -249,6 +260,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     this.#libp2p = options.libp2p
     this.#codec = options.codec
     this.#protocol = options.codec.protocol
+    this.#protocols = protocolIdsOf(options.codec)
+    if (new Set(this.#protocols).size !== this.#protocols.length) throw new RangeError('a codec\'s protocol ids must be distinct')
     this.#core = options.core
     this.#now = options.now
     this.#onAction = options.onAction
@@ -275,8 +288,14 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
       : undefined
   }
 
+  /** The codec's own id, the newest. */
   get protocol(): string {
     return this.#protocol
+  }
+
+  /** Every id the protocol is served and negotiated under, newest first. */
+  get protocols(): readonly string[] {
+    return this.#protocols
   }
 
   /** Peers the core has been told are connected. */
@@ -315,10 +334,13 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     if (this.#started) throw new Error('ProtocolDriver.start() called twice')
     this.#started = true
     await this.#changeServing()
-    this.#topologyId = await this.#libp2p.register(this.#protocol, {
-      onConnect: (peerId, connection) => this.#onPeerConnected(peerId, connection),
-      onDisconnect: (peerId) => this.#onPeerGone(asPeerId(peerId.toString())),
-    })
+    // A peer that speaks several ids is reported by each topology; #connected keeps one entry.
+    for (const protocol of this.#protocols) {
+      this.#topologyIds.push(await this.#libp2p.register(protocol, {
+        onConnect: (peerId, connection) => this.#onPeerConnected(peerId, connection, protocol),
+        onDisconnect: (peerId) => this.#onProtocolGone(peerId, protocol),
+      }))
+    }
     this.#libp2p.addEventListener('peer:identify', this.#onIdentify)
     // The registrar tells only of disconnects of peers whose record it can still read.
     this.#libp2p.addEventListener('peer:disconnect', this.#onPeerDisconnect)
@@ -326,7 +348,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     await Promise.all(this.#libp2p.getConnections().map(async (connection) => {
       try {
         const record = await this.#libp2p.peerStore.get(connection.remotePeer)
-        if (record.protocols.includes(this.#protocol)) this.#onPeerConnected(connection.remotePeer, connection)
+        const protocol = this.#newestSpoken(record.protocols)
+        if (protocol !== undefined) this.#onPeerConnected(connection.remotePeer, connection, protocol)
       } catch {
         // Not identified yet: the topology will report it.
       }
@@ -335,10 +358,10 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
   }
 
   /**
-   * Serves the protocol or stops serving it, at once or after start(). Unhandled, libp2p
-   * refuses remotes' streams for the protocol and identify no longer lists it (identify-push
-   * tells connected peers), so peers stop counting us among those that speak it: for the DHT,
-   * a client. Streams remotes opened are closed. Our own sends and requests, dials and the
+   * Serves the protocol (every id) or stops serving it, at once or after start(). Unhandled,
+   * libp2p refuses remotes' streams for the protocol and identify no longer lists it
+   * (identify-push tells connected peers), so peers stop counting us among those that speak
+   * it: for the DHT, a client. Streams remotes opened are closed. Our own sends and requests, dials and the
    * topology go on either way.
    */
   async setServing(serving: boolean): Promise<void> {
@@ -361,19 +384,25 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     if (this.#serving) {
       // Set first: a stream may arrive while libp2p records the protocol in our peer record.
       this.#handled = true
+      // One id at a time: if one fails (another handler has it, say), only those we took are let go.
+      const handled: string[] = []
       try {
-        await this.#libp2p.handle(this.#protocol, (stream, connection) => this.#onInboundStream(stream, connection), {
-          maxInboundStreams: this.#limits.inboundStreamsPerConnectionMax,
-          maxOutboundStreams: this.#limits.outboundStreamsPerConnectionMax,
-        })
+        for (const protocol of this.#protocols) {
+          await this.#libp2p.handle(protocol, (stream, connection) => this.#onInboundStream(stream, connection), {
+            maxInboundStreams: this.#limits.inboundStreamsPerConnectionMax,
+            maxOutboundStreams: this.#limits.outboundStreamsPerConnectionMax,
+          })
+          handled.push(protocol)
+        }
       } catch (error) {
         this.#handled = false
+        if (handled.length > 0) await this.#libp2p.unhandle(handled).catch(() => {})
         throw error
       }
       return
     }
     this.#handled = false
-    await this.#libp2p.unhandle(this.#protocol)
+    await this.#libp2p.unhandle([...this.#protocols])
     await Promise.all([this.#closeInbound(), this.#requests?.closeInbound()])
   }
 
@@ -400,7 +429,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     for (const dial of this.#dials.values()) dial.settle('stopped')
     this.#libp2p.removeEventListener('peer:identify', this.#onIdentify)
     this.#libp2p.removeEventListener('peer:disconnect', this.#onPeerDisconnect)
-    if (this.#topologyId !== undefined) this.#libp2p.unregister(this.#topologyId)
+    for (const topologyId of this.#topologyIds) this.#libp2p.unregister(topologyId)
+    this.#topologyIds.length = 0
     const signal = AbortSignal.timeout(this.#limits.stopTimeoutMs)
     const closing: Array<Promise<void>> = []
     for (const outbound of this.#outbound.values()) {
@@ -414,7 +444,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     await Promise.all([
       ...closing,
       // A setServing() under way may be handling the protocol: unhandle after it.
-      this.#servingChange.then(() => this.#libp2p.unhandle(this.#protocol)).catch(() => {
+      this.#servingChange.then(() => this.#libp2p.unhandle([...this.#protocols])).catch(() => {
         // libp2p already stopped: nothing is served either way.
       }),
     ])
@@ -491,7 +521,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
 
   // --- peers -------------------------------------------------------------------------
 
-  #onPeerConnected(peerId: Libp2pPeerId, connection: Connection): void {
+  /** `via`: an id the peer was found to speak, by a topology or by its record. */
+  #onPeerConnected(peerId: Libp2pPeerId, connection: Connection, via: string): void {
     if (this.#stopped) return
     const peer = asPeerId(peerId.toString())
     const known = this.#connected.get(peer)
@@ -500,29 +531,56 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
       if (known.delivered) this.#dials.get(peer)?.settle(undefined)
       return
     }
-    const entry: ConnectedPeer = { delivered: false, addresses: [] }
+    const entry: ConnectedPeer = { delivered: false, addresses: [], protocol: undefined }
     this.#connected.set(peer, entry)
-    void this.#addressesOf(peerId).then((addresses) => {
+    void this.#recordOf(peerId).then(({ addresses, protocol = via }) => {
       // The peer may have gone (or come back as a new entry) while its record was read.
       if (this.#connected.get(peer) !== entry || this.#stopped) return
       entry.delivered = true
       entry.addresses = addresses
-      this.#deliver({ type: 'peer-connected', peer, direction: connection.direction, addresses })
+      entry.protocol = protocol
+      this.#deliver(this.#protocols.length > 1
+        ? { type: 'peer-connected', peer, direction: connection.direction, addresses, protocol }
+        : { type: 'peer-connected', peer, direction: connection.direction, addresses })
       // Only now is a dial answered: had the peer left first, it would fail instead.
       this.#dials.get(peer)?.settle(undefined)
     })
   }
 
-  async #addressesOf(peerId: Libp2pPeerId): Promise<string[]> {
+  /**
+   * What `peer-connected` reports from the peer's record: its addresses, and the newest of our
+   * ids it lists (identify records them before the topology hears of the peer).
+   */
+  async #recordOf(peerId: Libp2pPeerId): Promise<{ addresses: string[]; protocol: string | undefined }> {
     try {
       const record = await this.#libp2p.peerStore.get(peerId)
-      return record.addresses
+      const addresses = record.addresses
         .map((address) => address.multiaddr.toString())
         .filter((address) => address.length <= this.#limits.addressLengthMax)
         .slice(0, this.#limits.addressesCountMax)
+      return { addresses, protocol: this.#newestSpoken(record.protocols) }
     } catch {
-      return []
+      return { addresses: [], protocol: undefined }
     }
+  }
+
+  /** The first of our ids, newest first, that `protocols` lists. */
+  #newestSpoken(protocols: readonly string[]): string | undefined {
+    return this.#protocols.find((protocol) => protocols.includes(protocol))
+  }
+
+  /**
+   * A topology's onDisconnect: the peer disconnected, or identify says it no longer speaks
+   * `protocol`. With fallback ids it may still speak another. If the core knew it by another,
+   * nothing changes; if by `protocol`, it is gone, and the identify that dropped `protocol`
+   * goes on to report it to the topologies of the ids it still lists: the core hears it
+   * connect again with the id it speaks now.
+   */
+  #onProtocolGone(peerId: Libp2pPeerId, protocol: string): void {
+    const peer = asPeerId(peerId.toString())
+    const entry = this.#connected.get(peer)
+    if (entry === undefined || (entry.delivered && entry.protocol !== protocol)) return
+    this.#onPeerGone(peer)
   }
 
   #onPeerGone(peer: PeerId): void {
@@ -546,8 +604,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
 
   readonly #onIdentify = (event: CustomEvent<IdentifyResult>): void => {
     const dial = this.#dials.get(asPeerId(event.detail.peerId.toString()))
-    // A peer that speaks the protocol is reported by the topology, which settles the dial.
-    if (dial !== undefined && !event.detail.protocols.includes(this.#protocol)) dial.settle('protocol-unsupported')
+    // A peer that speaks the protocol (any id) is reported by a topology, which settles the dial.
+    if (dial !== undefined && this.#newestSpoken(event.detail.protocols) === undefined) dial.settle('protocol-unsupported')
   }
 
   // --- dial and disconnect -----------------------------------------------------------
@@ -638,11 +696,11 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     }
   }
 
-  /** True when identify ran on an earlier connection and did not list the protocol. */
+  /** True when identify ran on an earlier connection and listed none of the protocol's ids. */
   async #knownNotToSpeak(peerId: Libp2pPeerId): Promise<boolean> {
     try {
       const record = await this.#libp2p.peerStore.get(peerId)
-      return record.protocols.length > 0 && !record.protocols.includes(this.#protocol)
+      return record.protocols.length > 0 && this.#newestSpoken(record.protocols) === undefined
     } catch {
       return false
     }
@@ -700,7 +758,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
   async #openStream(outbound: Outbound, connection: Connection): Promise<void> {
     let stream: Stream
     try {
-      stream = await connection.newStream(this.#protocol, {
+      // Multistream-select offers the ids in turn, newest first.
+      stream = await connection.newStream([...this.#protocols], {
         signal: AbortSignal.any([AbortSignal.timeout(this.#limits.streamOpenTimeoutMs), this.#stopController.signal]),
       })
     } catch {

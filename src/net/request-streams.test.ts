@@ -101,6 +101,8 @@ interface EchoNode {
 
 interface EchoNodeOptions {
   serve?: boolean
+  /** Default echoCodec. */
+  codec?: WireCodec<Uint8Array>
   limits?: Partial<ProtocolDriverLimits>
 }
 
@@ -110,7 +112,7 @@ async function echoNode(t: Parameters<typeof onCleanup>[0], options: EchoNodeOpt
   const metrics = new CountingProtocolMetrics()
   const driver = new ProtocolDriver({
     libp2p,
-    codec: echoCodec,
+    codec: options.codec ?? echoCodec,
     core,
     style: 'requests',
     serve: options.serve ?? true,
@@ -204,6 +206,18 @@ test('a request to a connected peer is answered on a stream of its own; the serv
   assert.equal(a.metrics.count('requestFailed'), 0)
   assert.equal(b.metrics.count('rejected'), 0)
   assertEndedOnce(a)
+})
+
+test('a request offers every id of the protocol, newest first: a server that speaks only an older one answers', async (t) => {
+  const client = await echoNode(t, { codec: { ...echoCodec, protocol: '/shoal/test-echo/2.0.0', fallbackProtocols: [ECHO_PROTOCOL] } })
+  const server = await echoNode(t)
+  await client.libp2p.dial(server.libp2p.getMultiaddrs())
+  await waitFor(() => client.core.connected.has(server.peer) && server.core.connected.has(client.peer), 'both see the other in the topology')
+  const id = ask(client, server.peer, bytes(5))
+  assert.deepEqual(plain(await ending(client, id)), response(server.peer, id, [5]))
+  assert.equal(server.core.requests[0]!.remoteIsServer, true, 'the client serves the older id too')
+  assert.equal(client.metrics.count('requestFailed'), 0)
+  await streamsReleased(client, server)
 })
 
 test('a request to a peer not connected dials it first; a client is not taken for a server', async (t) => {

@@ -1,8 +1,8 @@
 /**
  * RequestStreams: the request/response half of ProtocolDriver (style 'requests', e.g. the
- * DHT), after the libp2p kad-dht spec: every outbound request opens a stream of its own and
- * reads its one response there; an inbound stream may carry several requests in turn, each
- * answered on that stream. It owns:
+ * DHT), after the libp2p kad-dht spec: every outbound request opens a stream of its own
+ * (offering the codec's ids, newest first) and reads its one response there; an inbound stream
+ * may carry several requests in turn, each answered on that stream. It owns:
  *   - outbound requests, each ended exactly once with `response` or `request-failed`, and held
  *     (counted against requestsInFlightMax) until its stream has closed, which is at most
  *     requestTimeoutMs after the request;
@@ -20,7 +20,7 @@ import type { Millis, PeerId, RequestAction, RequestId, RequestInput, WireCodec 
 import { encodeFrame, FrameReader } from './frames.ts'
 import type { ProtocolDriverLimits } from './protocol-driver.ts'
 import type { DialFailure, ProtocolMetrics, RequestFailure } from './protocol-metrics.ts'
-import { closeStream, decodeFrame } from './streams.ts'
+import { closeStream, decodeFrame, protocolIdsOf } from './streams.ts'
 
 /** What RequestStreams needs from the driver that runs it. */
 export interface RequestStreamsContext<Message> {
@@ -82,7 +82,10 @@ interface PeerAdmission {
 export class RequestStreams<Message> {
   readonly #context: RequestStreamsContext<Message>
   readonly #codec: WireCodec<Message>
+  /** The codec's own id: metrics are labelled with it. */
   readonly #protocol: string
+  /** Every id a request stream may be negotiated under, newest first. */
+  readonly #protocols: readonly string[]
   readonly #metrics: ProtocolMetrics
   readonly #limits: ProtocolDriverLimits
   readonly #outbound = new Set<OutboundRequest>()
@@ -97,6 +100,7 @@ export class RequestStreams<Message> {
     this.#context = context
     this.#codec = context.codec
     this.#protocol = context.codec.protocol
+    this.#protocols = protocolIdsOf(context.codec)
     this.#metrics = context.metrics
     this.#limits = context.limits
   }
@@ -181,7 +185,8 @@ export class RequestStreams<Message> {
     }
     let stream: Stream
     try {
-      stream = await connection.newStream(this.#protocol, {
+      // Multistream-select offers the ids in turn, newest first.
+      stream = await connection.newStream([...this.#protocols], {
         signal: AbortSignal.any([AbortSignal.timeout(this.#limits.streamOpenTimeoutMs), request.signal]),
         // Without a handler (not serving), libp2p would apply its own default.
         maxOutboundStreams: this.#limits.outboundStreamsPerConnectionMax,

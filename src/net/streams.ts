@@ -1,10 +1,20 @@
 /**
- * What both styles of ProtocolDriver do alike with a stream: decode a frame without letting a
- * codec's exception through, and close a stream gracefully within a bound. Used by
- * protocol-driver.ts (long-lived streams) and request-streams.ts (a stream per request).
+ * What both styles of ProtocolDriver do alike with a stream: name the protocol ids it may be
+ * negotiated with, decode a frame without letting a codec's exception through, and close a
+ * stream gracefully within a bound. Used by protocol-driver.ts (long-lived streams) and
+ * request-streams.ts (a stream per request).
  */
 import type { Stream } from '@libp2p/interface'
 import type { DecodeResult, WireCodec } from '../core/sans-io.ts'
+
+/**
+ * The ids a codec's protocol is spoken under, newest first: its own, then its fallbacks. An
+ * outbound stream offers them in this order and multistream-select settles on the first the
+ * remote accepts.
+ */
+export function protocolIdsOf<Message>(codec: WireCodec<Message>): readonly string[] {
+  return [codec.protocol, ...codec.fallbackProtocols ?? []]
+}
 
 /**
  * A codec must return errors; one that throws is refused like bad input ('decoder-threw')
