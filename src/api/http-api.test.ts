@@ -6,12 +6,14 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { blockKey, parseCid } from '../core/content/cid.ts'
 import { isShoalError } from '../core/errors.ts'
-import type { AddCandidate } from '../node/api.ts'
+import type { AddCandidate, PubSubMessage, ShoalApi } from '../node/api.ts'
+import { SubscriptionQueue } from '../node/pubsub-subscription.ts'
 import { initRepo } from '../node/repo.ts'
 import { ShoalNode } from '../node/shoal-node.ts'
+import { eventually } from '../testing/cli.ts'
 import { onCleanup, pseudoRandomBytes, tempDir } from '../testing/temp.ts'
 import { HttpClient } from './http-client.ts'
-import { startApiServer } from './http-server.ts'
+import { type ApiServerOptions, startApiServer } from './http-server.ts'
 
 const MiB = 1024 * 1024
 
@@ -23,6 +25,18 @@ async function startDaemon(t: test.TestContext): Promise<{ node: ShoalNode; clie
   const server = await startApiServer(node, { host: '127.0.0.1', port: 0 })
   onCleanup(t, () => server.close())
   return { node, client: new HttpClient(server.url), url: server.url }
+}
+
+/** A node on the network (loopback, no mDNS, no peers) behind the API. */
+async function startOnlineDaemon(t: test.TestContext, options: Partial<ApiServerOptions> = {}) {
+  const path = join(await tempDir(t), 'repo')
+  await initRepo(path)
+  const node = await ShoalNode.open(path)
+  onCleanup(t, () => node.close())
+  await node.startNetwork({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false })
+  const server = await startApiServer(node, { host: '127.0.0.1', port: 0, ...options })
+  onCleanup(t, () => server.close())
+  return { node, server, client: new HttpClient(server.url), url: server.url }
 }
 
 async function* listOf(...candidates: AddCandidate[]): AsyncIterable<AddCandidate> {
@@ -161,4 +175,114 @@ test('requests a web page could make through the browser are refused', async (t)
   assert.equal(await status({ host: `localhost:${port}` }), 200)
   assert.equal(await status({ origin: url }), 200, 'the same origin is fine')
   assert.match((await client.id()).peerId, /^12D3KooW/)
+})
+
+const text = (value: string) => new TextEncoder().encode(value)
+
+test('pub/sub over HTTP: messages as server-sent events; the node unsubscribes when the last client leaves', async (t) => {
+  const { node, client } = await startOnlineDaemon(t)
+  const self = (await node.id()).peerId
+  const first = await client.pubsubSubscribe('news')
+  const second = await client.pubsubSubscribe('news')
+  const firstMessages = first[Symbol.asyncIterator]()
+  const secondMessages = second[Symbol.asyncIterator]()
+  assert.deepEqual(await client.pubsubTopics(), ['news'])
+  assert.deepEqual(await client.pubsubPeers('news'), [])
+
+  const published = await client.pubsubPublish('news', text('hello'))
+  assert.equal(published.recipients, 0, 'no peer subscribes')
+  assert.match(published.messageId, /^[0-9a-f]{40,}$/)
+  const expected: PubSubMessage = { topic: 'news', data: text('hello'), from: self, messageId: published.messageId, receivedFrom: self }
+  assert.deepEqual((await firstMessages.next()).value, expected)
+  assert.deepEqual((await secondMessages.next()).value, expected)
+
+  // One client leaves; the other still gets messages, an empty one and a large binary one among them.
+  first.close()
+  const large = pseudoRandomBytes(700 * 1024, 5)
+  await client.pubsubPublish('news', new Uint8Array())
+  await client.pubsubPublish('news', large)
+  assert.deepEqual((await secondMessages.next()).value?.data, new Uint8Array())
+  assert.deepEqual((await secondMessages.next()).value?.data, large)
+  assert.deepEqual(await client.pubsubTopics(), ['news'])
+  assert.equal(second.droppedCount, 0)
+
+  // The last leaves as a loop that breaks does, with return(): the daemon unsubscribes.
+  await secondMessages.return!()
+  await eventually('the node to unsubscribe', async () => ((await client.pubsubTopics()).length === 0 ? true : undefined), 5_000)
+})
+
+test('an event stream has the event-stream type, keepalive comments, and ends with an error event when the server closes', async (t) => {
+  const { client, server, url } = await startOnlineDaemon(t, { eventStreamKeepaliveMs: 50 })
+  const { response, received } = await new Promise<{ response: import('node:http').IncomingMessage; received: { text: string } }>((resolve, reject) => {
+    request(`${url}/api/v0/pubsub/sub?arg=${encodeURIComponent('a topic/ü')}`, (response) => {
+      const received = { text: '' }
+      response.setEncoding('utf8')
+      response.on('data', (chunk: string) => { received.text += chunk })
+      resolve({ response, received })
+    }).on('error', reject).end()
+  })
+  assert.equal(response.statusCode, 200)
+  assert.equal(response.headers['content-type'], 'text/event-stream; charset=utf-8')
+  assert.equal(response.headers['cache-control'], 'no-cache')
+  await eventually('a keepalive comment', async () => (received.text.includes(': keepalive\n\n') ? true : undefined), 5_000)
+  assert.deepEqual(await client.pubsubTopics(), ['a topic/ü'])
+  const { messageId } = await client.pubsubPublish('a topic/ü', text('line one\nline two'))
+  const event = await eventually('the message event', async () => /^data: (\{.*\})\n\n/m.exec(received.text)?.[1])
+  assert.deepEqual(JSON.parse(event), {
+    topic: 'a topic/ü', data: Buffer.from('line one\nline two').toString('base64'), from: (await client.id()).peerId, messageId, receivedFrom: (await client.id()).peerId,
+  })
+
+  const subscription = await client.pubsubSubscribe('a topic/ü')
+  const ended = Array.fromAsync(subscription).then(() => undefined, (error: unknown) => error)
+  const responseEnded = new Promise((resolve) => response.on('end', resolve))
+  await server.close()
+  await responseEnded
+  assert.match(received.text, /event: error\ndata: \{"code":"OFFLINE","message":"the daemon is stopping"\}\n\n$/)
+  const error = await ended
+  assert.ok(isShoalError(error, 'OFFLINE') && error.message === 'the daemon is stopping', 'the client raises it')
+})
+
+test('a slow reader is told how many messages the daemon dropped', async (t) => {
+  // A daemon whose subscriptions keep 2 messages: pushed 5 at once, the reader loses 2 (one is handed over at once).
+  const queue = new SubscriptionQueue('t', { messagesMax: 2, bytesMax: 1024 }, { messagesQueued: 0, messagesDropped: 0 }, () => {})
+  const api = { pubsubSubscribe: async () => queue } as unknown as ShoalApi
+  const server = await startApiServer(api, { host: '127.0.0.1', port: 0 })
+  onCleanup(t, () => server.close())
+  const subscription = await new HttpClient(server.url).pubsubSubscribe('t')
+  for (let index = 0; index < 5; index++) queue.push({ topic: 't', data: Uint8Array.of(index), from: undefined, messageId: String(index), receivedFrom: 'p' })
+  queue.close()
+  const messages = await Array.fromAsync(subscription).catch((error: unknown) => error)
+  assert.ok(isShoalError(messages, 'DAEMON_UNREACHABLE'), 'a stream that ends without an error event is cut, not complete')
+  assert.equal(subscription.droppedCount, 2)
+})
+
+test('pub/sub input errors are JSON with a 4xx status; offline is 503', async (t) => {
+  const { url, client } = await startOnlineDaemon(t, { pubsubMessageBytesMax: 10 })
+  const expectError = async (path: string, init: RequestInit, status: number, code: string, message: RegExp) => {
+    const response = await fetch(`${url}${path}`, init)
+    assert.equal(response.status, status, path)
+    const body = (await response.json()) as { error: { code: string; message: string } }
+    assert.equal(body.error.code, code, path)
+    assert.match(body.error.message, message, path)
+  }
+  const post = (body: string | Uint8Array, type = 'application/octet-stream'): RequestInit => ({ method: 'POST', headers: { 'content-type': type }, body })
+  const long = 't'.repeat(257)
+  await expectError('/api/v0/pubsub/pub', post('x'), 400, 'INVALID_ARGUMENT', /'arg' \(the topic\) is missing/)
+  await expectError('/api/v0/pubsub/pub?arg=', post('x'), 400, 'INVALID_ARGUMENT', /^a topic is 1 to 256 bytes of UTF-8 \(got 0\)$/)
+  await expectError(`/api/v0/pubsub/pub?arg=${long}`, post('x'), 400, 'INVALID_ARGUMENT', /got 257/)
+  await expectError('/api/v0/pubsub/pub?arg=t', post('x'.repeat(11)), 400, 'INVALID_ARGUMENT', /^the body is larger than 10 bytes \(pubsub.messageBytesMax\)$/)
+  await expectError('/api/v0/pubsub/pub?arg=t', post('x', 'text/plain'), 400, 'INVALID_ARGUMENT', /application\/octet-stream/)
+  await expectError('/api/v0/pubsub/sub', {}, 400, 'INVALID_ARGUMENT', /is missing/)
+  await expectError('/api/v0/pubsub/sub?arg=', {}, 400, 'INVALID_ARGUMENT', /got 0/)
+  await expectError(`/api/v0/pubsub/sub?arg=${long}`, {}, 400, 'INVALID_ARGUMENT', /got 257/)
+  await expectError('/api/v0/pubsub/peers', {}, 400, 'INVALID_ARGUMENT', /is missing/)
+  await expectError(`/api/v0/pubsub/peers?arg=${long}`, {}, 400, 'INVALID_ARGUMENT', /got 257/)
+  await assert.rejects(client.pubsubSubscribe(''), (error) => isShoalError(error, 'INVALID_ARGUMENT'), 'the client raises the same typed error')
+  assert.deepEqual(await client.pubsubTopics(), [], 'nothing was left subscribed')
+  assert.deepEqual(await client.pubsubPublish('t', text('0123456789')).then((published) => published.recipients), 0, 'exactly the bound is fine')
+
+  const offline = await startDaemon(t)
+  await assert.rejects(offline.client.pubsubTopics(), (error) => isShoalError(error, 'OFFLINE'))
+  const response = await fetch(`${offline.url}/api/v0/pubsub/ls`)
+  assert.equal(response.status, 503)
 })

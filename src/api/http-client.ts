@@ -1,8 +1,10 @@
 /**
  * HttpClient: ShoalApi over a daemon's HTTP API (api/http-server.ts). Adds stream their
  * files as multipart parts without buffering; cat streams the response and raises the
- * X-Stream-Error trailer if the daemon reports one. Uses node:http because fetch does
- * not expose trailers.
+ * X-Stream-Error trailer if the daemon reports one; a pub/sub subscription reads the
+ * daemon's server-sent events as they come, only as fast as they are iterated (the daemon
+ * drops the oldest for a reader that falls behind, and says how many). Uses node:http
+ * because fetch does not expose trailers.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { randomBytes } from 'node:crypto'
@@ -11,9 +13,13 @@ import { ShoalError, systemErrorCode } from '../core/errors.ts'
 import type {
   DhtPeer, DhtQueryResult, DhtTable,
   AddCandidate, AddedRoot, AddOptions, CatOptions, DirectoryEntry, EntryStat, GcResult, NodeIdentity, NodeStats,
-  PeerInfo, PinInfo, RepoStat, ShoalApi, VerifyResult,
+  PeerInfo, PinInfo, PubSubMessage, PubSubPublished, PubSubSubscribeOptions, PubSubSubscription, RepoStat, ShoalApi, VerifyResult,
 } from '../node/api.ts'
-import { API_PREFIX, decodeStreamError, errorFromBody, PART_TYPE_DIRECTORY, PART_TYPE_SYMLINK, STREAM_ERROR_TRAILER, type ErrorBody } from './wire.ts'
+import { EventStreamParser } from './event-stream.ts'
+import {
+  API_PREFIX, decodeStreamError, errorFromBody, PART_TYPE_DIRECTORY, PART_TYPE_SYMLINK, PUBSUB_EVENT_DROPPED, PUBSUB_EVENT_ERROR,
+  pubsubMessageFromJson, type PubSubMessageJson, STREAM_ERROR_TRAILER, type ErrorBody,
+} from './wire.ts'
 
 type Query = Record<string, string | number | boolean | undefined>
 
@@ -126,6 +132,25 @@ export class HttpClient implements ShoalApi {
     return this.#json('GET', 'dht/table')
   }
 
+  pubsubPublish(topic: string, data: Uint8Array): Promise<PubSubPublished> {
+    return this.#json('POST', 'pubsub/pub', { query: { arg: topic }, contentType: 'application/octet-stream', body: [data] })
+  }
+
+  async pubsubTopics(): Promise<string[]> {
+    return (await this.#json<{ topics: string[] }>('GET', 'pubsub/ls')).topics
+  }
+
+  async pubsubPeers(topic: string): Promise<string[]> {
+    return (await this.#json<{ peers: string[] }>('GET', 'pubsub/peers', { query: { arg: topic } })).peers
+  }
+
+  async pubsubSubscribe(topic: string, options: PubSubSubscribeOptions = {}): Promise<PubSubSubscription> {
+    const closed = new AbortController()
+    const signal = options.signal === undefined ? closed.signal : AbortSignal.any([closed.signal, options.signal])
+    const response = await this.#request('GET', 'pubsub/sub', { query: { arg: topic }, signal })
+    return new EventStreamSubscription(topic, response, closed, signal, this.url)
+  }
+
   async close(): Promise<void> {}
 
   async #json<T>(method: string, route: string, options: RequestOptions = {}): Promise<T> {
@@ -162,6 +187,60 @@ export class HttpClient implements ShoalApi {
         Readable.from(options.body, { highWaterMark: 1 }).on('error', (error) => request.destroy(error)).pipe(request)
       }
     })
+  }
+}
+
+/** A subscription over the daemon's event stream: ends when closed, when the signal aborts, or with the daemon's `error` event. */
+class EventStreamSubscription implements PubSubSubscription {
+  readonly topic: string
+  readonly #response: IncomingMessage
+  readonly #closed: AbortController
+  readonly #signal: AbortSignal
+  readonly #url: string
+  #droppedCount = 0
+  #iterating = false
+
+  constructor(topic: string, response: IncomingMessage, closed: AbortController, signal: AbortSignal, url: string) {
+    this.topic = topic
+    this.#response = response
+    this.#closed = closed
+    this.#signal = signal
+    this.#url = url
+  }
+
+  get droppedCount(): number {
+    return this.#droppedCount
+  }
+
+  close(): void {
+    this.#closed.abort()
+    this.#response.destroy()
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<PubSubMessage> {
+    if (this.#iterating) throw new Error('a subscription is iterated once')
+    this.#iterating = true
+    return this.#messages()
+  }
+
+  async *#messages(): AsyncGenerator<PubSubMessage> {
+    const parser = new EventStreamParser()
+    try {
+      for await (const chunk of this.#response as AsyncIterable<Buffer>) {
+        for (const { event, data } of parser.push(chunk)) {
+          if (event === 'message') yield pubsubMessageFromJson(JSON.parse(data) as PubSubMessageJson)
+          else if (event === PUBSUB_EVENT_DROPPED) this.#droppedCount = (JSON.parse(data) as { droppedCount: number }).droppedCount
+          else if (event === PUBSUB_EVENT_ERROR) throw errorFromBody(JSON.parse(data) as ErrorBody)
+        }
+      }
+    } catch (error) {
+      if (this.#signal.aborted) return
+      throw connectionError(error, this.#url)
+    } finally {
+      this.#response.destroy()
+    }
+    if (this.#signal.aborted) return
+    throw new ShoalError('DAEMON_UNREACHABLE', 'the daemon ended the subscription')
   }
 }
 

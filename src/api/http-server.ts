@@ -3,19 +3,26 @@
  * GET for reads, POST for changes, JSON bodies, and `{ "error": { "code", "message" } }`
  * with a status that fits the code. Byte streams (cat) are chunked; an error after the
  * first byte is reported in the `X-Stream-Error` trailer, so a client never mistakes a
- * cut stream for a whole one. Later issues add their routes beside these, one
- * `app.get/post` per ShoalApi call, before the server listens.
+ * cut stream for a whole one. A pub/sub subscription is a stream of server-sent events that
+ * lasts until the client leaves or the server closes. Later issues add their routes beside
+ * these, one `app.get/post` per ShoalApi call, before the server listens.
  */
+import { once } from 'node:events'
 import { isIP } from 'node:net'
 import { Readable } from 'node:stream'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import multipart from '@fastify/multipart'
 import { parseCidProfile } from '../core/content/cid-profile.ts'
 import { isShoalError, ShoalError, type ErrorCode } from '../core/errors.ts'
+import { GOSSIP_LIMITS } from '../core/gossip/messages.ts'
 import { KAD_LIMITS } from '../core/kad/messages.ts'
-import type { AddCandidate, ShoalApi } from '../node/api.ts'
+import type { AddCandidate, PubSubSubscription, ShoalApi } from '../node/api.ts'
 import { ADD_PATH_LENGTH_MAX } from '../node/shoal-node.ts'
-import { API_PREFIX, encodeStreamError, errorBody, PART_TYPE_DIRECTORY, PART_TYPE_SYMLINK, STREAM_ERROR_TRAILER } from './wire.ts'
+import { EVENT_STREAM_TYPE, formatComment, formatEvent } from './event-stream.ts'
+import {
+  API_PREFIX, encodeStreamError, errorBody, PART_TYPE_DIRECTORY, PART_TYPE_SYMLINK, PUBSUB_EVENT_DROPPED, PUBSUB_EVENT_ERROR,
+  pubsubMessageToJson, STREAM_ERROR_TRAILER,
+} from './wire.ts'
 
 const STATUS_BY_CODE: Record<ErrorCode, number> = {
   INVALID_ARGUMENT: 400,
@@ -50,7 +57,13 @@ export interface ApiServerOptions {
   port: number
   /** Prometheus text for GET /metrics; the route exists only when given. */
   metricsText?: () => Promise<string>
+  /** The largest pub/sub message body read (config pubsub.messageBytesMax); default the wire's bound, 1 MiB. */
+  pubsubMessageBytesMax?: number
+  /** How often an idle event stream gets a `: keepalive` comment, so that proxies keep it open; default 15 s. */
+  eventStreamKeepaliveMs?: number
 }
+
+const EVENT_STREAM_KEEPALIVE_MS = 15_000
 
 export async function startApiServer(api: ShoalApi, options: ApiServerOptions): Promise<ApiServer> {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 })
@@ -133,6 +146,20 @@ export async function startApiServer(api: ShoalApi, options: ApiServerOptions): 
     return api.dhtPut(key, await readBody(request.body as AsyncIterable<Uint8Array>, DHT_VALUE_BYTES_MAX))
   })
   app.get(`${API_PREFIX}/dht/table`, () => api.dhtTable())
+  const pubsubMessageBytesMax = options.pubsubMessageBytesMax ?? GOSSIP_LIMITS.messageDataBytesMax
+  app.post(`${API_PREFIX}/pubsub/pub`, async (request) => {
+    const topic = topicArg(queryOf(request))
+    if (request.headers['content-type'] !== 'application/octet-stream') throw new ShoalError('INVALID_ARGUMENT', 'the message must be sent as application/octet-stream')
+    // Fastify passes no body at all for an empty one.
+    const data = request.body === undefined ? new Uint8Array() : await readBody(request.body as AsyncIterable<Uint8Array>, pubsubMessageBytesMax, 'pubsub.messageBytesMax')
+    return api.pubsubPublish(topic, data)
+  })
+  app.get(`${API_PREFIX}/pubsub/ls`, async () => ({ topics: await api.pubsubTopics() }))
+  app.get(`${API_PREFIX}/pubsub/peers`, async (request) => ({ peers: await api.pubsubPeers(topicArg(queryOf(request))) }))
+  // Every event stream ends when the server closes: they would hold app.close() open.
+  const closing = new AbortController()
+  const keepaliveMs = options.eventStreamKeepaliveMs ?? EVENT_STREAM_KEEPALIVE_MS
+  app.get(`${API_PREFIX}/pubsub/sub`, (request, reply) => serveSubscription(api, topicArg(queryOf(request)), reply, keepaliveMs, closing.signal))
   if (options.metricsText !== undefined) {
     const metricsText = options.metricsText
     app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(await metricsText()))
@@ -142,7 +169,68 @@ export async function startApiServer(api: ShoalApi, options: ApiServerOptions): 
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('API server has no TCP address')
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  return { url: `http://${host}:${address.port}`, close: () => app.close() }
+  let closed: Promise<void> | undefined
+  return {
+    url: `http://${host}:${address.port}`,
+    close: () => {
+      closing.abort(new ShoalError('OFFLINE', 'the daemon is stopping'))
+      return closed ??= app.close()
+    },
+  }
+}
+
+/**
+ * GET pubsub/sub as server-sent events. The node subscribes before the status line goes
+ * out, so a bad topic is an ordinary JSON error. Then: one `data:` event per message (the
+ * JSON of pubsubMessageToJson); a `dropped` event with the running count before a message
+ * that follows a loss (the reader, or the network between, was too slow and the node's
+ * bounded buffer dropped the oldest); a `: keepalive` comment every `keepaliveMs`; and an
+ * `error` event if the subscription ends while the client is still there (pub/sub or the
+ * server stopping). The client leaving ends the subscription, and the node unsubscribes from
+ * the topic when no one else listens.
+ */
+async function serveSubscription(api: ShoalApi, topic: string, reply: FastifyReply, keepaliveMs: number, closing: AbortSignal): Promise<void> {
+  const gone = abortOnClose(reply)
+  // Ends with the client or the server; the listener on the server's signal goes with the stream.
+  const ended = new AbortController()
+  const end = (): void => ended.abort()
+  gone.addEventListener('abort', end, { once: true })
+  closing.addEventListener('abort', end, { once: true })
+  if (closing.aborted) end()
+  const signal = ended.signal
+  let subscription: PubSubSubscription
+  try {
+    subscription = await api.pubsubSubscribe(topic, { signal })
+  } catch (error) {
+    closing.removeEventListener('abort', end)
+    throw error
+  }
+  reply.hijack()
+  const response = reply.raw
+  response.writeHead(200, { 'content-type': `${EVENT_STREAM_TYPE}; charset=utf-8`, 'cache-control': 'no-cache', 'x-accel-buffering': 'no' })
+  response.flushHeaders()
+  // Skipped while the stream is full: the messages waiting are proof enough of life.
+  const keepalive = setInterval(() => {
+    if (!response.writableNeedDrain) response.write(formatComment('keepalive'))
+  }, keepaliveMs)
+  let droppedReported = 0
+  try {
+    for await (const message of subscription) {
+      if (subscription.droppedCount !== droppedReported) {
+        droppedReported = subscription.droppedCount
+        response.write(formatEvent(PUBSUB_EVENT_DROPPED, JSON.stringify({ droppedCount: droppedReported })))
+      }
+      if (!response.write(formatEvent('message', JSON.stringify(pubsubMessageToJson(message))))) await once(response, 'drain', { signal })
+    }
+    if (closing.aborted && !gone.aborted) throw closing.reason
+  } catch (error) {
+    if (!gone.aborted) response.write(formatEvent(PUBSUB_EVENT_ERROR, JSON.stringify(errorBody(closing.aborted ? closing.reason : error))))
+  } finally {
+    clearInterval(keepalive)
+    closing.removeEventListener('abort', end)
+    subscription.close()
+    response.end()
+  }
 }
 
 /**
@@ -231,12 +319,12 @@ type Query = Record<string, string | undefined>
 /** A DHT value larger than the wire bound is refused by the node; reading stops just past it. */
 const DHT_VALUE_BYTES_MAX = KAD_LIMITS.valueBytesMax
 
-async function readBody(body: AsyncIterable<Uint8Array>, bytesMax: number): Promise<Uint8Array> {
+async function readBody(body: AsyncIterable<Uint8Array>, bytesMax: number, setting?: string): Promise<Uint8Array> {
   const chunks: Uint8Array[] = []
   let total = 0
   for await (const chunk of body) {
     total += chunk.byteLength
-    if (total > bytesMax) throw new ShoalError('INVALID_ARGUMENT', `the body is larger than ${bytesMax} bytes`)
+    if (total > bytesMax) throw new ShoalError('INVALID_ARGUMENT', `the body is larger than ${bytesMax} bytes${setting === undefined ? '' : ` (${setting})`}`)
     chunks.push(chunk)
   }
   return new Uint8Array(Buffer.concat(chunks))
@@ -249,6 +337,13 @@ function queryOf(request: FastifyRequest): Query {
 function requiredArg(query: Query): string {
   const arg = query['arg']
   if (typeof arg !== 'string' || arg.length === 0) throw new ShoalError('INVALID_ARGUMENT', "query parameter 'arg' is missing or repeated")
+  return arg
+}
+
+/** A topic: present, but the node judges it (an empty one too, with a message that names the rule). */
+function topicArg(query: Query): string {
+  const arg = query['arg']
+  if (typeof arg !== 'string') throw new ShoalError('INVALID_ARGUMENT', "query parameter 'arg' (the topic) is missing or repeated")
   return arg
 }
 

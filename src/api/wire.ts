@@ -1,9 +1,11 @@
 /**
  * What the HTTP API's server and client agree on beyond JSON bodies: multipart part types
- * for add, and how an error travels (a JSON body, or the X-Stream-Error trailer once a
- * stream has started).
+ * for add, how an error travels (a JSON body, or the X-Stream-Error trailer once a
+ * stream has started, or an `error` event in an event stream), and pub/sub messages as
+ * JSON (in server-sent events, and in `shoal pubsub sub --json`).
  */
 import { isShoalError, ShoalError, type ErrorCode } from '../core/errors.ts'
+import type { PubSubMessage } from '../node/api.ts'
 
 export const PART_TYPE_DIRECTORY = 'application/x-directory'
 export const PART_TYPE_SYMLINK = 'application/symlink'
@@ -41,4 +43,38 @@ export function decodeStreamError(text: string): ErrorBody {
     // fall through: a trailer we cannot read is still an error
   }
   return { code: 'INTERNAL', message: `the stream ended with an unreadable error: ${text.slice(0, 200)}` }
+}
+
+/** Event names of a pub/sub subscription's event stream besides `message` (one per message). */
+export const PUBSUB_EVENT_DROPPED = 'dropped'
+export const PUBSUB_EVENT_ERROR = 'error'
+
+export interface PubSubMessageJson {
+  topic: string
+  /** base64 */
+  data: string
+  /** null under StrictNoSign */
+  from: string | null
+  messageId: string
+  receivedFrom: string
+}
+
+export function pubsubMessageToJson(message: PubSubMessage): PubSubMessageJson {
+  return {
+    topic: message.topic,
+    data: Buffer.from(message.data).toString('base64'),
+    from: message.from ?? null,
+    messageId: message.messageId,
+    receivedFrom: message.receivedFrom,
+  }
+}
+
+export function pubsubMessageFromJson(json: PubSubMessageJson): PubSubMessage {
+  return {
+    topic: json.topic,
+    data: new Uint8Array(Buffer.from(json.data, 'base64')),
+    from: json.from ?? undefined,
+    messageId: json.messageId,
+    receivedFrom: json.receivedFrom,
+  }
 }

@@ -33,7 +33,12 @@ export async function runDaemon(repoPath: string, options: DaemonOptions): Promi
     })
     const address = options.api ?? node.repo.config.api.address
     const { host, port } = parseHostPort(address)
-    const server = await startApiServer(node, { host, port, metricsText: () => network.metrics.registry.metrics() }).catch((error: unknown) => {
+    const server = await startApiServer(node, {
+      host,
+      port,
+      metricsText: () => network.metrics.registry.metrics(),
+      pubsubMessageBytesMax: node.repo.config.pubsub.messageBytesMax,
+    }).catch((error: unknown) => {
       if (systemErrorCode(error) === 'EADDRINUSE') throw new ShoalError('INVALID_ARGUMENT', `API address ${address} is in use; choose another with --api HOST:PORT`)
       if (systemErrorCode(error) === 'EADDRNOTAVAIL') throw new ShoalError('INVALID_ARGUMENT', `API address ${address} is not an address of this machine`)
       throw error

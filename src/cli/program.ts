@@ -18,6 +18,7 @@ import { SHOAL_VERSION } from '../version.ts'
 import { connect, daemonUrl } from './connect.ts'
 import { registerDhtCommand } from './dht-command.ts'
 import { counted, formatBytes, startProgress, type Progress } from './progress.ts'
+import { registerPubSubCommand } from './pubsub-command.ts'
 import { registerSimCommand } from './sim-command.ts'
 import { writeTree } from './write-tree.ts'
 
@@ -379,6 +380,7 @@ export function buildProgram(io: CliIo): Command {
     })
 
   registerDhtCommand(program, { stdout: io.stdout, print, printJson, withApi })
+  registerPubSubCommand(program, { stdout: io.stdout, stdin: io.stdin, signal: io.signal, print, printJson, withApi })
   registerSimCommand(program, print)
 
   const existingRepo = async (command: Command): Promise<string> => {

@@ -145,6 +145,43 @@ export interface DhtTable {
   buckets: DhtBucket[]
 }
 
+/** A pub/sub message as a subscriber sees it. */
+export interface PubSubMessage {
+  topic: string
+  data: Uint8Array
+  /** The source's peer id (absent under StrictNoSign). */
+  from: string | undefined
+  /** The message id, hex. */
+  messageId: string
+  /** The peer it came from (our own id for our own messages). */
+  receivedFrom: string
+}
+
+export interface PubSubPublished {
+  /** hex */
+  messageId: string
+  /** Peers the message was sent to; 0 when no peer is known to subscribe yet. */
+  recipients: number
+}
+
+export interface PubSubSubscribeOptions {
+  /** Aborting it ends the subscription, as close() does. */
+  signal?: AbortSignal
+}
+
+/**
+ * The messages of one topic, in order, until close() or the signal. A reader that falls
+ * behind loses the oldest messages (counted in droppedCount) rather than holding memory
+ * without bound. Iterate it once.
+ */
+export interface PubSubSubscription extends AsyncIterable<PubSubMessage> {
+  readonly topic: string
+  /** Messages lost so far because they came faster than they were read. */
+  readonly droppedCount: number
+  /** Ends the iteration; the node unsubscribes from the topic when no one else listens to it. */
+  close(): void
+}
+
 export interface ShoalApi {
   id(): Promise<NodeIdentity>
   add(candidates: AsyncIterable<AddCandidate>, options?: AddOptions): Promise<AddedRoot[]>
@@ -170,5 +207,12 @@ export interface ShoalApi {
   dhtGet(key: string): Promise<{ value: Uint8Array } & DhtQueryResult>
   dhtPut(key: string, value: Uint8Array): Promise<{ storedCount: number } & DhtQueryResult>
   dhtTable(): Promise<DhtTable>
+  pubsubPublish(topic: string, data: Uint8Array): Promise<PubSubPublished>
+  /** Topics this node subscribes to. */
+  pubsubTopics(): Promise<string[]>
+  /** Connected peers subscribed to `topic`. */
+  pubsubPeers(topic: string): Promise<string[]>
+  /** Resolves once the node is subscribed (a bad topic or too many topics fail here). */
+  pubsubSubscribe(topic: string, options?: PubSubSubscribeOptions): Promise<PubSubSubscription>
   close(): Promise<void>
 }

@@ -1,8 +1,9 @@
 /**
  * Network: the node on the network, in the daemon. Composes the libp2p host (net/host.ts),
  * the membership core driven over /shoal/membership/1.0.0 by the protocol driver, the DHT
- * (node/dht.ts), the discovery sources that feed both (bootstrap list, peer cache, mDNS,
- * identify) and the peer cache it fills. Reads the clock for the driver.
+ * (node/dht.ts), pub/sub (node/pubsub.ts), the discovery sources that feed membership and
+ * the DHT (bootstrap list, peer cache, mDNS, identify) and the peer cache it fills. Reads
+ * the clock for the driver.
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_MEMBERSHIP_CONFIG, Membership, type MembershipAction, type MembershipInput, type MembershipMessage } from '../core/membership/membership.ts'
@@ -18,6 +19,7 @@ import { SHOAL_AGENT_VERSION } from '../version.ts'
 import { parseBootstrapAddress, parseMultiaddr, parsePeerId } from './addresses.ts'
 import type { NodeStats, PeerInfo } from './api.ts'
 import { Dht } from './dht.ts'
+import { PubSub } from './pubsub.ts'
 import type { Repo } from './repo.ts'
 
 export interface NetworkOptions {
@@ -37,15 +39,17 @@ export class Network {
   readonly host: ShoalHost
   readonly metrics: NodeMetrics
   readonly dht: Dht
+  readonly pubsub: PubSub
   readonly #membership: Membership
   readonly #driver: ProtocolDriver<MembershipMessage, MembershipInput, MembershipAction>
   readonly #peerCache: PeerCache
   readonly #saveTimer: NodeJS.Timeout
 
-  private constructor(host: ShoalHost, metrics: NodeMetrics, dht: Dht, membership: Membership, driver: ProtocolDriver<MembershipMessage, MembershipInput, MembershipAction>, peerCache: PeerCache) {
+  private constructor(host: ShoalHost, metrics: NodeMetrics, dht: Dht, pubsub: PubSub, membership: Membership, driver: ProtocolDriver<MembershipMessage, MembershipInput, MembershipAction>, peerCache: PeerCache) {
     this.host = host
     this.metrics = metrics
     this.dht = dht
+    this.pubsub = pubsub
     this.#membership = membership
     this.#driver = driver
     this.#peerCache = peerCache
@@ -97,16 +101,19 @@ export class Network {
         peerCache.seen({ peer, addresses: [...addresses], lastSeenMs: Date.now(), rttMs })
       },
     })
-    let dht: Dht
+    let dht: Dht | undefined
+    let pubsub: PubSub
     try {
       await host.start()
       await driver.start()
       dht = await Dht.start(host, repo.config.dht, metrics, repo.datastore.dhtRecords())
+      pubsub = await PubSub.start(host, repo.identity.privateKey, repo.config.pubsub, metrics)
     } catch (error) {
+      await dht?.stop()
       await host.stop()
       throw error
     }
-    const network = new Network(host, metrics, dht, membership, driver, peerCache)
+    const network = new Network(host, metrics, dht, pubsub, membership, driver, peerCache)
     host.addEventListener('peer:discovery', (event) => network.#discovered(event.detail.id.toString(), event.detail.multiaddrs, 'mdns'))
     host.addEventListener('peer:identify', (event) => network.#discovered(event.detail.peerId.toString(), event.detail.listenAddrs, 'identify'))
     for (const cached of await peerCache.load(Date.now())) network.#discovered(cached.peer, cached.addresses.map((address) => multiaddr(address)), 'cache')
@@ -162,9 +169,11 @@ export class Network {
     return this.metrics.summary()
   }
 
-  /** Stops accepting, lets the driver finish in-flight writes, saves the peer cache. */
+  /** Stops accepting, lets the drivers finish in-flight writes, saves the peer cache. */
   async stop(): Promise<void> {
     clearInterval(this.#saveTimer)
+    // First: its subscribers are told it stopped while the rest still runs.
+    await this.pubsub.stop()
     await Promise.all([this.#driver.stop(), this.dht.stop()])
     await this.#savePeerCache()
     await this.host.stop()

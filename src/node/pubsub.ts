@@ -7,36 +7,30 @@
  *   - runs the application's topic validators, which may be async, and answers the core;
  *   - checks the signed peer records that a PRUNE's peer exchange carries before dialling;
  *   - delivers messages to local subscribers (each topic's subscription is held while at
- *     least one listener wants it).
+ *     least one listener wants it), as callbacks or as bounded queues that a slow reader
+ *     cannot make grow (pubsub-subscription.ts).
  * Reads the clock for the driver.
  */
 import { publicKeyFromProtobuf } from '@libp2p/crypto/keys'
+import { sha256 } from '@noble/hashes/sha2.js'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { PeerRecord, RecordEnvelope } from '@libp2p/peer-record'
 import { ShoalError } from '../core/errors.ts'
 import { DEFAULT_GOSSIP_PARAMS } from '../core/gossip/config.ts'
 import { GossipCore, type GossipAction, type GossipEvent, type GossipInput, type ValidationResult } from '../core/gossip/gossip.ts'
-import { GOSSIP_LIMITS, type GossipMessage, type GossipRpc, type MessageId, messageIdToBytes } from '../core/gossip/messages.ts'
+import { GOSSIP_LIMITS, type GossipMessage, type GossipRpc, type MessageId, messageIdFromBytes, messageIdToBytes } from '../core/gossip/messages.ts'
 import { Prng } from '../core/prng.ts'
 import { asPeerId, type PeerId } from '../core/sans-io.ts'
 import type { ShoalHost } from '../net/host.ts'
 import type { DriverMetrics } from '../net/metrics.ts'
 import { type HostAction, ProtocolDriver } from '../net/protocol-driver.ts'
 import { defaultMessageId, gossipCodec, gossipSigningBytes } from '../wire/gossip.ts'
+import type { PubSubMessage, PubSubPublished, PubSubSubscription } from './api.ts'
 import type { Config } from './config.ts'
+import { DEFAULT_SUBSCRIPTION_LIMITS, type SubscriberCounters, type SubscriptionLimits, SubscriptionQueue } from './pubsub-subscription.ts'
 
-/** A message as local subscribers see it. */
-export interface PubSubMessage {
-  topic: string
-  data: Uint8Array
-  /** The source's peer id (absent under StrictNoSign). */
-  from: string | undefined
-  /** The message id, hex. */
-  messageId: string
-  /** The peer it came from (our own id for our own messages). */
-  receivedFrom: string
-}
+export type { PubSubMessage }
 
 /** The application's verdict on a message of its topic: accept (deliver and forward), reject (penalise the sender), ignore. */
 export type TopicValidator = (message: PubSubMessage) => ValidationResult | Promise<ValidationResult>
@@ -54,7 +48,7 @@ interface ValidationCounters {
 }
 
 type GossipDriver = ProtocolDriver<GossipRpc, GossipInput, GossipAction>
-type PublishOutcome = { messageId: string; recipients: number }
+type PublishOutcome = PubSubPublished
 
 /** Signed peer records kept for peer exchange; the map is dropped whole when full. */
 const PEER_RECORDS_CACHED_MAX = 1_024
@@ -66,16 +60,20 @@ export class PubSub {
     accepted: 0, invalidSignature: 0, missingKey: 0, badSeqno: 0, validatorRejected: 0,
     validatorIgnored: 0, validatorFailed: 0, exchangedRecordsInvalid: 0,
   }
+  readonly subscribers: SubscriberCounters = { messagesQueued: 0, messagesDropped: 0 }
 
   readonly #host: ShoalHost
   readonly #privateKey: PrivateKey
   readonly #self: PeerId
   readonly #settings: Config['pubsub']
+  readonly #messageIdOf: (message: GossipMessage) => MessageId | undefined
   #driver: GossipDriver | undefined
   readonly #listeners = new Map<string, Set<(message: PubSubMessage) => void>>()
   readonly #validators = new Map<string, TopicValidator>()
-  readonly #publishes = new Map<MessageId, (outcome: PublishOutcome) => void>()
+  /** Publishes awaiting their `published` event, oldest first (StrictNoSign ids repeat when the data does). */
+  readonly #publishes = new Map<MessageId, Array<(outcome: PublishOutcome) => void>>()
   readonly #peerRecords = new Map<PeerId, Uint8Array>()
+  readonly #queues = new Set<SubscriptionQueue>()
   /** Seqnos start from the clock so that a restarted node does not repeat message ids. */
   #seqno = BigInt(Date.now()) * 1_000_000n
   #stopped = false
@@ -85,6 +83,7 @@ export class PubSub {
     this.#privateKey = privateKey
     this.#self = asPeerId(host.peerId.toString())
     this.#settings = settings
+    this.#messageIdOf = settings.signaturePolicy === 'strict-sign' ? defaultMessageId : contentMessageId
     this.core = new GossipCore({
       ...DEFAULT_GOSSIP_PARAMS,
       D: settings.D,
@@ -102,7 +101,7 @@ export class PubSub {
       signaturePolicy: settings.signaturePolicy,
       scoring: settings.scoring ? DEFAULT_GOSSIP_PARAMS.scoring : undefined,
       self: this.#self,
-      messageIdOf: defaultMessageId,
+      messageIdOf: this.#messageIdOf,
       signedPeerRecordOf: (peer) => this.#peerRecords.get(peer),
     }, Prng.fromSeed(`${this.#self}:${Date.now()}`).fork('gossip'))
   }
@@ -111,6 +110,7 @@ export class PubSub {
     const pubsub = new PubSub(host, privateKey, settings)
     metrics.registerCoreCounters('gossip', 'GossipSub events', pubsub.core.counters)
     metrics.registerCoreCounters('pubsub_validation', 'Messages judged by signature and topic validators', pubsub.validation)
+    metrics.registerCoreCounters('pubsub_subscribers', 'Messages queued for local subscribers, and dropped because one read too slowly', pubsub.subscribers)
     pubsub.#driver = new ProtocolDriver({
       libp2p: host,
       codec: gossipCodec,
@@ -132,6 +132,7 @@ export class PubSub {
 
   /** Connected peers subscribed to `topic`. */
   peers(topic: string): string[] {
+    checkTopic(topic)
     return this.core.peersOf(topic).sort()
   }
 
@@ -141,6 +142,7 @@ export class PubSub {
    */
   subscribe(topic: string, onMessage: (message: PubSubMessage) => void): () => void {
     checkTopic(topic)
+    if (this.#stopped) throw offline()
     let listeners = this.#listeners.get(topic)
     if (listeners === undefined) {
       if (this.#listeners.size >= this.#settings.subscriptionsMax) {
@@ -154,8 +156,25 @@ export class PubSub {
     return () => {
       if (!listeners.delete(listener) || listeners.size > 0 || this.#listeners.get(topic) !== listeners) return
       this.#listeners.delete(topic)
-      this.#input({ type: 'unsubscribe', topic })
+      // After stop() there is no core to tell: a subscriber that leaves late is not an error.
+      if (!this.#stopped) this.#input({ type: 'unsubscribe', topic })
     }
+  }
+
+  /**
+   * The messages of `topic` as an async iterable with a bounded buffer (see
+   * SubscriptionQueue), until it is closed or `signal` aborts; it fails with OFFLINE when
+   * pub/sub stops.
+   */
+  subscription(topic: string, options: { signal?: AbortSignal; limits?: SubscriptionLimits } = {}): PubSubSubscription {
+    const queue: SubscriptionQueue = new SubscriptionQueue(topic, options.limits ?? DEFAULT_SUBSCRIPTION_LIMITS, this.subscribers, () => {
+      this.#queues.delete(queue)
+      unsubscribe()
+    })
+    const unsubscribe = this.subscribe(topic, (message) => queue.push(message))
+    this.#queues.add(queue)
+    queue.endWith(options.signal)
+    return queue
   }
 
   /** Publishes `data` on `topic`; resolves with the message id and the peers it was sent to (0 when nobody listens yet). */
@@ -164,11 +183,18 @@ export class PubSub {
     if (data.byteLength > this.#settings.messageBytesMax) {
       throw new ShoalError('INVALID_ARGUMENT', `message of ${data.byteLength} bytes is over pubsub.messageBytesMax (${this.#settings.messageBytesMax})`)
     }
+    if (this.#stopped) throw offline()
     const message = await this.#sign(topic, data)
-    const messageId = defaultMessageId(message)
-    const outcome = messageId === undefined ? undefined : new Promise<PublishOutcome>((resolve) => this.#publishes.set(messageId, resolve))
+    // Checked again: stop() may have come while signing, and it settles only the publishes it saw.
+    if (this.#stopped) throw offline()
+    const messageId = this.#messageIdOf(message)!
+    const outcome = new Promise<PublishOutcome>((resolve) => {
+      const waiting = this.#publishes.get(messageId)
+      if (waiting === undefined) this.#publishes.set(messageId, [resolve])
+      else waiting.push(resolve)
+    })
     this.#input({ type: 'publish', message })
-    return outcome ?? { messageId: '', recipients: 0 }
+    return outcome
   }
 
   /** Sets (or, with undefined, removes) the application's validator of `topic`. */
@@ -178,16 +204,18 @@ export class PubSub {
   }
 
   async stop(): Promise<void> {
+    if (this.#stopped) return
     this.#stopped = true
     this.#host.removeEventListener('peer:identify', this.#onIdentify)
     this.#host.removeEventListener('peer:disconnect', this.#onDisconnect)
-    for (const resolve of this.#publishes.values()) resolve({ messageId: '', recipients: 0 })
+    for (const waiting of this.#publishes.values()) for (const resolve of waiting) resolve({ messageId: '', recipients: 0 })
     this.#publishes.clear()
+    for (const queue of this.#queues) queue.fail(offline())
     await this.#driver?.stop()
   }
 
   #input(input: Exclude<GossipInput, { type: 'message' | 'peer-connected' | 'peer-disconnected' | 'dial-failed' | 'tick' }>): void {
-    if (this.#stopped) throw new ShoalError('OFFLINE', 'pub/sub has stopped')
+    if (this.#stopped) throw offline()
     this.#driver!.input(input)
   }
 
@@ -220,8 +248,9 @@ export class PubSub {
         return
       }
       case 'published': {
-        const resolve = this.#publishes.get(event.messageId)
-        this.#publishes.delete(event.messageId)
+        const waiting = this.#publishes.get(event.messageId)
+        const resolve = waiting?.shift()
+        if (waiting?.length === 0) this.#publishes.delete(event.messageId)
         resolve?.({ messageId: hex(messageIdToBytes(event.messageId)), recipients: event.recipients })
         return
       }
@@ -317,6 +346,18 @@ export class PubSub {
 function checkTopic(topic: string): void {
   const bytes = new TextEncoder().encode(topic).byteLength
   if (bytes === 0 || bytes > GOSSIP_LIMITS.topicBytesMax) throw new ShoalError('INVALID_ARGUMENT', `a topic is 1 to ${GOSSIP_LIMITS.topicBytesMax} bytes of UTF-8 (got ${bytes})`)
+}
+
+function offline(): ShoalError {
+  return new ShoalError('OFFLINE', 'pub/sub has stopped')
+}
+
+/**
+ * The message id under StrictNoSign, where there is no source and seqno to build the
+ * spec's default from: the SHA-256 of the data, as @libp2p/gossipsub computes it.
+ */
+function contentMessageId(message: GossipMessage): MessageId {
+  return messageIdFromBytes(sha256(message.data))
 }
 
 function toPubSubMessage(message: GossipMessage, messageId: MessageId, receivedFrom: PeerId): PubSubMessage {

@@ -1,7 +1,7 @@
 /**
  * ShoalNode: one node over one repository — the library API (ShoalApi) in-process.
  * Composes the block store, the pin store, the UnixFS importer/exporter and, in the
- * daemon, the network (startNetwork); the DHT, pub/sub and swarm join it in later issues.
+ * daemon, the network (startNetwork) with the DHT and pub/sub; the swarm joins it in a later issue.
  * The only code that reads the clock.
  *
  * Adds and garbage collection share a read/write lock: adds run concurrently (read side),
@@ -20,7 +20,8 @@ import type { PinStore } from '../store/pin-store.ts'
 import { SHOAL_AGENT_VERSION } from '../version.ts'
 import type {
   AddCandidate, AddedRoot, AddOptions, CatOptions, DhtPeer, DhtQueryResult, DhtTable, DirectoryEntry, EntryStat, GcResult,
-  NodeIdentity, NodeStats, PeerInfo, PinInfo, RepoStat, ShoalApi, VerifyResult,
+  NodeIdentity, NodeStats, PeerInfo, PinInfo, PubSubPublished, PubSubSubscribeOptions, PubSubSubscription, RepoStat, ShoalApi,
+  VerifyResult,
 } from './api.ts'
 import type { Network, NetworkOptions } from './network.ts'
 import { readFile } from './file-reader.ts'
@@ -112,6 +113,22 @@ export class ShoalNode implements ShoalApi {
 
   async dhtTable(): Promise<DhtTable> {
     return this.#online().dht.table()
+  }
+
+  async pubsubPublish(topic: string, data: Uint8Array): Promise<PubSubPublished> {
+    return this.#online().pubsub.publish(topic, data)
+  }
+
+  async pubsubTopics(): Promise<string[]> {
+    return this.#online().pubsub.topics()
+  }
+
+  async pubsubPeers(topic: string): Promise<string[]> {
+    return this.#online().pubsub.peers(topic)
+  }
+
+  async pubsubSubscribe(topic: string, options: PubSubSubscribeOptions = {}): Promise<PubSubSubscription> {
+    return this.#online().pubsub.subscription(topic, { signal: options.signal })
   }
 
   #online(): Network {
