@@ -122,7 +122,7 @@ test('rejected messages lower their sender\'s score until its RPCs are ignored (
   const h = new Harness()
   const [spammer] = h.connect(['spammer'])
   h.input({ type: 'subscribe', topic: TOPIC })
-  for (let index = 0; index < 4; index++) {
+  for (let index = 0; index < 12; index++) {
     const validate = h.from(spammer!, rpc({ messages: [message('spammer')] })).find((action) => action.type === 'validate')
     if (validate?.type !== 'validate') break
     h.input({ type: 'validation', id: validate.id, result: 'reject' })
@@ -131,6 +131,7 @@ test('rejected messages lower their sender\'s score until its RPCs are ignored (
   const before = h.core.counters.rpcsGraylisted
   assert.equal(h.from(spammer!, rpc({ messages: [message('spammer')] })).length, 0)
   assert.equal(h.core.counters.rpcsGraylisted, before + 1)
+  assert.equal(h.core.counters.messagesRejected, 9, 'the ninth takes P4 to -81, past the graylist threshold')
   // The penalty decays: after enough heartbeats the peer is heard again.
   for (let index = 0; index < 400; index++) h.heartbeat()
   assert.ok(h.core.scoreOf(spammer!) > -80)

@@ -111,7 +111,9 @@ export const DEFAULT_TOPIC_SCORE_PARAMS: TopicScoreParams = {
   meshMessageDeliveriesActivationMs: 10_000,
   meshFailurePenaltyWeight: 0,
   meshFailurePenaltyDecay: 0.9,
-  invalidMessageDeliveriesWeight: -10,
+  // Squared: one invalid message (validators differ between nodes, so an honest peer may
+  // relay one) costs 1, nine in a row graylist the sender (-81).
+  invalidMessageDeliveriesWeight: -1,
   invalidMessageDeliveriesDecay: 0.99,
 }
 
