@@ -38,6 +38,8 @@ const TOPIC = 'interop'
 const HEARTBEAT_MS = 1_000
 const text = (value: string) => new TextEncoder().encode(value)
 const textOf = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
+/** Message ids as js-libp2p computes them, so that gossip (IHAVE, IWANT, IDONTWANT) between the two matches. */
+const JS_MESSAGE_IDS = { 'pubsub.messageIdFormat': 'public-key' }
 
 test('@libp2p/gossipsub and Shoal daemons in one mesh carry each other\'s messages', { timeout: 60_000 }, async (t) => {
   const { reference, errors, received } = await referenceNode(t)
@@ -47,7 +49,7 @@ test('@libp2p/gossipsub and Shoal daemons in one mesh carry each other\'s messag
   pubsub.subscribe(TOPIC)
 
   const dir = await tempDir(t)
-  const daemons = await Promise.all([0, 1].map((index) => startDaemon(t, join(dir, `n${index}`), { bootstrap: [referenceAddress] })))
+  const daemons = await Promise.all([0, 1].map((index) => startDaemon(t, join(dir, `n${index}`), { bootstrap: [referenceAddress], config: JS_MESSAGE_IDS })))
   const [first, second] = daemons as [Daemon, Daemon]
   const connected = await runShoal(['--repo', second.repo, 'swarm', 'connect', first.address])
   assert.equal(connected.code, 0, connected.stderr)

@@ -94,6 +94,12 @@ const ConfigSchema = z.strictObject({
   pubsub: z.strictObject({
     /** strict-sign: every message is signed by its source and checked; strict-no-sign: anonymous messages only. */
     signaturePolicy: z.enum(['strict-sign', 'strict-no-sign']).default('strict-sign'),
+    /**
+     * How signed messages are named in IHAVE, IWANT and IDONTWANT. peer-id: the spec's (and
+     * go-libp2p's) source peer id + seqno; public-key: js-libp2p's source public key + seqno.
+     * Every node of a mesh should use the same, or gossip between them finds nothing in common.
+     */
+    messageIdFormat: z.enum(['peer-id', 'public-key']).default('peer-id'),
     /** Mesh degree: target, low and high watermarks; and peers gossiped to per heartbeat. */
     D: z.number().int().min(1).max(64).default(6),
     Dlo: z.number().int().min(1).max(64).default(4),

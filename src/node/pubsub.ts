@@ -25,7 +25,7 @@ import { asPeerId, type PeerId } from '../core/sans-io.ts'
 import type { ShoalHost } from '../net/host.ts'
 import type { DriverMetrics } from '../net/metrics.ts'
 import { type HostAction, ProtocolDriver } from '../net/protocol-driver.ts'
-import { defaultMessageId, gossipCodec, gossipSigningBytes } from '../wire/gossip.ts'
+import { defaultMessageId, gossipCodec, gossipSigningBytes, publicKeyMessageId } from '../wire/gossip.ts'
 import type { PubSubMessage, PubSubPublished, PubSubSubscription } from './api.ts'
 import type { Config } from './config.ts'
 import { DEFAULT_SUBSCRIPTION_LIMITS, type SubscriberCounters, type SubscriptionLimits, SubscriptionQueue } from './pubsub-subscription.ts'
@@ -83,7 +83,9 @@ export class PubSub {
     this.#privateKey = privateKey
     this.#self = asPeerId(host.peerId.toString())
     this.#settings = settings
-    this.#messageIdOf = settings.signaturePolicy === 'strict-sign' ? defaultMessageId : contentMessageId
+    this.#messageIdOf = settings.signaturePolicy === 'strict-no-sign'
+      ? contentMessageId
+      : settings.messageIdFormat === 'public-key' ? publicKeyMessageId : defaultMessageId
     this.core = new GossipCore({
       ...DEFAULT_GOSSIP_PARAMS,
       D: settings.D,

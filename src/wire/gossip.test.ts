@@ -11,7 +11,7 @@ import {
 } from '../core/gossip/messages.ts'
 import { asPeerId, type PeerId } from '../core/sans-io.ts'
 import {
-  decodeGossip, defaultMessageId, encodeGossip, gossipCodec, gossipRpcSize, gossipSigningBytes, PRUNE_BACKOFF_SECONDS_MAX,
+  decodeGossip, defaultMessageId, encodeGossip, gossipCodec, gossipRpcSize, gossipSigningBytes, PRUNE_BACKOFF_SECONDS_MAX, publicKeyMessageId,
 } from './gossip.ts'
 import { type ControlMessage as ControlFrame, type Message as MessageFrame, RPC as RpcFrame } from './proto/gossipsub.ts'
 // Only the types: the reference's signing and message id helpers are not among the package's
@@ -242,6 +242,7 @@ test('defaultMessageId is the source\'s peer id bytes then the seqno; @libp2p/go
   const referenceId = referenceMessageIds.msgIdFnStrictSign(msg)
   assert.deepEqual(raw.from!.subarray(0, 2), Uint8Array.of(0x00, 0x24))
   assert.deepEqual(messageIdToBytes(messageId).subarray(2), referenceId)
+  assert.deepEqual(messageIdToBytes(publicKeyMessageId(message)!), referenceId, 'publicKeyMessageId is js-libp2p\'s')
 })
 
 test('defaultMessageId is undefined without a source or a seqno', () => {

@@ -415,6 +415,24 @@ export function defaultMessageId(message: GossipMessage): MessageId | undefined 
   return (messageIdFromBytes(peerIdBytes(message.from)) + messageIdFromBytes(message.seqno)) as MessageId
 }
 
+/**
+ * js-libp2p's message id (@libp2p/gossipsub's msgIdFnStrictSign): the source's public key
+ * in its protobuf form, then the seqno. For Ed25519 and secp256k1 peer ids, whose identity
+ * multihash holds that protobuf, it is the spec's id less the multihash's 2-byte header.
+ * Nodes that must agree on ids with js-libp2p peers (IHAVE, IWANT, IDONTWANT) use it.
+ */
+export function publicKeyMessageId(message: GossipMessage): MessageId | undefined {
+  if (message.from === undefined || message.seqno === undefined) return undefined
+  let key = message.key
+  if (key === undefined) {
+    const multihash = peerIdBytes(message.from)
+    // An identity multihash: code 0x00, then the length of the inlined key (under 128, one byte).
+    if (multihash[0] !== 0x00 || multihash[1] !== multihash.byteLength - 2) return undefined
+    key = multihash.subarray(2)
+  }
+  return (messageIdFromBytes(key) + messageIdFromBytes(message.seqno)) as MessageId
+}
+
 // --- sizes for the simulator ---------------------------------------------------------------
 
 const PEER_ID_FIELD_BYTES = lengthDelimitedSize(NOMINAL_PEER_ID_BYTES)
