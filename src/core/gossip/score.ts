@@ -175,8 +175,8 @@ interface DeliveryRecord {
   firstSeenMs: Millis
   /** When validation ended; until then, duplicates are only noted. */
   validatedMs: Millis
-  /** Peers that sent a copy other than the first (each once). */
-  peers: Set<PeerId> | undefined
+  /** Peers that sent a copy other than the first, each once: a few at most, so an array is cheaper than a Set. */
+  peers: PeerId[] | undefined
 }
 
 export class PeerScore {
@@ -336,13 +336,12 @@ export class PeerScore {
     if (record === undefined) return
     switch (record.status) {
       case DeliveryStatus.Pending:
-        if (record.peers === undefined) record.peers = new Set()
-        record.peers.add(from)
+        record.peers ??= []
+        if (!record.peers.includes(from)) record.peers.push(from)
         return
       case DeliveryStatus.Valid:
-        if (now - record.validatedMs <= this.#windowOf(record.topic) && !record.peers?.has(from)) {
-          if (record.peers === undefined) record.peers = new Set()
-          record.peers.add(from)
+        if (now - record.validatedMs <= this.#windowOf(record.topic) && record.peers?.includes(from) !== true) {
+          (record.peers ??= []).push(from)
           this.#meshDelivery(from, record.topic)
         }
         return
