@@ -276,6 +276,8 @@ export function runSpread(seed: ScenarioRunOptions['seed'], peers: number, overr
       boundP50Ms: round(boundP50, 1),
       boundP99Ms: round(boundP99, 1),
       p99OverBoundP99: round(latencyP99! / boundP99!, 3),
+      /** Below 1 would mean a message beat the shortest path: the bound would be wrong. */
+      stretchMin: round(deliveries.stretches![0], 3),
       stretchP50: round(quantileOfSorted(deliveries.stretches!, 0.5), 3),
       stretchP99: round(quantileOfSorted(deliveries.stretches!, 0.99), 3),
       p99WithinBound: latencyP99 !== undefined && boundP99 !== undefined && latencyP99 <= 1.5 * boundP99 + params.heartbeatIntervalMs,
@@ -471,7 +473,7 @@ const MESH_DELIVERY_SHARE_MIN = 1 / 50
  */
 export function calibratedTopicScoreParams(messagesPerSecond: number): TopicScoreParams {
   const decay = 0.95
-  const horizonSeconds = 1 / (1 - decay)
+  const horizonSeconds = Math.round(1 / (1 - decay))
   const threshold = Math.max(1, MESH_DELIVERY_SHARE_MIN * messagesPerSecond * horizonSeconds)
   const weight = -MESH_DELIVERY_DEFICIT_PENALTY / (threshold * threshold)
   return {
@@ -578,8 +580,11 @@ export function runAttack(attack: GossipAttack, scoring: boolean, seed: Scenario
     }
   }
   let atStrike: ReturnType<typeof meshCensus> | undefined
+  // Honest peers' mesh links to adversaries at the strike, as "honest index:adversary id".
+  const linksAtStrike = new Set<string>()
   run.t.at(strikeAtMs, () => {
     atStrike = meshCensus(run, isAdversary)
+    forEachAdversaryMeshLink(run, isAdversary, (link) => linksAtStrike.add(link))
   })
 
   const published = schedulePublications(run, {
@@ -613,6 +618,10 @@ export function runAttack(attack: GossipAttack, scoring: boolean, seed: Scenario
   // Honest peers joined to the publisher by a path of honest peers: no protocol reaches the others.
   const reachable = collectDeliveries(run, measured, (index, id) => !isAdversary(index) && run.core(index) !== undefined && Number.isFinite(published.bounds.get(id)![index]!))
   const end = meshCensus(run, isAdversary)
+  let linksKept = 0
+  forEachAdversaryMeshLink(run, isAdversary, (link) => {
+    if (linksAtStrike.has(link)) linksKept++
+  })
   const figures: Record<string, Figure> = {
     honestPeers,
     adversaries: adversaryCount,
@@ -624,6 +633,8 @@ export function runAttack(attack: GossipAttack, scoring: boolean, seed: Scenario
     honestLatencyP99Ms: round(quantileOfSorted(honest.latencies, 0.99), 1),
     adversaryMeshShareAtStrike: round(atStrike?.adversaryShare, 3),
     adversaryMeshShareEnd: round(end.adversaryShare, 3),
+    /** Of the honest peers' mesh links to adversaries at the strike, the share still there at the end. */
+    strikeAdversaryLinksKept: linksAtStrike.size === 0 ? null : round(linksKept / linksAtStrike.size, 3),
     honestMeshDegreeMeanEnd: round(end.mean, 2),
   }
   const honestCounters = difference(counterTotals(run, (index) => !isAdversary(index)), honestAtStrike)
@@ -657,6 +668,14 @@ export function runAttack(attack: GossipAttack, scoring: boolean, seed: Scenario
   }
   figures.wallMs = Math.round(performance.now() - startedMs)
   return { run, figures }
+}
+
+function forEachAdversaryMeshLink(run: GossipRun, isAdversary: (index: number) => boolean, visit: (link: string) => void): void {
+  for (let index = 0; index < run.knobs.peers; index++) {
+    const core = run.core(index)
+    if (core === undefined) continue
+    for (const peer of core.meshOf(GOSSIP_TOPIC)) if (isAdversary(run.t.sim.indexOf(peer)!)) visit(`${index}:${peer}`)
+  }
 }
 
 function spamCopiesSent(adversaries: readonly SimCore<GossipRpc>[]): number {
