@@ -3,6 +3,7 @@
  * shows. Add a scenario by writing a NamedScenario in this folder and listing it here.
  */
 import { DHT_CHURN_HEAVY_SCENARIO, DHT_CHURN_SCENARIO, DHT_ECLIPSE_SCENARIO, DHT_LOOKUP_SCENARIO } from './dht.ts'
+import { GOSSIP_ATTACK_SCENARIO, GOSSIP_IDONTWANT_SCENARIO, GOSSIP_SPREAD_SCENARIO } from './gossip.ts'
 import { MEMBERSHIP_FLASH_CROWD_SCENARIO, MEMBERSHIP_SCENARIO } from './membership.ts'
 import { MEMBERSHIP_PARTITION_SCENARIO } from './membership-partition.ts'
 import type { NamedScenario } from './types.ts'
@@ -12,6 +13,7 @@ export type { Figure, NamedScenario, ScenarioReport, ScenarioRunOptions } from '
 export const SCENARIOS: readonly NamedScenario[] = [
   MEMBERSHIP_SCENARIO, MEMBERSHIP_PARTITION_SCENARIO, MEMBERSHIP_FLASH_CROWD_SCENARIO,
   DHT_LOOKUP_SCENARIO, DHT_CHURN_SCENARIO, DHT_CHURN_HEAVY_SCENARIO, DHT_ECLIPSE_SCENARIO,
+  GOSSIP_SPREAD_SCENARIO, GOSSIP_IDONTWANT_SCENARIO, GOSSIP_ATTACK_SCENARIO,
 ]
 
 export function findScenario(name: string): NamedScenario | undefined {
