@@ -470,6 +470,7 @@ const MESH_DELIVERY_SHARE_MIN = 1 / 50
  *   This is also what a fresh Sybil gets for free each time it is grafted.
  * - P3b (the deficit a pruned peer leaves with) weighs the same and decays by 0.99 a
  *   second, so a pruned Sybil stays below zero, and out of the mesh, for minutes.
+ * - P4 weighs 10 times the daemon's default (see below).
  */
 export function calibratedTopicScoreParams(messagesPerSecond: number): TopicScoreParams {
   const decay = 0.95
@@ -486,6 +487,9 @@ export function calibratedTopicScoreParams(messagesPerSecond: number): TopicScor
     meshMessageDeliveriesActivationMs: horizonSeconds * 1_000,
     meshFailurePenaltyWeight: weight,
     meshFailurePenaltyDecay: 0.99,
+    // Every node here runs the same validator, so an honest peer never relays an invalid
+    // message: three invalid messages (−90) graylist a spammer, as ETH2 weighs P4.
+    invalidMessageDeliveriesWeight: -10,
   }
 }
 
