@@ -47,11 +47,11 @@
  *
  * The last line is `RESULT {json}`.
  */
-import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { availableParallelism, loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { runChildProcess } from './child.ts'
 import { parseArgs } from 'node:util'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -233,19 +233,7 @@ function spawnChild(system: System, seed: string): Promise<ChildResult> {
   const args = [...NODE_FLAGS, '--expose-gc', '--enable-source-maps', fileURLToPath(import.meta.url), '--child', system,
     '--nodes', String(nodeCount), '--providers', String(providerCount), '--queries', String(queryCount), '--seed', seed,
     ...referenceFlags]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString('utf8') })
-  const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_MS_MAX)
-  return new Promise((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      const line = output.split('\n').find((text) => text.startsWith('CHILD '))
-      if (line === undefined) return reject(new Error(`the ${system} child ended (${code ?? signal}) without a result: ${output}`))
-      resolve(JSON.parse(line.slice('CHILD '.length)) as ChildResult)
-    })
-  })
+  return runChildProcess<ChildResult>(args, system, CHILD_MS_MAX)
 }
 
 function systemReport(runs: readonly ChildResult[]) {

@@ -71,7 +71,6 @@
  *
  * The last line is `RESULT {json}`.
  */
-import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { findSourceMap } from 'node:module'
 import { Session } from 'node:inspector/promises'
@@ -79,6 +78,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { runChildProcess } from './child.ts'
 import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -298,19 +298,7 @@ function spawnChild(system: System, seed: string): Promise<ChildResult> {
   const args = [...NODE_FLAGS, '--enable-source-maps', fileURLToPath(import.meta.url), '--child', system,
     '--nodes', String(nodeCount), '--messages', String(messageCount), '--bytes', String(messageBytes), '--rate', String(publishRate), '--seed', seed,
     ...(options.profile ? ['--profile'] : [])]
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString('utf8') })
-  const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_MS_MAX)
-  return new Promise((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      const line = output.split('\n').find((text) => text.startsWith('CHILD '))
-      if (line === undefined) return reject(new Error(`the ${system} child ended (${code ?? signal}) without a result: ${output}`))
-      resolve(JSON.parse(line.slice('CHILD '.length)) as ChildResult)
-    })
-  })
+  return runChildProcess<ChildResult>(args, system, CHILD_MS_MAX)
 }
 
 function systemReport(runs: readonly ChildResult[]) {

@@ -26,6 +26,7 @@ import * as Digest from 'multiformats/hashes/digest'
 import { KAD_LIMITS, type KadConnection, type KadMessage, type KadMessageType, type KadPeer } from '../core/kad/messages.ts'
 import { asPeerId, type DecodeResult, type PeerId, type WireCodec, wireError } from '../core/sans-io.ts'
 import { Message as KadFrame } from './proto/kad.ts'
+import { lengthDelimitedSize, utf8Bytes, varintBytes } from './protobuf-size.ts'
 
 export const KAD_PROTOCOL_DEFAULT = '/shoal/kad/1.0.0'
 export const KAD_PROTOCOL_PUBLIC = '/ipfs/kad/1.0.0'
@@ -188,32 +189,8 @@ export function kadMessageSize(message: KadMessage): number {
 }
 
 // Every field number in kad.proto is below 16, so each tag is one byte.
-function lengthDelimitedSize(length: number): number {
-  return 1 + varintBytes(length) + length
-}
-
 // proto3 omits an empty bytes or string field.
 function bytesFieldSize(length: number): number {
   return length === 0 ? 0 : lengthDelimitedSize(length)
 }
 
-function varintBytes(value: number): number {
-  let bytes = 1
-  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 0x80)) bytes++
-  return bytes
-}
-
-// Counted as protons counts: a surrogate pair is four bytes, a lone surrogate three, like any other unit above U+07FF.
-function utf8Bytes(text: string): number {
-  let bytes = 0
-  for (let index = 0; index < text.length; index++) {
-    const unit = text.charCodeAt(index)
-    if (unit < 0x80) bytes += 1
-    else if (unit < 0x800) bytes += 2
-    else if (unit >= 0xd800 && unit < 0xdc00 && (text.charCodeAt(index + 1) & 0xfc00) === 0xdc00) {
-      bytes += 4
-      index++
-    } else bytes += 3
-  }
-  return bytes
-}

@@ -1,6 +1,7 @@
 /**
  * Protobuf sizes computed without encoding, for the simulator's message size functions
- * (gossipRpcSize). Every field number they count is below 16, so each tag is one byte.
+ * (kadMessageSize, gossipRpcSize). Every field number they count is below 16, so each tag
+ * is one byte.
  */
 
 /** A length-delimited field (bytes, string or submessage) of `length` bytes, tag included. */

@@ -1,0 +1,22 @@
+/**
+ * What the comparison benchmarks (bench:dht, bench:gossip) share: running one system's
+ * nodes in a child process of the benchmark and reading back the one `CHILD {json}` line
+ * it prints. A child that outlives `timeoutMs` is killed.
+ */
+import { spawn } from 'node:child_process'
+
+export function runChildProcess<Result>(args: readonly string[], label: string, timeoutMs: number): Promise<Result> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString('utf8') })
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  return new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      const line = output.split('\n').find((text) => text.startsWith('CHILD '))
+      if (line === undefined) return reject(new Error(`the ${label} child ended (${code ?? signal}) without a result: ${output}`))
+      resolve(JSON.parse(line.slice('CHILD '.length)) as Result)
+    })
+  })
+}
