@@ -13,7 +13,7 @@ import { test } from 'node:test'
 import { noise } from '@chainsafe/libp2p-noise'
 import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
-import type { ComponentLogger, Logger, PeerInfo } from '@libp2p/interface'
+import type { PeerInfo } from '@libp2p/interface'
 import { kadDHT, passthroughMapper, type KadDHTComponents, type SingleKadDHT } from '@libp2p/kad-dht'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
@@ -25,6 +25,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import type { DhtPeer, DhtTable, NodeStats } from '../node/api.ts'
 import { eventually, runShoal, startDaemon, type Daemon } from '../testing/cli.ts'
+import { errorRecorder } from '../testing/libp2p.ts'
 import { onCleanup, tempDir } from '../testing/temp.ts'
 import { KAD_PROTOCOL_PUBLIC } from '../wire/kad.ts'
 
@@ -158,7 +159,7 @@ async function referenceNode(t: HasAfter) {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    logger: errorRecorder(errors),
+    logger: errorRecorder(errors, 'libp2p:kad-dht', timedOut),
     services: {
       identify: identify(),
       ping: ping(),
@@ -168,23 +169,6 @@ async function referenceNode(t: HasAfter) {
   })
   onCleanup(t, () => reference.stop())
   return { reference, errors }
-}
-
-/**
- * A silent logger that records the error lines of kad-dht's components, but for timeouts and
- * aborts, which a loaded machine can cause and which refuse nothing.
- */
-function errorRecorder(errors: string[]): ComponentLogger {
-  const timedOut = (arg: unknown) => arg instanceof Error && (arg.name === 'TimeoutError' || arg.name === 'AbortError')
-  const logger = (name: string): Logger => Object.assign(() => {}, {
-    enabled: false,
-    trace: () => {},
-    error: (formatter: unknown, ...args: unknown[]) => {
-      if (name.startsWith('libp2p:kad-dht') && !args.some(timedOut)) errors.push(`${name}: ${String(formatter)} ${args.map(String).join(' ')}`)
-    },
-    newScope: (scope: string) => logger(`${name}:${scope}`),
-  })
-  return { forComponent: logger }
 }
 
 /** findPeer past the peer store (useCache: false): only a DHT answer can resolve it. */
@@ -200,4 +184,9 @@ async function findPeerOnline(dht: SingleKadDHT, peer: string): Promise<PeerInfo
 async function firstProvider(providers: AsyncIterable<PeerInfo>, peer: string): Promise<PeerInfo | undefined> {
   for await (const provider of providers) if (provider.id.toString() === peer) return provider
   return undefined
+}
+
+/** Timeouts and aborts, which a loaded machine causes and which refuse nothing. */
+function timedOut(arg: unknown): boolean {
+  return arg instanceof Error && (arg.name === 'TimeoutError' || arg.name === 'AbortError')
 }

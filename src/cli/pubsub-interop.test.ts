@@ -17,7 +17,6 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { noise } from '@chainsafe/libp2p-noise'
 import { gossipsub, type GossipSub, type Message } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
-import type { ComponentLogger, Logger } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
@@ -29,6 +28,7 @@ import type { NodeStats, PubSubMessage, PubSubSubscription } from '../node/api.t
 import { initRepo } from '../node/repo.ts'
 import { ShoalNode } from '../node/shoal-node.ts'
 import { eventually, runShoal, startDaemon, type Daemon } from '../testing/cli.ts'
+import { errorRecorder } from '../testing/libp2p.ts'
 import { onCleanup, tempDir } from '../testing/temp.ts'
 
 type HasAfter = Parameters<typeof onCleanup>[0]
@@ -159,7 +159,7 @@ async function referenceNode(t: HasAfter) {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    logger: errorRecorder(errors),
+    logger: errorRecorder(errors, 'libp2p:gossipsub'),
     services: { identify: identify(), ping: ping(), pubsub: gossipsub() },
   })
   onCleanup(t, () => reference.stop())
@@ -194,17 +194,4 @@ function meshOf(pubsub: GossipSub): string[] {
 
 function gossipCounter(stats: NodeStats, counter: string): number {
   return stats['shoal_gossip_total']?.[`counter=${counter}`] ?? 0
-}
-
-/** A silent logger that records the error lines of gossipsub's components. */
-function errorRecorder(errors: string[]): ComponentLogger {
-  const logger = (name: string): Logger => Object.assign(() => {}, {
-    enabled: false,
-    trace: () => {},
-    error: (formatter: unknown, ...args: unknown[]) => {
-      if (name.startsWith('libp2p:gossipsub')) errors.push(`${name}: ${String(formatter)} ${args.map(String).join(' ')}`)
-    },
-    newScope: (scope: string) => logger(`${name}:${scope}`),
-  })
-  return { forComponent: logger }
 }

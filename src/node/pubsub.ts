@@ -19,7 +19,7 @@ import { PeerRecord, RecordEnvelope } from '@libp2p/peer-record'
 import { ShoalError } from '../core/errors.ts'
 import { DEFAULT_GOSSIP_PARAMS } from '../core/gossip/config.ts'
 import { GossipCore, type GossipAction, type GossipEvent, type GossipInput, type ValidationResult } from '../core/gossip/gossip.ts'
-import { GOSSIP_LIMITS, type GossipMessage, type GossipRpc, type MessageId, messageIdFromBytes, messageIdToBytes } from '../core/gossip/messages.ts'
+import { GOSSIP_LIMITS, type GossipMessage, type GossipRpc, type MessageId, messageIdFromBytes, messageIdToBytes, SEQNO_BYTES } from '../core/gossip/messages.ts'
 import { Prng } from '../core/prng.ts'
 import { asPeerId, type PeerId } from '../core/sans-io.ts'
 import type { ShoalHost } from '../net/host.ts'
@@ -40,7 +40,6 @@ interface ValidationCounters {
   accepted: number
   invalidSignature: number
   missingKey: number
-  badSeqno: number
   validatorRejected: number
   validatorIgnored: number
   validatorFailed: number
@@ -52,12 +51,11 @@ type PublishOutcome = PubSubPublished
 
 /** Signed peer records kept for peer exchange; the map is dropped whole when full. */
 const PEER_RECORDS_CACHED_MAX = 1_024
-const SEQNO_BYTES = 8
 
 export class PubSub {
   readonly core: GossipCore
   readonly validation: ValidationCounters = {
-    accepted: 0, invalidSignature: 0, missingKey: 0, badSeqno: 0, validatorRejected: 0,
+    accepted: 0, invalidSignature: 0, missingKey: 0, validatorRejected: 0,
     validatorIgnored: 0, validatorFailed: 0, exchangedRecordsInvalid: 0,
   }
   readonly subscribers: SubscriberCounters = { messagesQueued: 0, messagesDropped: 0 }
@@ -290,8 +288,7 @@ export class PubSub {
     return result
   }
 
-  async #checkSignature(message: GossipMessage): Promise<'invalidSignature' | 'missingKey' | 'badSeqno' | undefined> {
-    if (message.seqno?.byteLength !== SEQNO_BYTES) return 'badSeqno'
+  async #checkSignature(message: GossipMessage): Promise<'invalidSignature' | 'missingKey' | undefined> {
     let publicKey: PublicKey | undefined
     try {
       const source = peerIdFromString(message.from!)

@@ -5,7 +5,7 @@
  */
 import { noise } from '@chainsafe/libp2p-noise'
 import { identify, identifyPush } from '@libp2p/identify'
-import type { Libp2p } from '@libp2p/interface'
+import type { ComponentLogger, Libp2p, Logger } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
@@ -91,4 +91,21 @@ export async function waitFor(condition: () => boolean, message: string | (() =>
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${typeof message === 'string' ? message : message()}`)
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
+}
+
+/**
+ * A silent logger for a stock reference node in interop tests: it records the error lines of
+ * the components whose names start with `component` (e.g. libp2p:kad-dht), but for those
+ * `ignored` says refuse nothing (timeouts a loaded machine causes).
+ */
+export function errorRecorder(errors: string[], component: string, ignored: (arg: unknown) => boolean = () => false): ComponentLogger {
+  const logger = (name: string): Logger => Object.assign(() => {}, {
+    enabled: false,
+    trace: () => {},
+    error: (formatter: unknown, ...args: unknown[]) => {
+      if (name.startsWith(component) && !args.some(ignored)) errors.push(`${name}: ${String(formatter)} ${args.map(String).join(' ')}`)
+    },
+    newScope: (scope: string) => logger(`${name}:${scope}`),
+  })
+  return { forComponent: logger }
 }

@@ -9,19 +9,10 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import fc from 'fast-check'
 import { type GossipControl, type GossipMessage, type GossipRpc, messageIdFromBytes } from '../core/gossip/messages.ts'
 import { asPeerId } from '../core/sans-io.ts'
+import { checkProperty, decodesOrRejects, mutatedFramesProperty } from '../testing/wire-properties.ts'
 import { decodeGossip, encodeGossip, gossipRpcSize, PRUNE_BACKOFF_SECONDS_MAX } from './gossip.ts'
 
-const seed = Number.parseInt(process.env['SHOAL_SEED']?.trim() || '20240501', 10)
-if (!Number.isSafeInteger(seed)) throw new RangeError(`SHOAL_SEED must be an integer for fast-check, not ${process.env['SHOAL_SEED']}`)
-
-function check(property: fc.IProperty<unknown>, numRuns = 500): void {
-  try {
-    fc.assert(property, { seed, numRuns })
-  } catch (error) {
-    console.error(`SEED=${seed}\nreplay: SHOAL_SEED=${seed} node --test --enable-source-maps dist/src/wire/gossip.prop.test.js`)
-    throw error
-  }
-}
+const check = (property: fc.IProperty<unknown>, numRuns?: number) => checkProperty('dist/src/wire/gossip.prop.test.js', property, numRuns)
 
 const REJECTION_CODES = new Set([
   'frame-too-large', 'malformed', 'too-many-subscriptions', 'too-many-messages', 'too-many-ihave-entries', 'too-many-iwant-entries',
@@ -29,10 +20,7 @@ const REJECTION_CODES = new Set([
   'message-id-too-long', 'message-too-large', 'seqno-too-long', 'signature-too-long', 'key-too-long', 'signed-peer-record-too-long',
 ])
 
-function assertDecodesOrRejects(bytes: Uint8Array): void {
-  const result = decodeGossip(bytes)
-  if (!result.ok) assert.ok(REJECTION_CODES.has(result.error.code), result.error.code)
-}
+const assertDecodesOrRejects = decodesOrRejects(decodeGossip, REJECTION_CODES)
 
 // Ed25519 only, so that gossipRpcSize's nominal peer id is every id's real length.
 const peerIds = await Promise.all(Array.from({ length: 8 }, async () => asPeerId(peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString())))
@@ -90,18 +78,5 @@ test('random bytes are read or rejected with a known code, never thrown', () => 
 })
 
 test('valid frames with bytes changed, cut or appended are read or rejected, never thrown', () => {
-  const mutation = fc.record({
-    original: gossipRpc,
-    changes: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
-    cut: fc.nat(),
-    tail: fc.uint8Array({ maxLength: 8 }),
-  })
-  check(fc.property(mutation, ({ original, changes, cut, tail }) => {
-    const bytes = encodeGossip(original)
-    if (bytes.byteLength === 0) return
-    for (const [at, value] of changes) bytes[at % bytes.byteLength] = value
-    assertDecodesOrRejects(bytes)
-    assertDecodesOrRejects(bytes.subarray(0, cut % bytes.byteLength))
-    assertDecodesOrRejects(Uint8Array.of(...bytes, ...tail))
-  }), 500)
+  check(mutatedFramesProperty(gossipRpc, encodeGossip, assertDecodesOrRejects), 500)
 })

@@ -9,29 +9,17 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import fc from 'fast-check'
 import type { KadConnection, KadMessage, KadMessageType, KadPeer } from '../core/kad/messages.ts'
 import { asPeerId } from '../core/sans-io.ts'
+import { checkProperty, decodesOrRejects, mutatedFramesProperty } from '../testing/wire-properties.ts'
 import { decodeKad, encodeKad, kadMessageSize } from './kad.ts'
 
-const seed = Number.parseInt(process.env['SHOAL_SEED']?.trim() || '20240501', 10)
-if (!Number.isSafeInteger(seed)) throw new RangeError(`SHOAL_SEED must be an integer for fast-check, not ${process.env['SHOAL_SEED']}`)
-
-function check(property: fc.IProperty<unknown>, numRuns = 500): void {
-  try {
-    fc.assert(property, { seed, numRuns })
-  } catch (error) {
-    console.error(`SEED=${seed}\nreplay: SHOAL_SEED=${seed} node --test --enable-source-maps dist/src/wire/kad.prop.test.js`)
-    throw error
-  }
-}
+const check = (property: fc.IProperty<unknown>, numRuns?: number) => checkProperty('dist/src/wire/kad.prop.test.js', property, numRuns)
 
 const REJECTION_CODES = new Set([
   'frame-too-large', 'malformed', 'too-many-peers', 'too-many-addresses', 'bad-message-type',
   'key-too-large', 'record-key-too-large', 'value-too-large', 'time-received-too-long',
 ])
 
-function assertDecodesOrRejects(bytes: Uint8Array): void {
-  const result = decodeKad(bytes)
-  if (!result.ok) assert.ok(REJECTION_CODES.has(result.error.code), result.error.code)
-}
+const assertDecodesOrRejects = decodesOrRejects(decodeKad, REJECTION_CODES)
 
 const peerIds = await Promise.all(Array.from({ length: 8 }, async () => asPeerId(peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString())))
 
@@ -73,18 +61,5 @@ test('random bytes are read or rejected with a known code, never thrown', () => 
 })
 
 test('valid frames with bytes changed, cut or appended are read or rejected, never thrown', () => {
-  const mutation = fc.record({
-    original: kadMessage,
-    changes: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
-    cut: fc.nat(),
-    tail: fc.uint8Array({ maxLength: 8 }),
-  })
-  check(fc.property(mutation, ({ original, changes, cut, tail }) => {
-    const bytes = encodeKad(original)
-    if (bytes.byteLength === 0) return
-    for (const [at, value] of changes) bytes[at % bytes.byteLength] = value
-    assertDecodesOrRejects(bytes)
-    assertDecodesOrRejects(bytes.subarray(0, cut % bytes.byteLength))
-    assertDecodesOrRejects(Uint8Array.of(...bytes, ...tail))
-  }), 300)
+  check(mutatedFramesProperty(kadMessage, encodeKad, assertDecodesOrRejects), 300)
 })

@@ -11,12 +11,17 @@ const self = asPeerId('self')
 
 function idOf(message: GossipMessage): MessageId | undefined {
   if (message.from === undefined || message.seqno === undefined) return undefined
-  return `${message.from}/${message.seqno[0]}` as MessageId
+  return `${message.from}/${new DataView(message.seqno.buffer, message.seqno.byteOffset).getBigUint64(0)}` as MessageId
 }
 
-let seqno = 0
+let seqno = 0n
+function nextSeqno(): Uint8Array {
+  const bytes = new Uint8Array(8)
+  new DataView(bytes.buffer).setBigUint64(0, ++seqno)
+  return bytes
+}
 function message(from: string, options: { bytes?: number; topic?: string } = {}): GossipMessage {
-  return { topic: options.topic ?? TOPIC, data: new Uint8Array(options.bytes ?? 10), from: asPeerId(from), seqno: Uint8Array.of(++seqno % 256), signature: new Uint8Array(64) }
+  return { topic: options.topic ?? TOPIC, data: new Uint8Array(options.bytes ?? 10), from: asPeerId(from), seqno: nextSeqno(), signature: new Uint8Array(64) }
 }
 
 function rpc(parts: { subscribe?: string[]; messages?: GossipMessage[]; control?: Partial<GossipControl> }): GossipRpc {

@@ -19,7 +19,7 @@ import { checkGossipParams, type GossipConfig } from './config.ts'
 import { MessageCache } from './message-cache.ts'
 import {
   type ExchangedPeer, type GossipControl, type GossipMessage, type GossipRpc, type MessageId,
-  MESHSUB_PROTOCOL_V10, MESHSUB_PROTOCOL_V11,
+  MESHSUB_PROTOCOL_V10, MESHSUB_PROTOCOL_V11, SEQNO_BYTES,
 } from './messages.ts'
 import { PeerScore } from './score.ts'
 import { SeenCache } from './seen-cache.ts'
@@ -375,7 +375,7 @@ export class GossipCore implements Core<GossipInput, GossipAction> {
   #structureOk(message: GossipMessage): boolean {
     if (message.defect !== undefined || message.data.byteLength > this.#config.messageDataBytesMax) return false
     if (this.#config.signaturePolicy === 'strict-sign') {
-      return message.from !== undefined && message.seqno !== undefined && message.signature !== undefined
+      return message.from !== undefined && message.seqno?.byteLength === SEQNO_BYTES && message.signature !== undefined
     }
     return message.from === undefined && message.seqno === undefined && message.signature === undefined && message.key === undefined
   }

@@ -32,13 +32,16 @@ export function messageIdToBytes(id: MessageId): Uint8Array {
   return bytes
 }
 
+/** A seqno's length under StrictSign: a big-endian 64-bit counter. */
+export const SEQNO_BYTES = 8
+
 /** A published message, as signed by its source under StrictSign. */
 export interface GossipMessage {
   topic: string
   data: Uint8Array
   /** The source; absent under StrictNoSign. */
   from?: PeerId
-  /** 8 bytes under StrictSign. */
+  /** SEQNO_BYTES under StrictSign. */
   seqno?: Uint8Array
   signature?: Uint8Array
   /** The source's public key, when it cannot be read from its peer id. */
