@@ -1,0 +1,1296 @@
+/**
+ * SwarmCore: BitTorrent-style transfer of UnixFS DAGs (ARCHITECTURE.md, "Data flow"), sans-IO.
+ *
+ * A session per content root. A download first gets the DAG's inner nodes (from the store,
+ * else from peers that hold the DAG, which serve them whatever their choke state, as
+ * BitTorrent's metadata exchange does), so that it knows every leaf, then the leaves:
+ * random first, then rarest-first (or in order, for streaming), with endgame. Each peer is
+ * asked for enough blocks at once to fill its bandwidth-delay product. Uploads follow
+ * tit-for-tat: the peers that gave us most lately get the regular unchoke slots, one slot
+ * rotates optimistically; a peer holding everything serves round-robin or fastest-first.
+ *
+ * The core never touches bytes it has not been told are good: a received block goes out in
+ * a `store` action, and only a `stored` input with outcome 'ok' makes it held, announced
+ * and servable. Reads and lookups of local content go out as actions too; the node answers
+ * them (node/swarm.ts), as the simulator does with virtual blocks.
+ *
+ * Sessions open on a bitfield: a downloader sends its own (empty at first) to its sources
+ * and to peers that connect; a peer answers with its bitfield if it holds or fetches the
+ * content (a seed is looked up lazily, with a `lookup-content` action), else with `absent`.
+ */
+import type { Direction, Millis, NetworkAction, NetworkInput, PeerId } from '../sans-io.ts'
+import type { Prng } from '../prng.ts'
+import { Bitfield } from './bitfield.ts'
+import type { SwarmConfig } from './config.ts'
+import type { BlockData, BlockRef, ContentKey, RejectReason, SwarmMessage } from './messages.ts'
+import { PiecePicker } from './piece-picker.ts'
+import { RateMeter } from './rate-meter.ts'
+import { TokenBucket } from './token-bucket.ts'
+
+/** A link of an inner node: a leaf (raw codec) or another inner node. */
+export interface DagChild {
+  cid: string
+  leaf: boolean
+}
+
+export type FetchOrder = 'rarest' | 'in-order'
+
+export interface Source {
+  peer: PeerId
+  addresses: readonly string[]
+}
+
+/**
+ * What the node stored of a received block: 'corrupt' (bytes do not match the CID: the
+ * sender is to blame), 'invalid' (the bytes match but are no UnixFS inner node: the
+ * content itself is broken), 'failed' (the store refused it: disk full, quota).
+ */
+export type StoreOutcome = 'ok' | 'corrupt' | 'invalid' | 'failed'
+
+export type SwarmInput =
+  | NetworkInput<SwarmMessage>
+  /** Start downloading `root`. `rootIsLeaf`: the root is a raw block, the whole content. */
+  | { type: 'fetch'; root: ContentKey; rootIsLeaf: boolean; order: FetchOrder }
+  /** Give up a download, or stop seeding: the session closes. */
+  | { type: 'close'; root: ContentKey }
+  /** Peers said to hold the content (DHT providers, gossiped haves). */
+  | { type: 'sources'; root: ContentKey; sources: readonly Source[] }
+  /** The answer to `load-node`: the inner node's links if the store holds it, else undefined. */
+  | { type: 'node-loaded'; root: ContentKey; cid: string; children: readonly DagChild[] | undefined }
+  /** The answer to `check-leaves`: which leaves the store holds already (a resumed download). */
+  | { type: 'leaves-checked'; root: ContentKey; held: Bitfield }
+  /** The answer to `store`. `children`: an inner node's links, for outcome 'ok'. */
+  | { type: 'stored'; root: ContentKey; block: BlockRef; from: PeerId; outcome: StoreOutcome; children?: readonly DagChild[]; detail?: string }
+  /** The answer to `read`: the block, or undefined when the store no longer has it. */
+  | { type: 'block-read'; to: PeerId; root: ContentKey; block: BlockRef; data: BlockData | undefined }
+  /** The answer to `lookup-content`: the complete content's leaves and inner nodes, or undefined. */
+  | { type: 'content'; root: ContentKey; content: { leaves: readonly string[]; nodes: readonly string[] } | undefined }
+
+export type SwarmEvent =
+  | { type: 'progress'; root: ContentKey; progress: SessionProgress }
+  | { type: 'complete'; root: ContentKey; progress: SessionProgress }
+  | { type: 'failed'; root: ContentKey; reason: SwarmFailure; detail: string }
+  | { type: 'misbehaved'; peer: PeerId; reason: Misbehaviour }
+  /** For the ledger: bytes of verified blocks received from, and of blocks sent to, a peer. */
+  | { type: 'transferred'; peer: PeerId; root: ContentKey; direction: 'sent' | 'received'; bytes: number }
+
+export type SwarmFailure = 'too-many-sessions' | 'invalid-content' | 'store-failed' | 'closed'
+
+export type Misbehaviour =
+  | 'bad-block'
+  | 'unsolicited-blocks'
+  | 'request-flood'
+  | 'unresponsive'
+  | 'protocol-violation'
+
+export interface SessionProgress {
+  /** 'dag' while the inner nodes are fetched, then 'leaves', then 'complete'. */
+  phase: SessionPhase
+  leafCount: number
+  heldCount: number
+  /** Verified bytes received from peers in this session. */
+  bytesReceived: number
+  bytesSent: number
+  peerCount: number
+  /** Peers that unchoked us. */
+  sendingPeerCount: number
+  bytesPerSecond: number
+}
+
+export type SessionPhase = 'dag' | 'leaves' | 'complete'
+
+export type SwarmAction =
+  | NetworkAction<SwarmMessage>
+  | { type: 'load-node'; root: ContentKey; cid: string }
+  | { type: 'check-leaves'; root: ContentKey; leaves: readonly string[] }
+  /** Verify `data` against `cid`; store it; answer with `stored`. */
+  | { type: 'store'; root: ContentKey; block: BlockRef; cid: string; from: PeerId; data: BlockData }
+  | { type: 'read'; to: PeerId; root: ContentKey; block: BlockRef; cid: string }
+  /** Whether this node holds the complete content of `root` and will serve it; answer with `content`. */
+  | { type: 'lookup-content'; root: ContentKey }
+  /** Look for peers that hold `root` (the DHT, the content's topic); answer with `sources`. */
+  | { type: 'find-sources'; root: ContentKey }
+  | { type: 'emit'; event: SwarmEvent }
+
+/** What the core did and refused, for metrics (node) and scenario figures (sim). */
+export interface SwarmCounters {
+  blocksReceived: number
+  bytesReceived: number
+  blocksSent: number
+  bytesSent: number
+  /** Copies of a block already held or being stored: endgame's cost. */
+  duplicateBlocks: number
+  unsolicitedBlocks: number
+  badBlocks: number
+  requestsSent: number
+  endgameRequests: number
+  cancelsSent: number
+  requestTimeouts: number
+  rejectsSent: number
+  rejectsReceived: number
+  overloadedRequests: number
+  protocolViolations: number
+  peersBanned: number
+  peersDroppedUnresponsive: number
+  lookupsRefused: number
+  sessionsRefused: number
+}
+
+export interface SwarmCoreOptions {
+  self: PeerId
+  config: SwarmConfig
+  prng: Prng
+}
+
+/** Pending lookups of content to seed: bounded, so that bitfields for made-up roots cost little. */
+const LOOKUPS_PENDING_MAX = 64
+const LOOKUP_WAITERS_MAX = 16
+/** A new peer's chance of an optimistic unchoke, against 1 for the others (BitTorrent's 3x). */
+const NEW_PEER_WEIGHT = 3
+/** A peer that took this many blocks' worth from us and gave nothing back: it free-rides, as far as we can tell. */
+const FREE_RIDER_BLOCKS = 4
+const FREE_RIDER_WEIGHT = 0.1
+
+class SessionPeer {
+  readonly id: PeerId
+  readonly connection: ConnectedPeer
+  /** Their leaves: undefined until they send a bitfield with the leaf count. */
+  bits: Bitfield | undefined
+  amChoking = true
+  amInterested = false
+  peerChoking = true
+  peerInterested = false
+  /** Leaves they hold that we lack (counted once we know the leaves). */
+  usefulCount = 0
+  /** Our requests to them in flight, with when each was sent. */
+  readonly outstanding = new Map<BlockRef, Millis>()
+  /** Leaves asked of them whose requests their choke dropped: a copy already on its way is still welcome. */
+  droppedRequests = new Set<number>()
+  /** Their requests waiting for a read. */
+  queue: BlockRef[] = []
+  readingCount = 0
+  /** Reads in flight whose request they cancelled. */
+  readonly cancelled = new Set<BlockRef>()
+  readonly download: RateMeter
+  readonly upload: RateMeter
+  bytesReceived = 0
+  bytesSent = 0
+  readonly joinedAt: Millis
+  lastBlockAt: Millis
+  consecutiveTimeouts = 0
+  /** The shortest request-to-block time seen: a round trip plus one block's transfer. */
+  latencyMinMs = Infinity
+
+  constructor(id: PeerId, connection: ConnectedPeer, now: Millis, rateWindowMs: number) {
+    this.id = id
+    this.connection = connection
+    this.download = new RateMeter(now, rateWindowMs)
+    this.upload = new RateMeter(now, rateWindowMs)
+    this.joinedAt = now
+    this.lastBlockAt = now
+  }
+}
+
+class ConnectedPeer {
+  readonly id: PeerId
+  readonly direction: Direction
+  readonly uploadBucket: TokenBucket
+  readonly downloadBucket: TokenBucket
+  /** Across sessions, for the optimistic unchoke's view of who reciprocates. */
+  bytesSent = 0
+  bytesReceived = 0
+  unsolicitedBlocks = 0
+  overloadedRequests = 0
+
+  constructor(id: PeerId, direction: Direction, now: Millis, config: SwarmConfig) {
+    this.id = id
+    this.direction = direction
+    this.uploadBucket = new TokenBucket(now, config.peerUploadBytesPerSecondMax, config.blockBytesTypical)
+    this.downloadBucket = new TokenBucket(now, config.peerDownloadBytesPerSecondMax, config.blockBytesTypical)
+  }
+}
+
+class Session {
+  readonly root: ContentKey
+  /** Opened by a fetch (rather than by a peer asking for content we hold). */
+  readonly fetching: boolean
+  readonly order: FetchOrder
+  phase: SessionPhase
+  /** Inner nodes known: their links (the root first). */
+  readonly children = new Map<string, readonly DagChild[]>()
+  readonly nodesLoading = new Set<string>()
+  /** Inner nodes to get from peers, and those asked for (with whom and when). */
+  readonly nodesMissing = new Set<string>()
+  readonly nodeRequests = new Map<string, { peer: PeerId; at: Millis }>()
+  leaves: readonly string[] | undefined
+  held: Bitfield | undefined
+  picker: PiecePicker | undefined
+  /** Leaves in flight, with the peers asked (more than one only in endgame). */
+  readonly requestedFrom = new Map<number, PeerId[]>()
+  /** Blocks handed to the store and not yet reported stored, with their size. */
+  readonly storing = new Map<BlockRef, number>()
+  readonly peers = new Map<PeerId, SessionPeer>()
+  /** Peers sent our bitfield, whose answer is awaited. */
+  readonly opening = new Set<PeerId>()
+  /** Peers that said they neither hold nor fetch this content. */
+  readonly absent = new Set<PeerId>()
+  pendingHaves: number[] = []
+  haveFlushAt: Millis = Infinity
+  readonly download: RateMeter
+  bytesReceived = 0
+  bytesSent = 0
+  nextRechokeAt: Millis
+  nextOptimisticAt: Millis
+  readonly optimistic = new Set<PeerId>()
+  sourcesAskedAt: Millis = -Infinity
+  nextProgressAt: Millis
+  lastActiveAt: Millis
+  blockBytesTypical: number
+
+  constructor(root: ContentKey, fetching: boolean, order: FetchOrder, phase: SessionPhase, now: Millis, config: SwarmConfig, prng: Prng) {
+    this.root = root
+    this.fetching = fetching
+    this.order = order
+    this.phase = phase
+    this.download = new RateMeter(now, config.rateWindowMs)
+    // Sessions rechoke at different instants, so that a node's uploads do not all shift at once.
+    this.nextRechokeAt = now + prng.int(config.rechokeIntervalMs)
+    this.nextOptimisticAt = now + config.optimisticRotateMs
+    this.nextProgressAt = config.progressIntervalMs > 0 ? now + config.progressIntervalMs : Infinity
+    this.lastActiveAt = now
+    this.blockBytesTypical = config.blockBytesTypical
+  }
+
+  get leafCount(): number {
+    return this.leaves?.length ?? 0
+  }
+
+  /** Which cid a block reference names, if it is part of this content as far as we know. */
+  cidOf(block: BlockRef): string | undefined {
+    if (typeof block === 'number') return this.leaves?.[block]
+    return this.children.has(block) || this.nodesMissing.has(block) || this.nodeRequests.has(block) || this.nodesLoading.has(block) ? block : undefined
+  }
+}
+
+export class SwarmCore {
+  readonly counters: SwarmCounters = {
+    blocksReceived: 0, bytesReceived: 0, blocksSent: 0, bytesSent: 0, duplicateBlocks: 0, unsolicitedBlocks: 0, badBlocks: 0,
+    requestsSent: 0, endgameRequests: 0, cancelsSent: 0, requestTimeouts: 0, rejectsSent: 0, rejectsReceived: 0, overloadedRequests: 0,
+    protocolViolations: 0, peersBanned: 0, peersDroppedUnresponsive: 0, lookupsRefused: 0, sessionsRefused: 0,
+  }
+
+  readonly #self: PeerId
+  readonly #config: SwarmConfig
+  readonly #prng: Prng
+  readonly #sessions = new Map<ContentKey, Session>()
+  readonly #connected = new Map<PeerId, ConnectedPeer>()
+  /** Bitfields of peers waiting for a `lookup-content` answer, per root. */
+  readonly #lookups = new Map<ContentKey, Map<PeerId, Extract<SwarmMessage, { type: 'bitfield' }>>>()
+  /** Sources being dialled, and for which downloads. */
+  readonly #dialling = new Map<PeerId, Set<ContentKey>>()
+  readonly #banned = new Map<PeerId, Millis>()
+  /** Peers whose queued requests wait for the upload buckets. */
+  readonly #uploadWaiting = new Set<SessionPeer>()
+  readonly #sessionOf = new WeakMap<SessionPeer, Session>()
+  readonly #uploadBucket: TokenBucket
+  readonly #downloadBucket: TokenBucket
+  /** Downloads waiting for the download buckets. */
+  readonly #downloadWaiting = new Set<Session>()
+  #actions: SwarmAction[] = []
+  #actionIndex = 0
+  #now: Millis = 0
+
+  constructor(options: SwarmCoreOptions) {
+    this.#self = options.self
+    this.#config = options.config
+    this.#prng = options.prng
+    this.#uploadBucket = new TokenBucket(0, this.#config.uploadBytesPerSecondMax, this.#config.blockBytesTypical)
+    this.#downloadBucket = new TokenBucket(0, this.#config.downloadBytesPerSecondMax, this.#config.blockBytesTypical)
+  }
+
+  /** The sessions, for status and tests. */
+  sessionProgress(root: ContentKey): SessionProgress | undefined {
+    const session = this.#sessions.get(root)
+    return session === undefined ? undefined : this.#progressOf(session)
+  }
+
+  get sessionCount(): number {
+    return this.#sessions.size
+  }
+
+  /** Whether we unchoke `peer` in the session of `root` (for tests and scenario figures). */
+  isUnchoking(root: ContentKey, peer: PeerId): boolean {
+    const sessionPeer = this.#sessions.get(root)?.peers.get(peer)
+    return sessionPeer !== undefined && !sessionPeer.amChoking
+  }
+
+  handle(now: Millis, input: SwarmInput): void {
+    this.#now = now
+    switch (input.type) {
+      case 'peer-connected': return this.#onPeerConnected(input.peer, input.direction)
+      case 'peer-disconnected': return this.#onPeerDisconnected(input.peer)
+      case 'dial-failed': return void this.#dialling.delete(input.peer)
+      case 'peer-discovered': return
+      case 'message': return this.#onMessage(input.from, input.message)
+      case 'tick': return this.#onTick()
+      case 'fetch': return this.#onFetch(input.root, input.rootIsLeaf, input.order)
+      case 'close': return this.#closeSession(input.root, 'closed', 'the session was closed')
+      case 'sources': return this.#onSources(input.root, input.sources)
+      case 'node-loaded': return this.#onNodeLoaded(input.root, input.cid, input.children)
+      case 'leaves-checked': return this.#onLeavesChecked(input.root, input.held)
+      case 'stored': return this.#onStored(input)
+      case 'block-read': return this.#onBlockRead(input.to, input.root, input.block, input.data)
+      case 'content': return this.#onContent(input.root, input.content)
+    }
+  }
+
+  poll(): SwarmAction | undefined {
+    if (this.#actionIndex < this.#actions.length) return this.#actions[this.#actionIndex++]
+    if (this.#actions.length > 0) {
+      this.#actions = []
+      this.#actionIndex = 0
+    }
+    return undefined
+  }
+
+  nextDeadline(): Millis | undefined {
+    let deadline = Infinity
+    for (const session of this.#sessions.values()) {
+      deadline = Math.min(deadline, session.nextRechokeAt, session.haveFlushAt, session.nextProgressAt)
+      if (session.fetching && session.phase !== 'complete') {
+        deadline = Math.min(deadline, session.sourcesAskedAt + this.#config.sourcesRefreshMs, this.#oldestRequestAt(session) + this.#config.requestTimeoutMs)
+      } else if (session.peers.size === 0) {
+        deadline = Math.min(deadline, session.lastActiveAt + this.#config.idleSessionMs)
+      }
+    }
+    if (this.#uploadWaiting.size > 0) deadline = Math.min(deadline, this.#uploadReadyAt())
+    if (this.#downloadWaiting.size > 0) deadline = Math.min(deadline, this.#downloadBucket.readyAt(this.#now), this.#now + 50)
+    return deadline === Infinity ? undefined : deadline
+  }
+
+  // ---- connections -------------------------------------------------------------------
+
+  #onPeerConnected(peer: PeerId, direction: Direction): void {
+    if (this.#isBanned(peer)) return this.#push({ type: 'disconnect', peer, reason: 'banned: sent a bad block' })
+    const connection = new ConnectedPeer(peer, direction, this.#now, this.#config)
+    this.#connected.set(peer, connection)
+    const wanted = this.#dialling.get(peer)
+    this.#dialling.delete(peer)
+    // Peers that connect are sources too: ask each of them for what we are fetching.
+    for (const session of this.#sessions.values()) {
+      if (!session.fetching || session.phase === 'complete') continue
+      if (wanted?.has(session.root) || session.peers.size + session.opening.size < this.#config.peersPerSessionMax) this.#open(session, peer)
+    }
+  }
+
+  #onPeerDisconnected(peer: PeerId): void {
+    if (!this.#connected.delete(peer)) return
+    for (const session of this.#sessions.values()) {
+      session.opening.delete(peer)
+      this.#leaveSession(session, peer)
+    }
+    for (const waiting of this.#lookups.values()) waiting.delete(peer)
+  }
+
+  #open(session: Session, peer: PeerId): void {
+    if (peer === this.#self || session.peers.has(peer) || session.opening.has(peer) || session.absent.has(peer)) return
+    if (!this.#connected.has(peer)) return
+    session.opening.add(peer)
+    this.#send(peer, this.#bitfieldOf(session))
+  }
+
+  #bitfieldOf(session: Session): SwarmMessage {
+    const held = session.held
+    return { type: 'bitfield', root: session.root, leafCount: session.leafCount, bits: held === undefined ? new Uint8Array(0) : held.bytes.slice() }
+  }
+
+  // ---- application commands ----------------------------------------------------------
+
+  #onFetch(root: ContentKey, rootIsLeaf: boolean, order: FetchOrder): void {
+    const existing = this.#sessions.get(root)
+    if (existing !== undefined) {
+      if (existing.phase === 'complete') this.#emit({ type: 'complete', root, progress: this.#progressOf(existing) })
+      return
+    }
+    let fetchCount = 0
+    for (const session of this.#sessions.values()) if (session.fetching && session.phase !== 'complete') fetchCount++
+    if (fetchCount >= this.#config.fetchesMax) {
+      this.counters.sessionsRefused++
+      return this.#emit({ type: 'failed', root, reason: 'too-many-sessions', detail: `${fetchCount} downloads are running, the most swarm.fetchesMax allows` })
+    }
+    const session = new Session(root, true, order, 'dag', this.#now, this.#config, this.#prng)
+    this.#sessions.set(root, session)
+    if (rootIsLeaf) this.#setLeaves(session, [root])
+    else this.#loadNode(session, root)
+    this.#askForSources(session)
+    for (const peer of this.#connected.keys()) {
+      if (session.opening.size >= this.#config.peersPerSessionMax) break
+      this.#open(session, peer)
+    }
+  }
+
+  #askForSources(session: Session): void {
+    session.sourcesAskedAt = this.#now
+    this.#push({ type: 'find-sources', root: session.root })
+  }
+
+  #onSources(root: ContentKey, sources: readonly Source[]): void {
+    const session = this.#sessions.get(root)
+    if (session === undefined || session.phase === 'complete') return
+    for (const { peer, addresses } of sources) {
+      if (peer === this.#self || this.#isBanned(peer) || session.absent.has(peer)) continue
+      if (this.#connected.has(peer)) {
+        this.#open(session, peer)
+        continue
+      }
+      if (session.peers.size + session.opening.size + this.#diallingFor(root) >= this.#config.peersPerSessionMax) break
+      let roots = this.#dialling.get(peer)
+      if (roots === undefined) {
+        roots = new Set()
+        this.#dialling.set(peer, roots)
+        this.#push({ type: 'dial', peer, addresses })
+      }
+      roots.add(root)
+    }
+  }
+
+  #diallingFor(root: ContentKey): number {
+    let count = 0
+    for (const roots of this.#dialling.values()) if (roots.has(root)) count++
+    return count
+  }
+
+  #closeSession(root: ContentKey, reason: SwarmFailure, detail: string): void {
+    const session = this.#sessions.get(root)
+    if (session === undefined) return
+    this.#sessions.delete(root)
+    for (const peer of session.peers.values()) {
+      this.#uploadWaiting.delete(peer)
+      this.#send(peer.id, { type: 'absent', root })
+    }
+    this.#downloadWaiting.delete(session)
+    if (session.fetching && session.phase !== 'complete') this.#emit({ type: 'failed', root, reason, detail })
+  }
+
+  // ---- the DAG -----------------------------------------------------------------------
+
+  #loadNode(session: Session, cid: string): void {
+    if (session.children.has(cid) || session.nodesLoading.has(cid)) return
+    session.nodesLoading.add(cid)
+    this.#push({ type: 'load-node', root: session.root, cid })
+  }
+
+  #onNodeLoaded(root: ContentKey, cid: string, children: readonly DagChild[] | undefined): void {
+    const session = this.#sessions.get(root)
+    if (session === undefined || !session.nodesLoading.delete(cid)) return
+    if (children === undefined) session.nodesMissing.add(cid)
+    else this.#addNode(session, cid, children)
+    this.#advanceDag(session)
+  }
+
+  #addNode(session: Session, cid: string, children: readonly DagChild[]): void {
+    session.children.set(cid, children)
+    for (const child of children) if (!child.leaf) this.#loadNode(session, child.cid)
+  }
+
+  /** Asks for missing inner nodes, or, once every one is known, lists the leaves. */
+  #advanceDag(session: Session): void {
+    if (session.phase !== 'dag') return
+    if (session.nodesLoading.size === 0 && session.nodesMissing.size === 0 && session.nodeRequests.size === 0 && session.storing.size === 0) {
+      return this.#setLeaves(session, this.#leavesInOrder(session))
+    }
+    this.#requestNodes(session)
+  }
+
+  #requestNodes(session: Session): void {
+    for (const cid of session.nodesMissing) {
+      const peer = this.#leastBusyDagHolder(session)
+      if (peer === undefined) return
+      session.nodesMissing.delete(cid)
+      session.nodeRequests.set(cid, { peer: peer.id, at: this.#now })
+      peer.outstanding.set(cid, this.#now)
+      this.counters.requestsSent++
+      this.#send(peer.id, { type: 'request', root: session.root, block: cid })
+    }
+  }
+
+  #leastBusyDagHolder(session: Session): SessionPeer | undefined {
+    let best: SessionPeer | undefined
+    for (const peer of session.peers.values()) {
+      if (peer.bits === undefined) continue
+      if (best === undefined || peer.outstanding.size < best.outstanding.size) best = peer
+    }
+    return best
+  }
+
+  /** The leaves in depth-first order: the order of the file's bytes. */
+  #leavesInOrder(session: Session): string[] {
+    const leaves: string[] = []
+    const visit = (cid: string, depth: number): void => {
+      // A DAG is acyclic by construction (a node cannot contain its own hash); depth only guards a bug.
+      if (depth > 64) throw new Error(`DAG deeper than 64 under ${session.root}`)
+      for (const child of session.children.get(cid)!) {
+        if (child.leaf) leaves.push(child.cid)
+        else visit(child.cid, depth + 1)
+      }
+    }
+    visit(session.root, 0)
+    return leaves
+  }
+
+  #setLeaves(session: Session, leaves: string[]): void {
+    if (leaves.length === 0) {
+      // An inner node without links (an empty file or directory): nothing more to fetch.
+      session.leaves = leaves
+      session.held = new Bitfield(0)
+      return this.#complete(session)
+    }
+    session.leaves = leaves
+    this.#push({ type: 'check-leaves', root: session.root, leaves })
+  }
+
+  #onLeavesChecked(root: ContentKey, held: Bitfield): void {
+    const session = this.#sessions.get(root)
+    if (session === undefined || session.leaves === undefined || session.held !== undefined) return
+    if (held.size !== session.leafCount) throw new Error(`leaves-checked for ${root}: ${held.size} leaves, expected ${session.leafCount}`)
+    session.held = held
+    session.phase = 'leaves'
+    session.picker = new PiecePicker(session.leafCount, held, this.#prng)
+    for (const peer of session.peers.values()) {
+      if (peer.bits !== undefined && peer.bits.size !== session.leafCount) {
+        this.#violation(session, peer, 'leaf count differs from ours')
+        continue
+      }
+      if (peer.bits !== undefined) session.picker.addPeer(peer.bits)
+    }
+    // Peers got our empty bitfield when we knew no leaves; now they learn what we hold.
+    const bitfield = this.#bitfieldOf(session)
+    for (const peer of session.peers.values()) this.#send(peer.id, bitfield)
+    if (held.complete) return this.#complete(session)
+    for (const peer of session.peers.values()) this.#updateInterest(session, peer)
+  }
+
+  // ---- messages ----------------------------------------------------------------------
+
+  #onMessage(from: PeerId, message: SwarmMessage): void {
+    const connection = this.#connected.get(from)
+    if (connection === undefined || this.#isBanned(from)) return
+    if (message.type === 'bitfield') return this.#onBitfield(from, message)
+    const session = this.#sessions.get(message.root)
+    if (message.type === 'absent') {
+      if (session === undefined) return
+      session.opening.delete(from)
+      session.absent.add(from)
+      return this.#leaveSession(session, from)
+    }
+    const peer = session?.peers.get(from)
+    if (session === undefined || peer === undefined) {
+      if (message.type === 'block') this.#unsolicited(connection)
+      // Anything else may be a late message of a session that just closed: ignored.
+      return
+    }
+    session.lastActiveAt = this.#now
+    switch (message.type) {
+      case 'have': return this.#onHave(session, peer, message.leaves)
+      case 'interested': return this.#onInterested(session, peer, true)
+      case 'not-interested': return this.#onInterested(session, peer, false)
+      case 'choke': return this.#onChoke(session, peer)
+      case 'unchoke':
+        peer.peerChoking = false
+        return this.#requestMore(session, peer)
+      case 'request': return this.#onRequest(session, peer, message.block)
+      case 'cancel': return this.#onCancel(peer, message.block)
+      case 'block': return this.#onBlock(session, peer, message.block, message.data)
+      case 'reject': return this.#onReject(session, peer, message.block, message.reason)
+    }
+  }
+
+  #onBitfield(from: PeerId, message: Extract<SwarmMessage, { type: 'bitfield' }>): void {
+    const session = this.#sessions.get(message.root)
+    if (session === undefined) return this.#awaitLookup(from, message)
+    let peer = session.peers.get(from)
+    if (peer === undefined) {
+      const initiated = session.opening.delete(from)
+      if (session.peers.size >= this.#config.peersPerSessionMax) {
+        this.counters.sessionsRefused++
+        if (!initiated) this.#send(from, { type: 'absent', root: session.root })
+        return
+      }
+      peer = new SessionPeer(from, this.#connected.get(from)!, this.#now, this.#config.rateWindowMs)
+      session.peers.set(from, peer)
+      this.#sessionOf.set(peer, session)
+      // Our bitfield went out when we opened; what we got since would be missed without a fresh one.
+      if (!initiated || (session.held?.count ?? 0) > 0) this.#send(from, this.#bitfieldOf(session))
+    }
+    session.lastActiveAt = this.#now
+    if (message.leafCount === 0) return
+    if (session.leaves !== undefined && message.leafCount !== session.leafCount) return this.#violation(session, peer, 'leaf count differs from ours')
+    if (peer.bits !== undefined) {
+      // A second bitfield replaces the first (it may have been sent before they knew the leaves).
+      if (session.picker !== undefined) session.picker.removePeer(peer.bits)
+    }
+    peer.bits = new Bitfield(message.leafCount, message.bits.slice())
+    if (session.picker !== undefined) {
+      session.picker.addPeer(peer.bits)
+      this.#updateInterest(session, peer)
+    } else if (session.phase === 'dag') {
+      this.#requestNodes(session)
+    }
+  }
+
+  #awaitLookup(from: PeerId, message: Extract<SwarmMessage, { type: 'bitfield' }>): void {
+    let waiting = this.#lookups.get(message.root)
+    if (waiting === undefined) {
+      if (this.#lookups.size >= LOOKUPS_PENDING_MAX) return this.#refuseLookup(from, message.root)
+      waiting = new Map()
+      this.#lookups.set(message.root, waiting)
+      this.#push({ type: 'lookup-content', root: message.root })
+    }
+    if (waiting.size >= LOOKUP_WAITERS_MAX && !waiting.has(from)) return this.#refuseLookup(from, message.root)
+    waiting.set(from, message)
+  }
+
+  #refuseLookup(peer: PeerId, root: ContentKey): void {
+    this.counters.lookupsRefused++
+    this.#send(peer, { type: 'absent', root })
+  }
+
+  #onContent(root: ContentKey, content: { leaves: readonly string[]; nodes: readonly string[] } | undefined): void {
+    const waiting = this.#lookups.get(root)
+    this.#lookups.delete(root)
+    if (waiting === undefined) return
+    if (this.#sessions.has(root)) {
+      // A fetch of the same content started meanwhile: its session answers them.
+      for (const [peer, message] of waiting) if (this.#connected.has(peer)) this.#onBitfield(peer, message)
+      return
+    }
+    if (content === undefined) {
+      for (const peer of waiting.keys()) this.#send(peer, { type: 'absent', root })
+      return
+    }
+    const session = new Session(root, false, 'rarest', 'complete', this.#now, this.#config, this.#prng)
+    for (const node of content.nodes) session.children.set(node, [])
+    session.leaves = content.leaves
+    session.held = Bitfield.full(content.leaves.length)
+    this.#sessions.set(root, session)
+    for (const [peer, message] of waiting) if (this.#connected.has(peer)) this.#onBitfield(peer, message)
+  }
+
+  #onHave(session: Session, peer: SessionPeer, leaves: number[]): void {
+    const bits = peer.bits
+    if (bits === undefined) return this.#violation(session, peer, 'have before a bitfield with the leaf count')
+    for (const leaf of leaves) {
+      if (leaf >= bits.size) return this.#violation(session, peer, `have of leaf ${leaf} of ${bits.size}`)
+      if (!bits.add(leaf)) continue
+      if (session.picker === undefined) continue
+      session.picker.increment(leaf)
+      if (!session.held!.has(leaf)) peer.usefulCount++
+    }
+    if (session.picker !== undefined) this.#updateInterest(session, peer)
+  }
+
+  #onInterested(session: Session, peer: SessionPeer, interested: boolean): void {
+    if (peer.peerInterested === interested) return
+    peer.peerInterested = interested
+    if (!interested && !peer.amChoking) {
+      this.#setChoking(session, peer, true)
+      session.optimistic.delete(peer.id)
+    }
+    this.#fillSlots(session)
+  }
+
+  #onChoke(session: Session, peer: SessionPeer): void {
+    peer.peerChoking = true
+    // BEP 3: a choke discards the requests in flight. Inner nodes are served regardless.
+    peer.droppedRequests = new Set()
+    for (const block of [...peer.outstanding.keys()]) {
+      if (typeof block !== 'number') continue
+      this.#forgetRequest(session, peer, block)
+      peer.droppedRequests.add(block)
+    }
+  }
+
+  #onRequest(session: Session, peer: SessionPeer, block: BlockRef): void {
+    const cid = session.cidOf(block)
+    const connection = peer.connection
+    if (typeof block === 'number') {
+      if (cid === undefined || !session.held?.has(block)) return this.#reject(session, peer, block, 'absent')
+      if (peer.amChoking) return this.#reject(session, peer, block, 'choked')
+    } else if (cid === undefined || !session.children.has(block)) {
+      return this.#reject(session, peer, block, 'absent')
+    }
+    if (peer.queue.length + peer.readingCount >= this.#config.queuedRequestsPerPeerMax) {
+      this.counters.overloadedRequests++
+      if (++connection.overloadedRequests >= this.#config.overloadedRequestsMax) return this.#drop(peer.id, 'request-flood')
+      return this.#reject(session, peer, block, 'overloaded')
+    }
+    if (peer.queue.includes(block)) return
+    peer.cancelled.delete(block)
+    peer.queue.push(block)
+    this.#pumpReads(session, peer)
+  }
+
+  #onCancel(peer: SessionPeer, block: BlockRef): void {
+    const index = peer.queue.indexOf(block)
+    if (index >= 0) peer.queue.splice(index, 1)
+    else if (peer.readingCount > 0) peer.cancelled.add(block)
+  }
+
+  #reject(session: Session, peer: SessionPeer, block: BlockRef, reason: RejectReason): void {
+    this.counters.rejectsSent++
+    this.#send(peer.id, { type: 'reject', root: session.root, block, reason })
+  }
+
+  #onReject(session: Session, peer: SessionPeer, block: BlockRef, reason: RejectReason): void {
+    if (!peer.outstanding.has(block)) return
+    this.counters.rejectsReceived++
+    if (typeof block === 'string') {
+      peer.outstanding.delete(block)
+      session.nodeRequests.delete(block)
+      session.nodesMissing.add(block)
+      // A peer that claims the DAG and cannot serve its nodes is of no use to this session.
+      this.#leaveSession(session, peer.id)
+      this.#send(peer.id, { type: 'absent', root: session.root })
+      return this.#advanceDag(session)
+    }
+    this.#forgetRequest(session, peer, block)
+    // 'absent' for a leaf it announced is a broken promise, counted as a timeout would be.
+    if (reason === 'absent' && ++peer.consecutiveTimeouts >= this.#config.requestTimeoutsMax) return this.#dropUnresponsive(session, peer)
+    if (reason !== 'choked') this.#requestMoreFromAll(session)
+  }
+
+  // ---- downloading -------------------------------------------------------------------
+
+  #updateInterest(session: Session, peer: SessionPeer): void {
+    if (session.phase !== 'leaves' || peer.bits === undefined) {
+      if (peer.amInterested) this.#setInterested(session, peer, false)
+      return
+    }
+    peer.usefulCount = peer.bits.countExcept(session.held!)
+    const interested = peer.usefulCount > 0
+    if (interested !== peer.amInterested) this.#setInterested(session, peer, interested)
+    if (interested) this.#requestMore(session, peer)
+  }
+
+  #setInterested(session: Session, peer: SessionPeer, interested: boolean): void {
+    peer.amInterested = interested
+    // Snubbing is measured from when we start wanting something from them.
+    if (interested) peer.lastBlockAt = this.#now
+    this.#send(peer.id, { type: interested ? 'interested' : 'not-interested', root: session.root })
+  }
+
+  #requestMoreFromAll(session: Session): void {
+    for (const peer of session.peers.values()) this.#requestMore(session, peer)
+  }
+
+  /** Fills the peer's pipeline. */
+  #requestMore(session: Session, peer: SessionPeer): void {
+    if (session.phase !== 'leaves' || peer.peerChoking || !peer.amInterested || peer.bits === undefined) return
+    const depth = this.#pipelineDepth(session, peer)
+    const picker = session.picker!
+    while (peer.outstanding.size < depth) {
+      if (!this.#downloadBucket.ready(this.#now) || !peer.connection.downloadBucket.ready(this.#now)) {
+        this.#downloadWaiting.add(session)
+        return
+      }
+      let leaf = picker.pick(peer.bits, session.held!.count < this.#config.randomFirstCount && session.order === 'rarest' ? 'random' : session.order === 'in-order' ? 'in-order' : 'rarest')
+      let endgame = false
+      if (leaf < 0) {
+        if (picker.candidateCount > 0) return
+        leaf = this.#pickEndgame(session, peer)
+        if (leaf < 0) return
+        endgame = true
+      }
+      this.#sendRequest(session, peer, leaf, endgame)
+    }
+  }
+
+  /** Little's law: blocks in flight = rate x latency; the latency is the best seen, so queueing does not feed back. */
+  #pipelineDepth(session: Session, peer: SessionPeer): number {
+    const { requestsPerPeerMin, requestsPerPeerMax } = this.#config
+    if (peer.latencyMinMs === Infinity) return requestsPerPeerMin
+    const inFlightBytes = (peer.download.bytesPerSecond(this.#now) * peer.latencyMinMs) / 1000
+    const depth = Math.ceil(inFlightBytes / session.blockBytesTypical) + 1
+    return Math.min(requestsPerPeerMax, Math.max(requestsPerPeerMin, depth))
+  }
+
+  /** All missing leaves are asked for: ask this peer too for the one fewest peers were asked for. */
+  #pickEndgame(session: Session, peer: SessionPeer): number {
+    let chosen = -1
+    let chosenCount = this.#config.endgameRequestsPerBlockMax
+    for (const [leaf, peers] of session.requestedFrom) {
+      if (peers.length >= chosenCount || !peer.bits!.has(leaf) || peers.includes(peer.id) || session.storing.has(leaf)) continue
+      chosen = leaf
+      chosenCount = peers.length
+    }
+    return chosen
+  }
+
+  #sendRequest(session: Session, peer: SessionPeer, leaf: number, endgame: boolean): void {
+    session.picker!.remove(leaf)
+    const peers = session.requestedFrom.get(leaf)
+    if (peers === undefined) session.requestedFrom.set(leaf, [peer.id])
+    else peers.push(peer.id)
+    peer.outstanding.set(leaf, this.#now)
+    // The bytes are spent when asked for, so that the limit holds whoever sends them.
+    this.#downloadBucket.spend(this.#now, session.blockBytesTypical)
+    peer.connection.downloadBucket.spend(this.#now, session.blockBytesTypical)
+    this.counters.requestsSent++
+    if (endgame) this.counters.endgameRequests++
+    this.#send(peer.id, { type: 'request', root: session.root, block: leaf })
+  }
+
+  /** Drops a request of ours to `peer` (choked, rejected, timed out); the leaf is a candidate again if nobody else was asked. */
+  #forgetRequest(session: Session, peer: SessionPeer, leaf: number): void {
+    peer.outstanding.delete(leaf)
+    const peers = session.requestedFrom.get(leaf)
+    if (peers === undefined) return
+    const index = peers.indexOf(peer.id)
+    if (index >= 0) peers.splice(index, 1)
+    if (peers.length > 0) return
+    session.requestedFrom.delete(leaf)
+    if (!session.storing.has(leaf) && !session.held!.has(leaf)) session.picker!.restore(leaf)
+  }
+
+  #onBlock(session: Session, peer: SessionPeer, block: BlockRef, data: BlockData): void {
+    const connection = peer.connection
+    if (typeof block === 'string') {
+      const request = session.nodeRequests.get(block)
+      if (request === undefined || request.peer !== peer.id) return this.#unsolicited(connection)
+      session.nodeRequests.delete(block)
+      peer.outstanding.delete(block)
+      session.storing.set(block, data.byteLength)
+      return this.#push({ type: 'store', root: session.root, block, cid: block, from: peer.id, data })
+    }
+    const sentAt = peer.outstanding.get(block)
+    peer.outstanding.delete(block)
+    const missing = session.phase === 'leaves' && block < session.leafCount && !session.held!.has(block) && !session.storing.has(block)
+    if (!missing) {
+      // A copy that lost an endgame race, or one sent before our cancel arrived.
+      if (sentAt !== undefined || session.phase === 'complete') this.counters.duplicateBlocks++
+      else this.#unsolicited(connection)
+      return
+    }
+    // A block asked of this peer and then dropped (by its choke) is still welcome; one never asked for is not.
+    if (sentAt === undefined && !session.requestedFrom.get(block)?.includes(peer.id) && !peer.droppedRequests.has(block)) return this.#unsolicited(connection)
+    peer.droppedRequests.delete(block)
+    if (sentAt !== undefined) peer.latencyMinMs = Math.min(peer.latencyMinMs, this.#now - sentAt)
+    // Endgame: whoever else was asked is told not to bother.
+    for (const other of session.requestedFrom.get(block) ?? []) {
+      if (other === peer.id) continue
+      session.peers.get(other)?.outstanding.delete(block)
+      this.counters.cancelsSent++
+      this.#send(other, { type: 'cancel', root: session.root, block })
+    }
+    session.requestedFrom.delete(block)
+    session.picker!.remove(block)
+    const bytes = data.byteLength
+    session.storing.set(block, bytes)
+    session.blockBytesTypical = Math.max(bytes, session.blockBytesTypical >>> 1, 1)
+    peer.consecutiveTimeouts = 0
+    peer.lastBlockAt = this.#now
+    peer.download.add(this.#now, bytes)
+    session.download.add(this.#now, bytes)
+    this.#push({ type: 'store', root: session.root, block, cid: session.leaves![block]!, from: peer.id, data })
+    this.#requestMore(session, peer)
+  }
+
+  #onStored(input: Extract<SwarmInput, { type: 'stored' }>): void {
+    const session = this.#sessions.get(input.root)
+    const bytes = session?.storing.get(input.block)
+    if (session === undefined || bytes === undefined) return
+    session.storing.delete(input.block)
+    switch (input.outcome) {
+      case 'ok':
+        this.counters.blocksReceived++
+        this.counters.bytesReceived += bytes
+        session.bytesReceived += bytes
+        session.peers.get(input.from)!.bytesReceived += bytes
+        const connection = this.#connected.get(input.from)
+        if (connection !== undefined) connection.bytesReceived += bytes
+        this.#emit({ type: 'transferred', peer: input.from, root: session.root, direction: 'received', bytes })
+        if (typeof input.block === 'string') {
+          this.#addNode(session, input.block, input.children ?? [])
+          return this.#advanceDag(session)
+        }
+        return this.#onLeafStored(session, input.block)
+      case 'corrupt':
+        this.counters.badBlocks++
+        if (typeof input.block === 'string') session.nodesMissing.add(input.block)
+        else session.picker!.restore(input.block)
+        this.#ban(input.from)
+        if (session.phase === 'dag') return this.#advanceDag(session)
+        return this.#requestMoreFromAll(session)
+      case 'invalid':
+        return this.#closeSession(session.root, 'invalid-content', input.detail ?? `block ${String(input.block)} is not a UnixFS node`)
+      case 'failed':
+        return this.#closeSession(session.root, 'store-failed', input.detail ?? 'the block store refused a block')
+    }
+  }
+
+  #onLeafStored(session: Session, leaf: number): void {
+    const held = session.held!
+    if (!held.add(leaf)) return
+    for (const peer of session.peers.values()) {
+      if (peer.bits?.has(leaf) !== true) continue
+      if (--peer.usefulCount === 0 && peer.amInterested) this.#setInterested(session, peer, false)
+    }
+    this.#queueHave(session, leaf)
+    if (held.complete) this.#complete(session)
+  }
+
+  #queueHave(session: Session, leaf: number): void {
+    session.pendingHaves.push(leaf)
+    if (this.#config.haveBatchMs === 0) return this.#flushHaves(session)
+    if (session.haveFlushAt === Infinity) session.haveFlushAt = this.#now + this.#config.haveBatchMs
+  }
+
+  #flushHaves(session: Session): void {
+    session.haveFlushAt = Infinity
+    const leaves = session.pendingHaves
+    if (leaves.length === 0) return
+    session.pendingHaves = []
+    for (const peer of session.peers.values()) {
+      // A peer holding everything has no use for haves.
+      if (peer.bits?.complete === true) continue
+      this.#send(peer.id, { type: 'have', root: session.root, leaves })
+    }
+  }
+
+  #complete(session: Session): void {
+    session.phase = 'complete'
+    this.#flushHaves(session)
+    session.nodesMissing.clear()
+    this.#downloadWaiting.delete(session)
+    for (const peer of [...session.peers.values()]) {
+      if (peer.amInterested) this.#setInterested(session, peer, false)
+      // Two peers holding everything have nothing to trade: the slot goes to someone else.
+      if (peer.bits?.complete === true) {
+        this.#leaveSession(session, peer.id)
+        this.#send(peer.id, { type: 'absent', root: session.root })
+      }
+    }
+    this.#emit({ type: 'complete', root: session.root, progress: this.#progressOf(session) })
+    this.#rechoke(session, false)
+  }
+
+  // ---- uploading ---------------------------------------------------------------------
+
+  #pumpReads(session: Session, peer: SessionPeer): void {
+    while (peer.queue.length > 0 && peer.readingCount < this.#config.readsPerPeerMax) {
+      if (!this.#uploadBucket.ready(this.#now) || !peer.connection.uploadBucket.ready(this.#now)) {
+        this.#uploadWaiting.add(peer)
+        return
+      }
+      const block = peer.queue.shift()!
+      peer.readingCount++
+      // The bytes are spent now, when the block is committed to; the exact size is settled on send.
+      this.#uploadBucket.spend(this.#now, session.blockBytesTypical)
+      peer.connection.uploadBucket.spend(this.#now, session.blockBytesTypical)
+      this.#push({ type: 'read', to: peer.id, root: session.root, block, cid: session.cidOf(block)! })
+    }
+  }
+
+  #onBlockRead(to: PeerId, root: ContentKey, block: BlockRef, data: BlockData | undefined): void {
+    const session = this.#sessions.get(root)
+    const peer = session?.peers.get(to)
+    if (session === undefined || peer === undefined) return
+    peer.readingCount--
+    const settle = (data?.byteLength ?? 0) - session.blockBytesTypical
+    this.#uploadBucket.spend(this.#now, settle)
+    peer.connection.uploadBucket.spend(this.#now, settle)
+    if (peer.cancelled.delete(block)) return this.#pumpReads(session, peer)
+    if (data === undefined) {
+      this.#reject(session, peer, block, 'absent')
+    } else if (typeof block === 'number' && peer.amChoking) {
+      // Choked while the read was in flight: BEP 3 drops its requests.
+    } else {
+      const bytes = data.byteLength
+      this.counters.blocksSent++
+      this.counters.bytesSent += bytes
+      session.bytesSent += bytes
+      peer.bytesSent += bytes
+      peer.connection.bytesSent += bytes
+      peer.upload.add(this.#now, bytes)
+      session.lastActiveAt = this.#now
+      this.#send(to, { type: 'block', root, block, data })
+      this.#emit({ type: 'transferred', peer: to, root, direction: 'sent', bytes })
+    }
+    this.#pumpReads(session, peer)
+  }
+
+  #uploadReadyAt(): Millis {
+    let readyAt = Infinity
+    for (const peer of this.#uploadWaiting) readyAt = Math.min(readyAt, Math.max(this.#uploadBucket.readyAt(this.#now), peer.connection.uploadBucket.readyAt(this.#now)))
+    return readyAt
+  }
+
+  // ---- choking -----------------------------------------------------------------------
+
+  /**
+   * Tit-for-tat (BEP 3, mainline): the interested peers that sent us most lately (not
+   * snubbing us) get the regular slots; a holder of everything serves round-robin or the
+   * fastest. One slot rotates at random, new peers weighted up and apparent free-riders
+   * down: the only way a newcomer can earn a slot, and the only way a free-rider gets
+   * anything.
+   */
+  #rechoke(session: Session, rotateOptimistic: boolean): void {
+    const ranked = this.#rankForUnchoke(session)
+    const regular = new Set(ranked.slice(0, this.#config.unchokeSlots))
+    for (const id of [...session.optimistic]) {
+      const peer = session.peers.get(id)
+      if (rotateOptimistic || peer === undefined || !peer.peerInterested || regular.has(peer)) session.optimistic.delete(id)
+    }
+    this.#pickOptimistic(session, regular)
+    for (const peer of session.peers.values()) {
+      const unchoke = regular.has(peer) || session.optimistic.has(peer.id)
+      if (unchoke === peer.amChoking) this.#setChoking(session, peer, !unchoke)
+    }
+    this.#fillSlots(session)
+  }
+
+  #rankForUnchoke(session: Session): SessionPeer[] {
+    const now = this.#now
+    const candidates: SessionPeer[] = []
+    for (const peer of session.peers.values()) {
+      if (!peer.peerInterested) continue
+      if (session.phase !== 'complete' && peer.amInterested && now - peer.lastBlockAt > this.#config.snubbedAfterMs) continue
+      candidates.push(peer)
+    }
+    // A seeded shuffle first: equal keys (all zero at the start) then fall in random order.
+    shuffle(candidates, this.#prng)
+    if (session.phase !== 'complete') return candidates.sort((a, b) => b.download.bytesPerSecond(now) - a.download.bytesPerSecond(now))
+    if (this.#config.seedUnchoke === 'upload-rate') return candidates.sort((a, b) => b.upload.bytesPerSecond(now) - a.upload.bytesPerSecond(now))
+    return candidates.sort((a, b) => a.bytesSent - b.bytesSent)
+  }
+
+  #pickOptimistic(session: Session, regular: Set<SessionPeer>): void {
+    while (session.optimistic.size < this.#config.optimisticUnchokeSlots) {
+      const choices: SessionPeer[] = []
+      const weights: number[] = []
+      let total = 0
+      for (const peer of session.peers.values()) {
+        if (!peer.peerInterested || regular.has(peer) || session.optimistic.has(peer.id)) continue
+        const weight = this.#optimisticWeight(session, peer)
+        choices.push(peer)
+        weights.push(weight)
+        total += weight
+      }
+      if (choices.length === 0) return
+      let point = this.#prng.next() * total
+      let chosen = choices[choices.length - 1]!
+      for (let index = 0; index < choices.length; index++) {
+        point -= weights[index]!
+        if (point < 0) {
+          chosen = choices[index]!
+          break
+        }
+      }
+      session.optimistic.add(chosen.id)
+    }
+  }
+
+  #optimisticWeight(session: Session, peer: SessionPeer): number {
+    const connection = peer.connection
+    // The ledger is the node's memory of who gives back: took several blocks, returned nothing.
+    if (connection.bytesReceived === 0 && connection.bytesSent >= FREE_RIDER_BLOCKS * session.blockBytesTypical) return FREE_RIDER_WEIGHT
+    return this.#now - peer.joinedAt < 3 * this.#config.optimisticRotateMs ? NEW_PEER_WEIGHT : 1
+  }
+
+  /** Between rechokes, a freed slot goes at once to the best-ranked choked peer. */
+  #fillSlots(session: Session): void {
+    let unchokedCount = 0
+    for (const peer of session.peers.values()) if (!peer.amChoking && peer.peerInterested) unchokedCount++
+    const slots = this.#config.unchokeSlots + this.#config.optimisticUnchokeSlots
+    if (unchokedCount >= slots) return
+    for (const peer of this.#rankForUnchoke(session)) {
+      if (!peer.amChoking) continue
+      this.#setChoking(session, peer, false)
+      if (++unchokedCount >= slots) return
+    }
+  }
+
+  #setChoking(session: Session, peer: SessionPeer, choking: boolean): void {
+    peer.amChoking = choking
+    if (choking) {
+      // BEP 3: a choke drops the peer's queued requests; inner-node requests stay.
+      peer.queue = peer.queue.filter((block) => typeof block === 'string')
+    }
+    this.#send(peer.id, { type: choking ? 'choke' : 'unchoke', root: session.root })
+  }
+
+  // ---- misbehaviour and leaving ------------------------------------------------------
+
+  #unsolicited(connection: ConnectedPeer): void {
+    this.counters.unsolicitedBlocks++
+    if (++connection.unsolicitedBlocks >= this.#config.unsolicitedBlocksMax) this.#drop(connection.id, 'unsolicited-blocks')
+  }
+
+  #violation(session: Session, peer: SessionPeer, detail: string): void {
+    void detail
+    this.counters.protocolViolations++
+    this.#emit({ type: 'misbehaved', peer: peer.id, reason: 'protocol-violation' })
+    this.#leaveSession(session, peer.id)
+    session.absent.add(peer.id)
+    this.#send(peer.id, { type: 'absent', root: session.root })
+  }
+
+  #dropUnresponsive(session: Session, peer: SessionPeer): void {
+    this.counters.peersDroppedUnresponsive++
+    this.#emit({ type: 'misbehaved', peer: peer.id, reason: 'unresponsive' })
+    this.#leaveSession(session, peer.id)
+    session.absent.add(peer.id)
+    this.#send(peer.id, { type: 'absent', root: session.root })
+    this.#requestMoreFromAll(session)
+  }
+
+  #ban(peer: PeerId): void {
+    this.counters.peersBanned++
+    this.#banned.set(peer, this.#now + this.#config.badPeerBanMs)
+    this.#drop(peer, 'bad-block')
+  }
+
+  #isBanned(peer: PeerId): boolean {
+    const until = this.#banned.get(peer)
+    if (until === undefined) return false
+    if (until > this.#now) return true
+    this.#banned.delete(peer)
+    return false
+  }
+
+  /** Disconnects a peer for good reason; its sessions forget it at once. */
+  #drop(peer: PeerId, reason: Misbehaviour): void {
+    if (reason !== 'bad-block' || this.#connected.has(peer)) this.#emit({ type: 'misbehaved', peer, reason })
+    this.#onPeerDisconnected(peer)
+    this.#push({ type: 'disconnect', peer, reason })
+  }
+
+  #leaveSession(session: Session, id: PeerId): void {
+    const peer = session.peers.get(id)
+    if (peer === undefined) return
+    session.peers.delete(id)
+    session.optimistic.delete(id)
+    this.#uploadWaiting.delete(peer)
+    if (peer.bits !== undefined && session.picker !== undefined) session.picker.removePeer(peer.bits)
+    for (const block of peer.outstanding.keys()) {
+      if (typeof block === 'number') {
+        this.#forgetRequest(session, peer, block)
+      } else {
+        session.nodeRequests.delete(block)
+        session.nodesMissing.add(block)
+      }
+    }
+    if (!peer.amChoking) this.#fillSlots(session)
+    if (session.phase === 'dag') this.#advanceDag(session)
+    else this.#requestMoreFromAll(session)
+  }
+
+  // ---- time --------------------------------------------------------------------------
+
+  #onTick(): void {
+    const now = this.#now
+    for (const session of [...this.#sessions.values()]) {
+      if (session.haveFlushAt <= now) this.#flushHaves(session)
+      if (session.nextRechokeAt <= now) {
+        const rotate = session.nextOptimisticAt <= now
+        if (rotate) session.nextOptimisticAt = now + this.#config.optimisticRotateMs
+        session.nextRechokeAt = now + this.#config.rechokeIntervalMs
+        this.#rechoke(session, rotate)
+      }
+      if (session.nextProgressAt <= now) {
+        session.nextProgressAt = session.fetching && session.phase !== 'complete' ? now + this.#config.progressIntervalMs : Infinity
+        this.#emit({ type: 'progress', root: session.root, progress: this.#progressOf(session) })
+      }
+      if (session.fetching && session.phase !== 'complete') {
+        this.#expireRequests(session)
+        if (session.peers.size < this.#config.sourcesWantedMin && now - session.sourcesAskedAt >= this.#config.sourcesRefreshMs) this.#askForSources(session)
+      } else if (session.peers.size === 0 && now - session.lastActiveAt >= this.#config.idleSessionMs && !session.fetching) {
+        this.#sessions.delete(session.root)
+      }
+    }
+    if (this.#uploadWaiting.size > 0) {
+      const waiting = [...this.#uploadWaiting]
+      this.#uploadWaiting.clear()
+      for (const peer of waiting) {
+        const session = this.#sessionOf.get(peer)
+        if (session !== undefined && this.#sessions.get(session.root) === session) this.#pumpReads(session, peer)
+      }
+    }
+    if (this.#downloadWaiting.size > 0) {
+      const waiting = [...this.#downloadWaiting]
+      this.#downloadWaiting.clear()
+      for (const session of waiting) this.#requestMoreFromAll(session)
+    }
+  }
+
+  #expireRequests(session: Session): void {
+    const expiredBefore = this.#now - this.#config.requestTimeoutMs
+    for (const peer of [...session.peers.values()]) {
+      let expired = false
+      for (const [block, sentAt] of peer.outstanding) {
+        if (sentAt > expiredBefore) continue
+        expired = true
+        this.counters.requestTimeouts++
+        this.#send(peer.id, { type: 'cancel', root: session.root, block })
+        if (typeof block === 'number') {
+          this.#forgetRequest(session, peer, block)
+        } else {
+          peer.outstanding.delete(block)
+          session.nodeRequests.delete(block)
+          session.nodesMissing.add(block)
+        }
+      }
+      if (!expired) continue
+      if (++peer.consecutiveTimeouts >= this.#config.requestTimeoutsMax) this.#dropUnresponsive(session, peer)
+      else if (session.phase === 'dag') this.#advanceDag(session)
+      else this.#requestMoreFromAll(session)
+    }
+  }
+
+  #oldestRequestAt(session: Session): Millis {
+    let oldest = Infinity
+    for (const peer of session.peers.values()) {
+      for (const sentAt of peer.outstanding.values()) {
+        if (sentAt < oldest) oldest = sentAt
+        break
+      }
+    }
+    return oldest
+  }
+
+  #progressOf(session: Session): SessionProgress {
+    let sendingPeerCount = 0
+    for (const peer of session.peers.values()) if (!peer.peerChoking) sendingPeerCount++
+    return {
+      phase: session.phase,
+      leafCount: session.leafCount,
+      heldCount: session.held?.count ?? 0,
+      bytesReceived: session.bytesReceived,
+      bytesSent: session.bytesSent,
+      peerCount: session.peers.size,
+      sendingPeerCount,
+      bytesPerSecond: session.download.bytesPerSecond(this.#now),
+    }
+  }
+
+  #send(to: PeerId, message: SwarmMessage): void {
+    this.#actions.push({ type: 'send', to, message })
+  }
+
+  #emit(event: SwarmEvent): void {
+    this.#actions.push({ type: 'emit', event })
+  }
+
+  #push(action: SwarmAction): void {
+    this.#actions.push(action)
+  }
+}
+
+function shuffle<T>(items: T[], prng: Prng): void {
+  for (let index = items.length - 1; index > 0; index--) {
+    const other = prng.int(index + 1)
+    const item = items[index]!
+    items[index] = items[other]!
+    items[other] = item
+  }
+}
