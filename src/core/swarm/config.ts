@@ -43,7 +43,10 @@ export interface SwarmConfig {
   /** Below this many session peers, a download asks for more sources, at most every sourcesRefreshMs. */
   sourcesWantedMin: number
   sourcesRefreshMs: number
-  /** Haves are gathered this long and sent together; 0 sends each at once. */
+  /**
+   * At most one `have` per peer per this interval: a have after a quiet spell goes at once,
+   * those that follow wait for the interval's end and go together. 0 sends each at once.
+   */
   haveBatchMs: number
   /** Progress events per download; 0 for none (simulation). */
   progressIntervalMs: number
@@ -83,7 +86,7 @@ export const DEFAULT_SWARM_CONFIG: SwarmConfig = {
   fetchesMax: 32,
   sourcesWantedMin: 8,
   sourcesRefreshMs: 30_000,
-  haveBatchMs: 20,
+  haveBatchMs: 1_000,
   progressIntervalMs: 200,
   rateWindowMs: 20_000,
   uploadBytesPerSecondMax: Infinity,

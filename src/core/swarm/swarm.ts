@@ -230,12 +230,13 @@ class Session {
   /** Blocks handed to the store and not yet reported stored, with their size. */
   readonly storing = new Map<BlockRef, number>()
   readonly peers = new Map<PeerId, SessionPeer>()
-  /** Peers sent our bitfield, whose answer is awaited. */
-  readonly opening = new Set<PeerId>()
+  /** Peers sent our bitfield, whose answer is awaited, with what that bitfield said (see #bitfieldVersion). */
+  readonly opening = new Map<PeerId, number>()
   /** Peers that said they neither hold nor fetch this content. */
   readonly absent = new Set<PeerId>()
   pendingHaves: number[] = []
   haveFlushAt: Millis = Infinity
+  lastHaveFlushAt: Millis = -Infinity
   readonly download: RateMeter
   bytesReceived = 0
   bytesSent = 0
@@ -358,7 +359,9 @@ export class SwarmCore {
     for (const session of this.#sessions.values()) {
       deadline = Math.min(deadline, session.nextRechokeAt, session.haveFlushAt, session.nextProgressAt)
       if (session.fetching && session.phase !== 'complete') {
-        deadline = Math.min(deadline, session.sourcesAskedAt + this.#config.sourcesRefreshMs, this.#oldestRequestAt(session) + this.#config.requestTimeoutMs)
+        deadline = Math.min(deadline, this.#oldestRequestAt(session) + this.#config.requestTimeoutMs)
+        // Only a download short of peers asks for more: a deadline past due otherwise would make the driver spin.
+        if (session.peers.size < this.#config.sourcesWantedMin) deadline = Math.min(deadline, session.sourcesAskedAt + this.#config.sourcesRefreshMs)
       } else if (session.peers.size === 0) {
         deadline = Math.min(deadline, session.lastActiveAt + this.#config.idleSessionMs)
       }
@@ -395,13 +398,20 @@ export class SwarmCore {
   #open(session: Session, peer: PeerId): void {
     if (peer === this.#self || session.peers.has(peer) || session.opening.has(peer) || session.absent.has(peer)) return
     if (!this.#connected.has(peer)) return
-    session.opening.add(peer)
+    session.opening.set(peer, this.#bitfieldVersion(session))
     this.#send(peer, this.#bitfieldOf(session))
+  }
+
+  /** Changes whenever our bitfield does: -1 before we know the leaves, then the count held. */
+  #bitfieldVersion(session: Session): number {
+    return session.held === undefined ? -1 : session.held.count
   }
 
   #bitfieldOf(session: Session): SwarmMessage {
     const held = session.held
-    return { type: 'bitfield', root: session.root, leafCount: session.leafCount, bits: held === undefined ? new Uint8Array(0) : held.bytes.slice() }
+    // Until the store says which leaves it holds, we say we know none (the wire wants leafCount's bits).
+    if (held === undefined) return { type: 'bitfield', root: session.root, leafCount: 0, bits: new Uint8Array(0) }
+    return { type: 'bitfield', root: session.root, leafCount: session.leafCount, bits: held.bytes.slice() }
   }
 
   // ---- application commands ----------------------------------------------------------
@@ -610,6 +620,7 @@ export class SwarmCore {
     if (session === undefined) return this.#awaitLookup(from, message)
     let peer = session.peers.get(from)
     if (peer === undefined) {
+      const sentVersion = session.opening.get(from)
       const initiated = session.opening.delete(from)
       if (session.peers.size >= this.#config.peersPerSessionMax) {
         this.counters.sessionsRefused++
@@ -619,23 +630,31 @@ export class SwarmCore {
       peer = new SessionPeer(from, this.#connected.get(from)!, this.#now, this.#config.rateWindowMs)
       session.peers.set(from, peer)
       this.#sessionOf.set(peer, session)
-      // Our bitfield went out when we opened; what we got since would be missed without a fresh one.
-      if (!initiated || (session.held?.count ?? 0) > 0) this.#send(from, this.#bitfieldOf(session))
+      // Our bitfield went out when we opened; what we learnt since (the leaves, the leaves we got)
+      // went only to session peers, so they hear it now.
+      if (!initiated || sentVersion !== this.#bitfieldVersion(session)) this.#send(from, this.#bitfieldOf(session))
     }
     session.lastActiveAt = this.#now
     if (message.leafCount === 0) return
     if (session.leaves !== undefined && message.leafCount !== session.leafCount) return this.#violation(session, peer, 'leaf count differs from ours')
-    if (peer.bits !== undefined) {
-      // A second bitfield replaces the first (it may have been sent before they knew the leaves).
-      if (session.picker !== undefined) session.picker.removePeer(peer.bits)
-    }
-    peer.bits = new Bitfield(message.leafCount, message.bits.slice())
+    const bits = new Bitfield(message.leafCount, message.bits.slice())
+    // A second bitfield replaces the first (sent before they knew the leaves, or when they completed).
     if (session.picker !== undefined) {
-      session.picker.addPeer(peer.bits)
-      this.#updateInterest(session, peer)
-    } else if (session.phase === 'dag') {
-      this.#requestNodes(session)
+      if (peer.bits === undefined) session.picker.addPeer(bits)
+      else session.picker.replacePeer(peer.bits, bits)
     }
+    peer.bits = bits
+    if (this.#bothComplete(session, peer)) return
+    if (session.picker !== undefined) this.#updateInterest(session, peer)
+    else if (session.phase === 'dag') this.#requestNodes(session)
+  }
+
+  /** Two peers holding everything have nothing to trade: the session ends, and its slot goes to someone else. */
+  #bothComplete(session: Session, peer: SessionPeer): boolean {
+    if (session.phase !== 'complete' || peer.bits?.complete !== true) return false
+    this.#leaveSession(session, peer.id)
+    this.#send(peer.id, { type: 'absent', root: session.root })
+    return true
   }
 
   #awaitLookup(from: PeerId, message: Extract<SwarmMessage, { type: 'bitfield' }>): void {
@@ -686,6 +705,7 @@ export class SwarmCore {
       session.picker.increment(leaf)
       if (!session.held!.has(leaf)) peer.usefulCount++
     }
+    if (this.#bothComplete(session, peer)) return
     if (session.picker !== undefined) this.#updateInterest(session, peer)
   }
 
@@ -939,10 +959,16 @@ export class SwarmCore {
     if (held.complete) this.#complete(session)
   }
 
+  /**
+   * A have goes at once after a quiet spell, then at most one batch per haveBatchMs: no delay
+   * when leaves come seldom, one message per peer per interval when they stream in.
+   */
   #queueHave(session: Session, leaf: number): void {
     session.pendingHaves.push(leaf)
-    if (this.#config.haveBatchMs === 0) return this.#flushHaves(session)
-    if (session.haveFlushAt === Infinity) session.haveFlushAt = this.#now + this.#config.haveBatchMs
+    if (session.haveFlushAt !== Infinity) return
+    const flushAt = session.lastHaveFlushAt + this.#config.haveBatchMs
+    if (flushAt <= this.#now) return this.#flushHaves(session)
+    session.haveFlushAt = flushAt
   }
 
   #flushHaves(session: Session): void {
@@ -950,25 +976,36 @@ export class SwarmCore {
     const leaves = session.pendingHaves
     if (leaves.length === 0) return
     session.pendingHaves = []
+    session.lastHaveFlushAt = this.#now
+    const message: SwarmMessage = { type: 'have', root: session.root, leaves }
     for (const peer of session.peers.values()) {
-      // A peer holding everything has no use for haves.
-      if (peer.bits?.complete === true) continue
-      this.#send(peer.id, { type: 'have', root: session.root, leaves })
+      const bits = peer.bits
+      if (bits === undefined) {
+        this.#send(peer.id, message)
+        continue
+      }
+      // A peer's picker counts only leaves it lacks, so a have of a leaf it holds tells it
+      // nothing (libtorrent's send_redundant_have off): it hears of the others only. What it
+      // does not hear is exactly what it held first; our bitfield tells it all when we complete.
+      let lacking = 0
+      for (const leaf of leaves) if (!bits.has(leaf)) lacking++
+      if (lacking === leaves.length) this.#send(peer.id, message)
+      else if (lacking > 0) this.#send(peer.id, { type: 'have', root: session.root, leaves: leaves.filter((leaf) => !bits.has(leaf)) })
     }
   }
 
   #complete(session: Session): void {
     session.phase = 'complete'
-    this.#flushHaves(session)
+    // Haves to a peer skip what it holds (#flushHaves): a whole bitfield tells everyone we are complete.
+    session.pendingHaves = []
+    session.haveFlushAt = Infinity
+    const bitfield = this.#bitfieldOf(session)
     session.nodesMissing.clear()
     this.#downloadWaiting.delete(session)
     for (const peer of [...session.peers.values()]) {
       if (peer.amInterested) this.#setInterested(session, peer, false)
       // Two peers holding everything have nothing to trade: the slot goes to someone else.
-      if (peer.bits?.complete === true) {
-        this.#leaveSession(session, peer.id)
-        this.#send(peer.id, { type: 'absent', root: session.root })
-      }
+      if (!this.#bothComplete(session, peer)) this.#send(peer.id, bitfield)
     }
     this.#emit({ type: 'complete', root: session.root, progress: this.#progressOf(session) })
     this.#rechoke(session, false)
