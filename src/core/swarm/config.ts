@@ -18,6 +18,13 @@ export interface SwarmConfig {
    * spreads the content fastest), 'upload-rate' the fastest downloaders (mainline's rule).
    */
   seedUnchoke: SeedUnchoke
+  /**
+   * Serve content we hold without having fetched it (we published it) as an initial seed,
+   * BEP 16's super-seeding: each peer is told of a few leaves at a time, those offered least,
+   * so that our uplink gives the swarm every leaf once before any twice. For a publisher of
+   * content many fetch at once; a downloader fetching in order would get leaves out of order.
+   */
+  initialSeeding: boolean
   /** A peer that unchoked us and sent nothing for this long no longer earns a regular slot. */
   snubbedAfterMs: number
   /** Leaves picked at random before rarest-first: a newcomer needs something to trade soon. */
@@ -72,6 +79,7 @@ export const DEFAULT_SWARM_CONFIG: SwarmConfig = {
   rechokeIntervalMs: 10_000,
   optimisticRotateMs: 30_000,
   seedUnchoke: 'round-robin',
+  initialSeeding: false,
   snubbedAfterMs: 60_000,
   randomFirstCount: 4,
   requestsPerPeerMin: 2,

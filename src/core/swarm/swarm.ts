@@ -150,6 +150,8 @@ const NEW_PEER_WEIGHT = 3
 /** A peer that took this many blocks' worth from us and gave nothing back: it free-rides, as far as we can tell. */
 const FREE_RIDER_BLOCKS = 4
 const FREE_RIDER_WEIGHT = 0.1
+/** Initial seeding: leaves offered to a peer at first (and each time it has them all); one more per block it gets from us. */
+const OFFERED_LEAVES_PER_PEER = 4
 
 class SessionPeer {
   readonly id: PeerId
@@ -162,6 +164,8 @@ class SessionPeer {
   peerInterested = false
   /** Leaves they hold that we lack (counted once we know the leaves). */
   usefulCount = 0
+  /** Initial seeding: the leaves we told them we hold. */
+  advertised: Bitfield | undefined
   /** Our requests to them in flight, with when each was sent. */
   readonly outstanding = new Map<BlockRef, Millis>()
   /** Leaves asked of them whose requests their choke dropped: a copy already on its way is still welcome. */
@@ -234,6 +238,9 @@ class Session {
   readonly opening = new Map<PeerId, number>()
   /** Peers that said they neither hold nor fetch this content. */
   readonly absent = new Set<PeerId>()
+  /** Initial seeding: how many peers each leaf was offered to, and where the search for the next starts. */
+  offers: Uint32Array | undefined
+  offerCursor = 0
   pendingHaves: number[] = []
   haveFlushAt: Millis = Infinity
   lastHaveFlushAt: Millis = -Infinity
@@ -407,7 +414,8 @@ export class SwarmCore {
     return session.held === undefined ? -1 : session.held.count
   }
 
-  #bitfieldOf(session: Session): SwarmMessage {
+  #bitfieldOf(session: Session, peer?: SessionPeer): SwarmMessage {
+    if (peer?.advertised !== undefined) return { type: 'bitfield', root: session.root, leafCount: session.leafCount, bits: peer.advertised.bytes.slice() }
     const held = session.held
     // Until the store says which leaves it holds, we say we know none (the wire wants leafCount's bits).
     if (held === undefined) return { type: 'bitfield', root: session.root, leafCount: 0, bits: new Uint8Array(0) }
@@ -630,9 +638,10 @@ export class SwarmCore {
       peer = new SessionPeer(from, this.#connected.get(from)!, this.#now, this.#config.rateWindowMs)
       session.peers.set(from, peer)
       this.#sessionOf.set(peer, session)
+      if (session.offers !== undefined) peer.advertised = new Bitfield(session.leafCount)
       // Our bitfield went out when we opened; what we learnt since (the leaves, the leaves we got)
       // went only to session peers, so they hear it now.
-      if (!initiated || sentVersion !== this.#bitfieldVersion(session)) this.#send(from, this.#bitfieldOf(session))
+      if (!initiated || sentVersion !== this.#bitfieldVersion(session)) this.#send(from, this.#bitfieldOf(session, peer))
     }
     session.lastActiveAt = this.#now
     if (message.leafCount === 0) return
@@ -647,6 +656,39 @@ export class SwarmCore {
     if (this.#bothComplete(session, peer)) return
     if (session.picker !== undefined) this.#updateInterest(session, peer)
     else if (session.phase === 'dag') this.#requestNodes(session)
+    if (peer.advertised !== undefined) this.#offer(session, peer, OFFERED_LEAVES_PER_PEER)
+  }
+
+  /**
+   * Initial seeding (BEP 16's super-seeding, simplified): a publisher tells each peer only of
+   * a few leaves it lacks, those offered least so far, and of one more for each block it
+   * sends, or of a few more when the peer has them all (it says not-interested). Its uplink
+   * then carries each leaf once before any leaf twice, rather than whichever leaves look
+   * rare in each downloader's neighbourhood, which in a large swarm are mostly ones it has
+   * sent already: the swarm gets every leaf in F/u_s, and gets copies from one another.
+   */
+  #offer(session: Session, peer: SessionPeer, count: number): void {
+    const offers = session.offers!
+    const advertised = peer.advertised!
+    const bits = peer.bits
+    const leafCount = session.leafCount
+    const offered: number[] = []
+    while (offered.length < count) {
+      let best = -1
+      let bestOffers = Infinity
+      // From the cursor on, so that ties go round the leaves rather than to the first ones.
+      for (let step = 0, leaf = session.offerCursor; step < leafCount; step++, leaf = leaf + 1 === leafCount ? 0 : leaf + 1) {
+        if (offers[leaf]! >= bestOffers || advertised.has(leaf) || bits?.has(leaf) === true) continue
+        best = leaf
+        bestOffers = offers[leaf]!
+      }
+      if (best < 0) break
+      advertised.add(best)
+      offers[best]!++
+      offered.push(best)
+      session.offerCursor = best + 1 === leafCount ? 0 : best + 1
+    }
+    if (offered.length > 0) this.#send(peer.id, { type: 'have', root: session.root, leaves: offered })
   }
 
   /** Two peers holding everything have nothing to trade: the session ends, and its slot goes to someone else. */
@@ -691,6 +733,7 @@ export class SwarmCore {
     for (const node of content.nodes) session.children.set(node, [])
     session.leaves = content.leaves
     session.held = Bitfield.full(content.leaves.length)
+    if (this.#config.initialSeeding) session.offers = new Uint32Array(content.leaves.length)
     this.#sessions.set(root, session)
     for (const [peer, message] of waiting) if (this.#connected.has(peer)) this.#onBitfield(peer, message)
   }
@@ -712,6 +755,8 @@ export class SwarmCore {
   #onInterested(session: Session, peer: SessionPeer, interested: boolean): void {
     if (peer.peerInterested === interested) return
     peer.peerInterested = interested
+    // An initial seed's peer that has every leaf offered to it is offered more.
+    if (!interested && peer.advertised !== undefined && peer.bits !== undefined) this.#offer(session, peer, OFFERED_LEAVES_PER_PEER)
     if (!interested && !peer.amChoking) {
       this.#setChoking(session, peer, true)
       session.optimistic.delete(peer.id)
@@ -1052,6 +1097,7 @@ export class SwarmCore {
       session.lastActiveAt = this.#now
       this.#send(to, { type: 'block', root, block, data })
       this.#emit({ type: 'transferred', peer: to, root, direction: 'sent', bytes })
+      if (peer.advertised !== undefined && typeof block === 'number') this.#offer(session, peer, 1)
     }
     this.#pumpReads(session, peer)
   }

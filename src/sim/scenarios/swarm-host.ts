@@ -124,6 +124,11 @@ export class SwarmHost implements SimCore<SwarmMessage> {
     return this.#held.count
   }
 
+  /** The leaves in this peer's store (not to be changed). */
+  get held(): Bitfield {
+    return this.#held
+  }
+
   get complete(): boolean {
     return this.#holdsRoot && this.#held.complete
   }

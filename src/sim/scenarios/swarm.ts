@@ -95,6 +95,8 @@ export interface SwarmKnobs {
   expressBytesMax: number
   /** Swarm configuration over the defaults, for every honest core. */
   swarm: Partial<SwarmConfig>
+  /** The origin publishes as an initial seed (SwarmConfig.initialSeeding), as a publisher's node is set up to. */
+  originInitialSeeding: boolean
   /** The run stops this long after the last arrival at the latest, in multiples of LB. */
   timeLimitLbMultiple: number
   /** Overrides the time limit (virtual ms), when given. */
@@ -117,6 +119,7 @@ export const SWARM_KNOBS: SwarmKnobs = {
   handshakeRoundTripCount: 2,
   expressBytesMax: 2_048,
   swarm: {},
+  originInitialSeeding: true,
   timeLimitLbMultiple: 20,
 }
 
@@ -358,6 +361,7 @@ export function runSwarm(seed: ScenarioRunOptions['seed'], overrides: Partial<Sw
     }
   }
   const config = swarmConfig({ progressIntervalMs: 0, ...knobs.swarm })
+  const originConfig = swarmConfig({ ...config, initialSeeding: knobs.originInitialSeeding })
 
   const t = scenario<SwarmMessage>({
     name,
@@ -379,7 +383,8 @@ export function runSwarm(seed: ScenarioRunOptions['seed'], overrides: Partial<Sw
     createCore: (context): SimCore<SwarmMessage> => {
       const index = context.index
       const role = world.role[index]!
-      const core = new SwarmCore({ self: context.id, config: role === Role.Strategic ? StrategicPeer.config(config, world.uploadBytesPerSecond[index]!) : config, prng: context.prng })
+      const peerConfig = role === Role.Origin ? originConfig : role === Role.Strategic ? StrategicPeer.config(config, world.uploadBytesPerSecond[index]!) : config
+      const core = new SwarmCore({ self: context.id, config: peerConfig, prng: context.prng })
       let inner: Core<SwarmInput, SwarmAction> = core
       if (role === Role.FreeRider) inner = new FreeRider(core)
       else if (role === Role.Strategic) inner = new StrategicPeer(core, world.uploadBytesPerSecond[index]!)
