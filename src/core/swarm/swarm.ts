@@ -156,14 +156,24 @@ const OFFERED_LEAVES_PER_PEER = 4
 class SessionPeer {
   readonly id: PeerId
   readonly connection: ConnectedPeer
+  readonly session: Session
+  /** False once it left the session (or the session closed). */
+  active = true
   /** Their leaves: undefined until they send a bitfield with the leaf count. */
   bits: Bitfield | undefined
   amChoking = true
   amInterested = false
   peerChoking = true
   peerInterested = false
-  /** Leaves they hold that we lack (counted once we know the leaves). */
+  /**
+   * Leaves they hold that we lack (counted once we know the leaves), while we are interested
+   * a lower bound: it drops for every leaf we store, theirs or not, and is recounted when it
+   * reaches 0, which spares looking at every peer's bitfield for every leaf stored. Exact 0
+   * while we are not interested.
+   */
   usefulCount = 0
+  /** Its place in the unchoke ranking, computed before each sort. */
+  rankKey = 0
   /** Initial seeding: the leaves we told them we hold. */
   advertised: Bitfield | undefined
   /** Our requests to them in flight, with when each was sent. */
@@ -185,9 +195,10 @@ class SessionPeer {
   /** The shortest request-to-block time seen: a round trip plus one block's transfer. */
   latencyMinMs = Infinity
 
-  constructor(id: PeerId, connection: ConnectedPeer, now: Millis, rateWindowMs: number) {
+  constructor(id: PeerId, connection: ConnectedPeer, session: Session, now: Millis, rateWindowMs: number) {
     this.id = id
     this.connection = connection
+    this.session = session
     this.download = new RateMeter(now, rateWindowMs)
     this.upload = new RateMeter(now, rateWindowMs)
     this.joinedAt = now
@@ -205,6 +216,8 @@ class ConnectedPeer {
   bytesReceived = 0
   unsolicitedBlocks = 0
   overloadedRequests = 0
+  /** The session peer its last message was for: most messages are for the same one. */
+  lastSessionPeer: SessionPeer | undefined
 
   constructor(id: PeerId, direction: Direction, now: Millis, config: SwarmConfig) {
     this.id = id
@@ -250,7 +263,14 @@ class Session {
   nextRechokeAt: Millis
   nextOptimisticAt: Millis
   readonly optimistic = new Set<PeerId>()
+  /** Peers we unchoke that are interested: the upload slots in use. */
+  slotsUsed = 0
   sourcesAskedAt: Millis = -Infinity
+  /**
+   * No request of ours in flight was sent before this: a lower bound, kept as requests go
+   * out and made exact by #expireRequests, so that nextDeadline need not look at every peer.
+   */
+  requestsSentFrom: Millis = Infinity
   nextProgressAt: Millis
   lastActiveAt: Millis
   blockBytesTypical: number
@@ -299,7 +319,6 @@ export class SwarmCore {
   readonly #banned = new Map<PeerId, Millis>()
   /** Peers whose queued requests wait for the upload buckets. */
   readonly #uploadWaiting = new Set<SessionPeer>()
-  readonly #sessionOf = new WeakMap<SessionPeer, Session>()
   readonly #uploadBucket: TokenBucket
   readonly #downloadBucket: TokenBucket
   /** Downloads waiting for the download buckets. */
@@ -366,7 +385,7 @@ export class SwarmCore {
     for (const session of this.#sessions.values()) {
       deadline = Math.min(deadline, session.nextRechokeAt, session.haveFlushAt, session.nextProgressAt)
       if (session.fetching && session.phase !== 'complete') {
-        deadline = Math.min(deadline, this.#oldestRequestAt(session) + this.#config.requestTimeoutMs)
+        deadline = Math.min(deadline, session.requestsSentFrom + this.#config.requestTimeoutMs)
         // Only a download short of peers asks for more: a deadline past due otherwise would make the driver spin.
         if (session.peers.size < this.#config.sourcesWantedMin) deadline = Math.min(deadline, session.sourcesAskedAt + this.#config.sourcesRefreshMs)
       } else if (session.peers.size === 0) {
@@ -483,6 +502,7 @@ export class SwarmCore {
     if (session === undefined) return
     this.#sessions.delete(root)
     for (const peer of session.peers.values()) {
+      peer.active = false
       this.#uploadWaiting.delete(peer)
       this.#send(peer.id, { type: 'absent', root })
     }
@@ -527,6 +547,7 @@ export class SwarmCore {
       session.nodesMissing.delete(cid)
       session.nodeRequests.set(cid, { peer: peer.id, at: this.#now })
       peer.outstanding.set(cid, this.#now)
+      if (session.requestsSentFrom === Infinity) session.requestsSentFrom = this.#now
       this.counters.requestsSent++
       this.#send(peer.id, { type: 'request', root: session.root, block: cid })
     }
@@ -601,7 +622,11 @@ export class SwarmCore {
       session.absent.add(from)
       return this.#leaveSession(session, from)
     }
-    const peer = session?.peers.get(from)
+    let peer = connection.lastSessionPeer
+    if (peer === undefined || !peer.active || peer.session !== session) {
+      peer = session?.peers.get(from)
+      connection.lastSessionPeer = peer
+    }
     if (session === undefined || peer === undefined) {
       if (message.type === 'block') this.#unsolicited(connection)
       // Anything else may be a late message of a session that just closed: ignored.
@@ -635,9 +660,8 @@ export class SwarmCore {
         if (!initiated) this.#send(from, { type: 'absent', root: session.root })
         return
       }
-      peer = new SessionPeer(from, this.#connected.get(from)!, this.#now, this.#config.rateWindowMs)
+      peer = new SessionPeer(from, this.#connected.get(from)!, session, this.#now, this.#config.rateWindowMs)
       session.peers.set(from, peer)
-      this.#sessionOf.set(peer, session)
       if (session.offers !== undefined) peer.advertised = new Bitfield(session.leafCount)
       // Our bitfield went out when we opened; what we learnt since (the leaves, the leaves we got)
       // went only to session peers, so they hear it now.
@@ -748,13 +772,15 @@ export class SwarmCore {
       session.picker.increment(leaf)
       if (!session.held!.has(leaf)) peer.usefulCount++
     }
-    if (this.#bothComplete(session, peer)) return
-    if (session.picker !== undefined) this.#updateInterest(session, peer)
+    if (this.#bothComplete(session, peer) || session.phase !== 'leaves' || peer.usefulCount === 0) return
+    if (!peer.amInterested) this.#setInterested(session, peer, true)
+    this.#requestMore(session, peer)
   }
 
   #onInterested(session: Session, peer: SessionPeer, interested: boolean): void {
     if (peer.peerInterested === interested) return
     peer.peerInterested = interested
+    if (!peer.amChoking) session.slotsUsed += interested ? 1 : -1
     // An initial seed's peer that has every leaf offered to it is offered more.
     if (!interested && peer.advertised !== undefined && peer.bits !== undefined) this.#offer(session, peer, OFFERED_LEAVES_PER_PEER)
     if (!interested && !peer.amChoking) {
@@ -897,6 +923,7 @@ export class SwarmCore {
     if (peers === undefined) session.requestedFrom.set(leaf, [peer.id])
     else peers.push(peer.id)
     peer.outstanding.set(leaf, this.#now)
+    if (session.requestsSentFrom === Infinity) session.requestsSentFrom = this.#now
     // The bytes are spent when asked for, so that the limit holds whoever sends them.
     this.#downloadBucket.spend(this.#now, session.blockBytesTypical)
     peer.connection.downloadBucket.spend(this.#now, session.blockBytesTypical)
@@ -997,8 +1024,9 @@ export class SwarmCore {
     const held = session.held!
     if (!held.add(leaf)) return
     for (const peer of session.peers.values()) {
-      if (peer.bits?.has(leaf) !== true) continue
-      if (--peer.usefulCount === 0 && peer.amInterested) this.#setInterested(session, peer, false)
+      if (!peer.amInterested || --peer.usefulCount > 0) continue
+      peer.usefulCount = peer.bits!.countExcept(held)
+      if (peer.usefulCount === 0) this.#setInterested(session, peer, false)
     }
     this.#queueHave(session, leaf)
     if (held.complete) this.#complete(session)
@@ -1133,18 +1161,48 @@ export class SwarmCore {
   }
 
   #rankForUnchoke(session: Session): SessionPeer[] {
-    const now = this.#now
     const candidates: SessionPeer[] = []
     for (const peer of session.peers.values()) {
-      if (!peer.peerInterested) continue
-      if (session.phase !== 'complete' && peer.amInterested && now - peer.lastBlockAt > this.#config.snubbedAfterMs) continue
+      if (!this.#rankable(session, peer)) continue
+      peer.rankKey = this.#rankKeyOf(session, peer)
       candidates.push(peer)
     }
     // A seeded shuffle first: equal keys (all zero at the start) then fall in random order.
     shuffle(candidates, this.#prng)
-    if (session.phase !== 'complete') return candidates.sort((a, b) => b.download.bytesPerSecond(now) - a.download.bytesPerSecond(now))
-    if (this.#config.seedUnchoke === 'upload-rate') return candidates.sort((a, b) => b.upload.bytesPerSecond(now) - a.upload.bytesPerSecond(now))
-    return candidates.sort((a, b) => a.bytesSent - b.bytesSent)
+    return candidates.sort((a, b) => b.rankKey - a.rankKey)
+  }
+
+  /** Interested, and not snubbing us (a leecher does not reward a peer that stopped sending). */
+  #rankable(session: Session, peer: SessionPeer): boolean {
+    if (!peer.peerInterested) return false
+    return session.phase === 'complete' || !peer.amInterested || this.#now - peer.lastBlockAt <= this.#config.snubbedAfterMs
+  }
+
+  /** Higher ranks first: what they gave us lately; as a seed, round-robin (least served) or their rate. */
+  #rankKeyOf(session: Session, peer: SessionPeer): number {
+    if (session.phase !== 'complete') return peer.download.bytesPerSecond(this.#now)
+    if (this.#config.seedUnchoke === 'upload-rate') return peer.upload.bytesPerSecond(this.#now)
+    return -peer.bytesSent
+  }
+
+  /** The best-ranked choked candidate, ties broken at random: #rankForUnchoke's first choked one, in O(peers). */
+  #bestChoked(session: Session): SessionPeer | undefined {
+    let best: SessionPeer | undefined
+    let ties = 0
+    for (const peer of session.peers.values()) {
+      if (!peer.amChoking || !this.#rankable(session, peer)) continue
+      const key = this.#rankKeyOf(session, peer)
+      if (best === undefined || key > best.rankKey) {
+        best = peer
+        ties = 1
+      } else if (key === best.rankKey && this.#prng.int(++ties) === 0) {
+        best = peer
+      } else {
+        continue
+      }
+      peer.rankKey = key
+    }
+    return best
   }
 
   #pickOptimistic(session: Session, regular: Set<SessionPeer>): void {
@@ -1182,10 +1240,15 @@ export class SwarmCore {
 
   /** Between rechokes, a freed slot goes at once to the best-ranked choked peer. */
   #fillSlots(session: Session): void {
-    let unchokedCount = 0
-    for (const peer of session.peers.values()) if (!peer.amChoking && peer.peerInterested) unchokedCount++
+    let unchokedCount = session.slotsUsed
     const slots = this.#config.unchokeSlots + this.#config.optimisticUnchokeSlots
     if (unchokedCount >= slots) return
+    if (unchokedCount + 1 === slots) {
+      // One slot freed (the usual case, on every not-interested): no need to rank everyone.
+      const best = this.#bestChoked(session)
+      if (best !== undefined) this.#setChoking(session, best, false)
+      return
+    }
     for (const peer of this.#rankForUnchoke(session)) {
       if (!peer.amChoking) continue
       this.#setChoking(session, peer, false)
@@ -1194,6 +1257,7 @@ export class SwarmCore {
   }
 
   #setChoking(session: Session, peer: SessionPeer, choking: boolean): void {
+    if (peer.peerInterested && peer.amChoking !== choking) session.slotsUsed += choking ? -1 : 1
     peer.amChoking = choking
     if (choking) {
       // BEP 3: a choke drops the peer's queued requests; inner-node requests stay.
@@ -1251,6 +1315,8 @@ export class SwarmCore {
   #leaveSession(session: Session, id: PeerId): void {
     const peer = session.peers.get(id)
     if (peer === undefined) return
+    peer.active = false
+    if (!peer.amChoking && peer.peerInterested) session.slotsUsed--
     session.peers.delete(id)
     session.optimistic.delete(id)
     this.#uploadWaiting.delete(peer)
@@ -1285,7 +1351,7 @@ export class SwarmCore {
         this.#emit({ type: 'progress', root: session.root, progress: this.#progressOf(session) })
       }
       if (session.fetching && session.phase !== 'complete') {
-        this.#expireRequests(session)
+        if (session.requestsSentFrom + this.#config.requestTimeoutMs <= now) this.#expireRequests(session)
         if (session.peers.size < this.#config.sourcesWantedMin && now - session.sourcesAskedAt >= this.#config.sourcesRefreshMs) this.#askForSources(session)
       } else if (session.peers.size === 0 && now - session.lastActiveAt >= this.#config.idleSessionMs && !session.fetching) {
         this.#sessions.delete(session.root)
@@ -1295,8 +1361,7 @@ export class SwarmCore {
       const waiting = [...this.#uploadWaiting]
       this.#uploadWaiting.clear()
       for (const peer of waiting) {
-        const session = this.#sessionOf.get(peer)
-        if (session !== undefined && this.#sessions.get(session.root) === session) this.#pumpReads(session, peer)
+        if (peer.active) this.#pumpReads(peer.session, peer)
       }
     }
     if (this.#downloadWaiting.size > 0) {
@@ -1328,10 +1393,12 @@ export class SwarmCore {
       else if (session.phase === 'dag') this.#advanceDag(session)
       else this.#requestMoreFromAll(session)
     }
+    session.requestsSentFrom = this.#oldestRequestAt(session)
   }
 
   #oldestRequestAt(session: Session): Millis {
     let oldest = Infinity
+    // Each map is in the order its requests were sent.
     for (const peer of session.peers.values()) {
       for (const sentAt of peer.outstanding.values()) {
         if (sentAt < oldest) oldest = sentAt
