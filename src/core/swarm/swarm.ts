@@ -251,7 +251,8 @@ class Session {
   readonly opening = new Map<PeerId, number>()
   /** Peers that said they neither hold nor fetch this content. */
   readonly absent = new Set<PeerId>()
-  /** Initial seeding: how many peers each leaf was offered to, and where the search for the next starts. */
+  /** Initial seeding: how many times each leaf was sent, and offered, and where the search for the next starts. */
+  uploads: Uint32Array | undefined
   offers: Uint32Array | undefined
   offerCursor = 0
   pendingHaves: number[] = []
@@ -685,13 +686,15 @@ export class SwarmCore {
 
   /**
    * Initial seeding (BEP 16's super-seeding, simplified): a publisher tells each peer only of
-   * a few leaves it lacks, those offered least so far, and of one more for each block it
-   * sends, or of a few more when the peer has them all (it says not-interested). Its uplink
-   * then carries each leaf once before any leaf twice, rather than whichever leaves look
-   * rare in each downloader's neighbourhood, which in a large swarm are mostly ones it has
-   * sent already: the swarm gets every leaf in F/u_s, and gets copies from one another.
+   * a few leaves it lacks, those sent least so far (then offered least), and of one more for
+   * each block it sends, or of a few more when it unchokes the peer or the peer has them all
+   * (it says not-interested). Its uplink then carries each leaf once before any leaf twice,
+   * rather than whichever leaves look rare in each downloader's neighbourhood, which in a
+   * large swarm are mostly ones it has sent already: the swarm gets every leaf in about
+   * F/u_s, and copies from one another.
    */
   #offer(session: Session, peer: SessionPeer, count: number): void {
+    const uploads = session.uploads!
     const offers = session.offers!
     const advertised = peer.advertised!
     const bits = peer.bits
@@ -699,12 +702,13 @@ export class SwarmCore {
     const offered: number[] = []
     while (offered.length < count) {
       let best = -1
-      let bestOffers = Infinity
+      let bestKey = Infinity
       // From the cursor on, so that ties go round the leaves rather than to the first ones.
       for (let step = 0, leaf = session.offerCursor; step < leafCount; step++, leaf = leaf + 1 === leafCount ? 0 : leaf + 1) {
-        if (offers[leaf]! >= bestOffers || advertised.has(leaf) || bits?.has(leaf) === true) continue
+        const key = uploads[leaf]! * 65_536 + Math.min(offers[leaf]!, 65_535)
+        if (key >= bestKey || advertised.has(leaf) || bits?.has(leaf) === true) continue
         best = leaf
-        bestOffers = offers[leaf]!
+        bestKey = key
       }
       if (best < 0) break
       advertised.add(best)
@@ -757,7 +761,10 @@ export class SwarmCore {
     for (const node of content.nodes) session.children.set(node, [])
     session.leaves = content.leaves
     session.held = Bitfield.full(content.leaves.length)
-    if (this.#config.initialSeeding) session.offers = new Uint32Array(content.leaves.length)
+    if (this.#config.initialSeeding) {
+      session.uploads = new Uint32Array(content.leaves.length)
+      session.offers = new Uint32Array(content.leaves.length)
+    }
     this.#sessions.set(root, session)
     for (const [peer, message] of waiting) if (this.#connected.has(peer)) this.#onBitfield(peer, message)
   }
@@ -1125,7 +1132,10 @@ export class SwarmCore {
       session.lastActiveAt = this.#now
       this.#send(to, { type: 'block', root, block, data })
       this.#emit({ type: 'transferred', peer: to, root, direction: 'sent', bytes })
-      if (peer.advertised !== undefined && typeof block === 'number') this.#offer(session, peer, 1)
+      if (peer.advertised !== undefined && typeof block === 'number') {
+        session.uploads![block]!++
+        this.#offer(session, peer, 1)
+      }
     }
     this.#pumpReads(session, peer)
   }
@@ -1259,6 +1269,7 @@ export class SwarmCore {
   #setChoking(session: Session, peer: SessionPeer, choking: boolean): void {
     if (peer.peerInterested && peer.amChoking !== choking) session.slotsUsed += choking ? -1 : 1
     peer.amChoking = choking
+    if (!choking && peer.advertised !== undefined && peer.bits !== undefined) this.#offer(session, peer, OFFERED_LEAVES_PER_PEER)
     if (choking) {
       // BEP 3: a choke drops the peer's queued requests; inner-node requests stay.
       peer.queue = peer.queue.filter((block) => typeof block === 'string')
