@@ -34,6 +34,12 @@ export interface SwarmConfig {
   requestsPerPeerMax: number
   /** A request unanswered for this long is given up and asked of another peer. */
   requestTimeoutMs: number
+  /**
+   * The same for an inner node: every download waits for the DAG, which any holder serves
+   * at once whatever its choke state, so a silent holder is given up sooner (and not asked
+   * for the DAG again in that session).
+   */
+  nodeRequestTimeoutMs: number
   /** Timeouts in a row after which a peer leaves the session (it advertises blocks it never sends). */
   requestTimeoutsMax: number
   /** Requests a peer may queue with us; more are refused as 'overloaded' and counted. */
@@ -85,6 +91,7 @@ export const DEFAULT_SWARM_CONFIG: SwarmConfig = {
   requestsPerPeerMin: 2,
   requestsPerPeerMax: 64,
   requestTimeoutMs: 30_000,
+  nodeRequestTimeoutMs: 5_000,
   requestTimeoutsMax: 3,
   queuedRequestsPerPeerMax: 256,
   overloadedRequestsMax: 64,
@@ -110,7 +117,7 @@ export const DEFAULT_SWARM_CONFIG: SwarmConfig = {
 export function swarmConfig(overrides: Partial<SwarmConfig> = {}): SwarmConfig {
   const config = { ...DEFAULT_SWARM_CONFIG, ...overrides }
   const positive: (keyof SwarmConfig)[] = [
-    'rechokeIntervalMs', 'optimisticRotateMs', 'snubbedAfterMs', 'requestsPerPeerMin', 'requestTimeoutMs', 'requestTimeoutsMax',
+    'rechokeIntervalMs', 'optimisticRotateMs', 'snubbedAfterMs', 'requestsPerPeerMin', 'requestTimeoutMs', 'nodeRequestTimeoutMs', 'requestTimeoutsMax',
     'queuedRequestsPerPeerMax', 'overloadedRequestsMax', 'readsPerPeerMax', 'endgameRequestsPerBlockMax', 'peersPerSessionMax', 'fetchesMax',
     'sourcesRefreshMs', 'rateWindowMs', 'uploadBytesPerSecondMax', 'downloadBytesPerSecondMax', 'peerUploadBytesPerSecondMax',
     'peerDownloadBytesPerSecondMax', 'unsolicitedBlocksMax', 'idleSessionMs', 'blockBytesTypical',

@@ -150,6 +150,8 @@ const NEW_PEER_WEIGHT = 3
 /** A peer that took this many blocks' worth from us and gave nothing back: it free-rides, as far as we can tell. */
 const FREE_RIDER_BLOCKS = 4
 const FREE_RIDER_WEIGHT = 0.1
+/** Above any byte count or rate: a seed serves peers that ever gave it something first. */
+const SEED_CONTRIBUTOR_RANK = 2 ** 52
 /** Initial seeding: leaves offered to a peer at first (and each time it has them all); one more per block it gets from us. */
 const OFFERED_LEAVES_PER_PEER = 4
 
@@ -192,6 +194,8 @@ class SessionPeer {
   readonly joinedAt: Millis
   lastBlockAt: Millis
   consecutiveTimeouts = 0
+  /** It let a request for an inner node time out: it is not asked for the DAG again. */
+  dagFailed = false
   /** The shortest request-to-block time seen: a round trip plus one block's transfer. */
   latencyMinMs = Infinity
 
@@ -251,8 +255,12 @@ class Session {
   readonly opening = new Map<PeerId, number>()
   /** Peers that said they neither hold nor fetch this content. */
   readonly absent = new Set<PeerId>()
-  /** Initial seeding: how many times each leaf was sent, and offered, and where the search for the next starts. */
+  /**
+   * Initial seeding: how many times each leaf was sent, how many session peers are known to
+   * hold it, how many times it was offered, and where the search for the next starts.
+   */
   uploads: Uint32Array | undefined
+  seen: Uint16Array | undefined
   offers: Uint32Array | undefined
   offerCursor = 0
   pendingHaves: number[] = []
@@ -324,6 +332,7 @@ export class SwarmCore {
   readonly #downloadBucket: TokenBucket
   /** Downloads waiting for the download buckets. */
   readonly #downloadWaiting = new Set<Session>()
+  readonly #requestTimeoutMinMs: number
   #actions: SwarmAction[] = []
   #actionIndex = 0
   #now: Millis = 0
@@ -332,6 +341,7 @@ export class SwarmCore {
     this.#self = options.self
     this.#config = options.config
     this.#prng = options.prng
+    this.#requestTimeoutMinMs = Math.min(this.#config.requestTimeoutMs, this.#config.nodeRequestTimeoutMs)
     this.#uploadBucket = new TokenBucket(0, this.#config.uploadBytesPerSecondMax, this.#config.blockBytesTypical)
     this.#downloadBucket = new TokenBucket(0, this.#config.downloadBytesPerSecondMax, this.#config.blockBytesTypical)
   }
@@ -386,7 +396,7 @@ export class SwarmCore {
     for (const session of this.#sessions.values()) {
       deadline = Math.min(deadline, session.nextRechokeAt, session.haveFlushAt, session.nextProgressAt)
       if (session.fetching && session.phase !== 'complete') {
-        deadline = Math.min(deadline, session.requestsSentFrom + this.#config.requestTimeoutMs)
+        deadline = Math.min(deadline, session.requestsSentFrom + this.#requestTimeoutMinMs)
         // Only a download short of peers asks for more: a deadline past due otherwise would make the driver spin.
         if (session.peers.size < this.#config.sourcesWantedMin) deadline = Math.min(deadline, session.sourcesAskedAt + this.#config.sourcesRefreshMs)
       } else if (session.peers.size === 0) {
@@ -557,7 +567,7 @@ export class SwarmCore {
   #leastBusyDagHolder(session: Session): SessionPeer | undefined {
     let best: SessionPeer | undefined
     for (const peer of session.peers.values()) {
-      if (peer.bits === undefined) continue
+      if (peer.bits === undefined || peer.dagFailed) continue
       if (best === undefined || peer.outstanding.size < best.outstanding.size) best = peer
     }
     return best
@@ -677,6 +687,10 @@ export class SwarmCore {
       if (peer.bits === undefined) session.picker.addPeer(bits)
       else session.picker.replacePeer(peer.bits, bits)
     }
+    if (session.seen !== undefined) {
+      const seen = session.seen
+      bits.forEach((leaf) => seen[leaf]!++, peer.bits)
+    }
     peer.bits = bits
     if (this.#bothComplete(session, peer)) return
     if (session.picker !== undefined) this.#updateInterest(session, peer)
@@ -686,15 +700,17 @@ export class SwarmCore {
 
   /**
    * Initial seeding (BEP 16's super-seeding, simplified): a publisher tells each peer only of
-   * a few leaves it lacks, those sent least so far (then offered least), and of one more for
-   * each block it sends, or of a few more when it unchokes the peer or the peer has them all
-   * (it says not-interested). Its uplink then carries each leaf once before any leaf twice,
-   * rather than whichever leaves look rare in each downloader's neighbourhood, which in a
-   * large swarm are mostly ones it has sent already: the swarm gets every leaf in about
-   * F/u_s, and copies from one another.
+   * a few leaves it lacks, and of one more for each block it sends, or of a few more when it
+   * unchokes the peer or the peer has them all (it says not-interested). First the leaves it
+   * never sent, so that its uplink carries each leaf once before any twice, rather than
+   * whichever leaves look rare in each downloader's neighbourhood, which in a large swarm
+   * are mostly ones it has sent already: the swarm gets every leaf in about F/u_s, and copies
+   * from one another. Then those its session peers hold least (as BEP 16 watches a piece
+   * spread before offering more): a leaf sent to a peer that does not pass it on is sent again.
    */
   #offer(session: Session, peer: SessionPeer, count: number): void {
     const uploads = session.uploads!
+    const seen = session.seen!
     const offers = session.offers!
     const advertised = peer.advertised!
     const bits = peer.bits
@@ -705,7 +721,8 @@ export class SwarmCore {
       let bestKey = Infinity
       // From the cursor on, so that ties go round the leaves rather than to the first ones.
       for (let step = 0, leaf = session.offerCursor; step < leafCount; step++, leaf = leaf + 1 === leafCount ? 0 : leaf + 1) {
-        const key = uploads[leaf]! * 65_536 + Math.min(offers[leaf]!, 65_535)
+        const sent = uploads[leaf]!
+        const key = (sent === 0 ? 0 : 2 ** 40 + seen[leaf]! * 2 ** 24 + Math.min(sent, 255) * 2 ** 16) + Math.min(offers[leaf]!, 65_535)
         if (key >= bestKey || advertised.has(leaf) || bits?.has(leaf) === true) continue
         best = leaf
         bestKey = key
@@ -763,6 +780,7 @@ export class SwarmCore {
     session.held = Bitfield.full(content.leaves.length)
     if (this.#config.initialSeeding) {
       session.uploads = new Uint32Array(content.leaves.length)
+      session.seen = new Uint16Array(content.leaves.length)
       session.offers = new Uint32Array(content.leaves.length)
     }
     this.#sessions.set(root, session)
@@ -775,6 +793,7 @@ export class SwarmCore {
     for (const leaf of leaves) {
       if (leaf >= bits.size) return this.#violation(session, peer, `have of leaf ${leaf} of ${bits.size}`)
       if (!bits.add(leaf)) continue
+      if (session.seen !== undefined) session.seen[leaf]!++
       if (session.picker === undefined) continue
       session.picker.increment(leaf)
       if (!session.held!.has(leaf)) peer.usefulCount++
@@ -1160,7 +1179,9 @@ export class SwarmCore {
     const regular = new Set(ranked.slice(0, this.#config.unchokeSlots))
     for (const id of [...session.optimistic]) {
       const peer = session.peers.get(id)
-      if (rotateOptimistic || peer === undefined || !peer.peerInterested || regular.has(peer)) session.optimistic.delete(id)
+      // One that has taken its fill and given nothing back by a rechoke has had its chance.
+      const spent = peer !== undefined && session.phase !== 'complete' && this.#freeRiding(session, peer)
+      if (rotateOptimistic || peer === undefined || !peer.peerInterested || regular.has(peer) || spent) session.optimistic.delete(id)
     }
     this.#pickOptimistic(session, regular)
     for (const peer of session.peers.values()) {
@@ -1185,14 +1206,29 @@ export class SwarmCore {
   /** Interested, and not snubbing us (a leecher does not reward a peer that stopped sending). */
   #rankable(session: Session, peer: SessionPeer): boolean {
     if (!peer.peerInterested) return false
-    return session.phase === 'complete' || !peer.amInterested || this.#now - peer.lastBlockAt <= this.#config.snubbedAfterMs
+    if (session.phase === 'complete') return true
+    // A leecher's regular slots reward reciprocation: a peer the ledger shows taking and never
+    // giving gets only the optimistic slot (at a low weight), even when a regular one is idle.
+    if (this.#freeRiding(session, peer)) return false
+    return !peer.amInterested || this.#now - peer.lastBlockAt <= this.#config.snubbedAfterMs
   }
 
-  /** Higher ranks first: what they gave us lately; as a seed, round-robin (least served) or their rate. */
+  /** The ledger is the node's memory of who gives back: took several blocks, returned nothing. */
+  #freeRiding(session: Session, peer: SessionPeer): boolean {
+    const connection = peer.connection
+    return connection.bytesReceived === 0 && connection.bytesSent >= FREE_RIDER_BLOCKS * session.blockBytesTypical
+  }
+
+  /**
+   * Higher ranks first: what they gave us lately. As a seed: the peers that ever gave us a
+   * block (the ledger) before those that never did, each in round-robin (least served first)
+   * or by their rate; a free-rider is served only when no contributor wants anything.
+   */
   #rankKeyOf(session: Session, peer: SessionPeer): number {
     if (session.phase !== 'complete') return peer.download.bytesPerSecond(this.#now)
-    if (this.#config.seedUnchoke === 'upload-rate') return peer.upload.bytesPerSecond(this.#now)
-    return -peer.bytesSent
+    const contributor = peer.connection.bytesReceived > 0 ? SEED_CONTRIBUTOR_RANK : 0
+    if (this.#config.seedUnchoke === 'upload-rate') return contributor + peer.upload.bytesPerSecond(this.#now)
+    return contributor - peer.bytesSent
   }
 
   /** The best-ranked choked candidate, ties broken at random: #rankForUnchoke's first choked one, in O(peers). */
@@ -1242,9 +1278,7 @@ export class SwarmCore {
   }
 
   #optimisticWeight(session: Session, peer: SessionPeer): number {
-    const connection = peer.connection
-    // The ledger is the node's memory of who gives back: took several blocks, returned nothing.
-    if (connection.bytesReceived === 0 && connection.bytesSent >= FREE_RIDER_BLOCKS * session.blockBytesTypical) return FREE_RIDER_WEIGHT
+    if (this.#freeRiding(session, peer)) return FREE_RIDER_WEIGHT
     return this.#now - peer.joinedAt < 3 * this.#config.optimisticRotateMs ? NEW_PEER_WEIGHT : 1
   }
 
@@ -1332,6 +1366,10 @@ export class SwarmCore {
     session.optimistic.delete(id)
     this.#uploadWaiting.delete(peer)
     if (peer.bits !== undefined && session.picker !== undefined) session.picker.removePeer(peer.bits)
+    if (peer.bits !== undefined && session.seen !== undefined) {
+      const seen = session.seen
+      peer.bits.forEach((leaf) => seen[leaf]!--)
+    }
     for (const block of peer.outstanding.keys()) {
       if (typeof block === 'number') {
         this.#forgetRequest(session, peer, block)
@@ -1362,7 +1400,7 @@ export class SwarmCore {
         this.#emit({ type: 'progress', root: session.root, progress: this.#progressOf(session) })
       }
       if (session.fetching && session.phase !== 'complete') {
-        if (session.requestsSentFrom + this.#config.requestTimeoutMs <= now) this.#expireRequests(session)
+        if (session.requestsSentFrom + this.#requestTimeoutMinMs <= now) this.#expireRequests(session)
         if (session.peers.size < this.#config.sourcesWantedMin && now - session.sourcesAskedAt >= this.#config.sourcesRefreshMs) this.#askForSources(session)
       } else if (session.peers.size === 0 && now - session.lastActiveAt >= this.#config.idleSessionMs && !session.fetching) {
         this.#sessions.delete(session.root)
@@ -1383,11 +1421,12 @@ export class SwarmCore {
   }
 
   #expireRequests(session: Session): void {
-    const expiredBefore = this.#now - this.#config.requestTimeoutMs
+    const leafExpiredBefore = this.#now - this.#config.requestTimeoutMs
+    const nodeExpiredBefore = this.#now - this.#config.nodeRequestTimeoutMs
     for (const peer of [...session.peers.values()]) {
       let expired = false
       for (const [block, sentAt] of peer.outstanding) {
-        if (sentAt > expiredBefore) continue
+        if (sentAt > (typeof block === 'number' ? leafExpiredBefore : nodeExpiredBefore)) continue
         expired = true
         this.counters.requestTimeouts++
         this.#send(peer.id, { type: 'cancel', root: session.root, block })
@@ -1395,6 +1434,7 @@ export class SwarmCore {
           this.#forgetRequest(session, peer, block)
         } else {
           peer.outstanding.delete(block)
+          peer.dagFailed = true
           session.nodeRequests.delete(block)
           session.nodesMissing.add(block)
         }

@@ -6,7 +6,7 @@
  *   swarm-flash        every downloader arrives within 1 s; homogeneous uploads, then heterogeneous
  *   swarm-poisson      Poisson arrivals over 300 s; homogeneous, then heterogeneous
  *   swarm-freeriders   20% of the downloaders never upload (adversaries/FreeRider); the origin
- *                      leaves once every leaf is held by 3 downloaders
+ *                      leaves once every leaf is held by 3 downloaders that upload
  *   swarm-strategic    heterogeneous uploads; 1% of the downloaders of each class play a
  *                      BitTyrant-style strategy (adversaries/StrategicPeer)
  *
@@ -86,7 +86,10 @@ export interface SwarmKnobs {
   freeRiderShare: number
   /** Downloaders of each class that play the strategy of StrategicPeer. */
   strategicPerClass: number
-  /** The origin leaves once every leaf is held by this many downloaders; Infinity: it stays. */
+  /**
+   * The origin leaves once every leaf is held by this many downloaders that upload (not free
+   * riders, whose copies serve nobody); Infinity: it stays.
+   */
   originLeavesAtCopies: number
   /** Peers a tracker answer holds. */
   sourcesCount: number
@@ -149,8 +152,10 @@ export class SwarmWorld implements SwarmObserver {
   /** Leaves each peer held when the origin left, and when the last compliant downloader completed. */
   heldAtOriginLeft: Uint16Array | undefined
   heldAtCompliantDone: Uint16Array | undefined
+  heldAtCompliantFirstDone: Uint16Array | undefined
   originLeftMs = Number.NaN
   compliantDoneMs = Number.NaN
+  compliantFirstDoneMs = Number.NaN
   /** Counted on arrival, by sender. */
   readonly uploadedWireBytes: Float64Array
   readonly uploadedBlockBytes: Float64Array
@@ -274,6 +279,7 @@ export class SwarmWorld implements SwarmObserver {
     }
     this.leafCopiesStored++
     if (heldCount === this.#lastPercentCount) this.lastPercentMs[index] = now
+    if (this.role[index] === Role.FreeRider) return
     if (++this.#copies[leaf]! === this.#originLeavesAtCopies && ++this.#leavesAtCopies === this.file.leafCount && this.t.sim.isOnline(0)) {
       this.t.leave(0)
     }
@@ -283,6 +289,10 @@ export class SwarmWorld implements SwarmObserver {
     if (event.type !== 'complete' || !Number.isNaN(this.completeMs[index]!) || index === 0) return
     this.completeMs[index] = now
     this.completedCount++
+    if (this.role[index] === Role.Compliant && this.compliantCompletedCount === 0) {
+      this.compliantFirstDoneMs = now
+      this.heldAtCompliantFirstDone = this.#heldNow()
+    }
     if (this.role[index] === Role.Compliant && ++this.compliantCompletedCount === this.compliantCount) {
       this.compliantDoneMs = now
       this.heldAtCompliantDone = this.#heldNow()
@@ -653,13 +663,13 @@ export function runFreeRiders(options: ScenarioRunOptions, overrides: Partial<Sw
   const figures = swarmFigures(run, { poisson: false })
   // Each downloader's rate from the origin's departure until it completed, or until the last compliant one did.
   const leafBytes = world.file.leafBytes
-  const rates = (role: Role): number[] => {
+  const rates = (role: Role, phase: 'all' | 'trading' = 'all'): number[] => {
     const result: number[] = []
     const leftMs = world.originLeftMs
     const before = world.heldAtOriginLeft
     if (before === undefined) return result
-    const endMs = Number.isNaN(world.compliantDoneMs) ? run.t.now : world.compliantDoneMs
-    const after = world.heldAtCompliantDone
+    const endMs = phase === 'trading' ? world.compliantFirstDoneMs : Number.isNaN(world.compliantDoneMs) ? run.t.now : world.compliantDoneMs
+    const after = phase === 'trading' ? world.heldAtCompliantFirstDone : world.heldAtCompliantDone
     for (let index = 1; index < world.peerCount; index++) {
       if (world.role[index] !== role) continue
       const completeMs = world.completeMs[index]!
@@ -673,6 +683,10 @@ export function runFreeRiders(options: ScenarioRunOptions, overrides: Partial<Sw
   const compliantRate = mean(rates(Role.Compliant))
   const freeRiderRate = mean(rates(Role.FreeRider))
   const ratio = compliantRate === undefined || freeRiderRate === undefined ? undefined : freeRiderRate / compliantRate
+  const tradingCompliantRate = mean(rates(Role.Compliant, 'trading'))
+  const tradingFreeRiderRate = mean(rates(Role.FreeRider, 'trading'))
+  const tradingRatio = tradingCompliantRate === undefined || tradingFreeRiderRate === undefined ? undefined : tradingFreeRiderRate / tradingCompliantRate
+  const compliantTimes = sortedOf(downloadTimes(world, (index) => world.role[index] === Role.Compliant).times)
   const freeRiders = sortedOf(downloadTimes(world, (index) => world.role[index] === Role.FreeRider).times)
   const suppressed = world.adversaries.reduce((sum, core) => sum + (core as FreeRider).blocksSuppressed, 0)
   return {
@@ -689,6 +703,9 @@ export function runFreeRiders(options: ScenarioRunOptions, overrides: Partial<Sw
         freeRiderRateMbitPerSecond: round(freeRiderRate === undefined ? undefined : freeRiderRate / MBIT_PER_SECOND, 2),
         freeRiderRateRatio: round(ratio, 3),
         'target.freeRiderRateRatio': target(round(ratio, 3), '<=', 0.1),
+        compliantFirstDoneSeconds: round(world.compliantFirstDoneMs / 1000, 1),
+        tradingFreeRiderRateRatio: round(tradingRatio, 3),
+        compliantDownloadP50Seconds: round(quantile(compliantTimes, 0.5) === undefined ? undefined : quantile(compliantTimes, 0.5)! / 1000, 1),
         freeRiderDownloadP50Seconds: round(quantile(freeRiders, 0.5) === undefined ? undefined : quantile(freeRiders, 0.5)! / 1000, 1),
         freeRiderDownloadMaxSeconds: round(freeRiders.at(-1) === undefined ? undefined : freeRiders.at(-1)! / 1000, 1),
         freeRiderBlocksSuppressed: suppressed,
