@@ -69,6 +69,10 @@ class Harness {
   readonly content: Content
   readonly latencyMs = 5
   readonly uploadBytesPerMs = 1024
+  /** Ticks after which a core still wanted a tick at once: a driver would spin. */
+  stuckTicks = 0
+  /** The leaves each peer sent, in order. */
+  readonly seedUploads = new Map<PeerId, string[]>()
   readonly #events: Array<{ at: number; sequence: number; run: () => void }> = []
   #sequence = 0
   readonly #connections = new Set<string>()
@@ -149,6 +153,7 @@ class Harness {
     peer.core.handle(this.now, input)
     for (let action = peer.core.poll(); action !== undefined; action = peer.core.poll()) this.#execute(peer, action)
     const deadline = peer.core.nextDeadline()
+    if (input.type === 'tick' && deadline !== undefined && deadline <= this.now) this.stuckTicks++
     if (deadline === undefined || deadline >= peer.tickAt) return
     const at = Math.max(deadline, this.now + 1)
     peer.tickAt = at
@@ -166,6 +171,11 @@ class Harness {
       case 'send': {
         if (!this.connected(peer.id, action.to)) return
         const message = action.message
+        if (message.type === 'block' && typeof message.block === 'number') {
+          const uploads = this.seedUploads.get(peer.id) ?? []
+          uploads.push(content.leaves[message.block]!)
+          this.seedUploads.set(peer.id, uploads)
+        }
         let departAt = this.now
         if (message.type === 'block') {
           const start = Math.max(this.now, peer.busyUntil)
@@ -257,6 +267,61 @@ test('many leechers share the load: the seed uploads far less than everyone down
   // Tit-for-tat: at no point does the seed serve more than its slots (4 regular + 1 optimistic).
   const unchoked = leechers.filter((leecher) => seed.core.isUnchoking(harness.content.root, leecher.id)).length
   assert.ok(unchoked <= 5)
+  assert.equal(harness.stuckTicks, 0, 'no core asks for a tick it was just given')
+})
+
+test('an initial seed sends every leaf once before it sends any leaf twice, or nearly', () => {
+  const uploadsUntilAllSent = (initialSeeding: boolean): number => {
+    const harness = new Harness(makeContent('s', 64))
+    const seed = harness.add('seed', { seed: true, config: { initialSeeding } })
+    const leechers = Array.from({ length: 8 }, (_, index) => harness.add(`leecher-${index}`))
+    for (const leecher of leechers) harness.input(leecher.id, { type: 'fetch', root: harness.content.root, rootIsLeaf: false, order: 'rarest' })
+    harness.run(600_000)
+    for (const leecher of leechers) assert.ok(completed(leecher), `${leecher.id} completes`)
+    assert.equal(harness.stuckTicks, 0)
+    // The seed's leaf uploads in the order they were stored by the leechers (one uplink, so in the order sent).
+    const fromSeed = leechers.flatMap((leecher) => leecher.received.filter((entry) => entry.from === seed.id && entry.block.includes('leaf')))
+    const sent = new Set<string>()
+    let uploads = 0
+    for (const entry of harness.seedUploads.get(seed.id) ?? []) {
+      uploads++
+      sent.add(entry)
+      if (sent.size === 64) return uploads
+    }
+    assert.fail(`the seed sent ${sent.size} distinct leaves of 64 (${fromSeed.length} stored)`)
+  }
+  const initial = uploadsUntilAllSent(true)
+  const plain = uploadsUntilAllSent(false)
+  // Endgame asks the seed too for the last leaves of each download: a few copies go early.
+  assert.ok(initial <= 64 * 1.3, `${initial} uploads before every leaf was out`)
+  assert.ok(initial * 1.5 < plain, `${initial} uploads, against ${plain} for a plain seed`)
+})
+
+test('haves skip the leaves a peer holds; a bitfield tells it when the sender completes', () => {
+  const content = makeContent('k', 16)
+  const harness = new Harness(content)
+  harness.add('seed', { seed: true })
+  const watcher = asPeerId('watcher')
+  const heard: SwarmMessage[] = []
+  const holds = Bitfield.full(16)
+  for (let index = 0; index < 16; index++) if (index % 4 === 0) holds.bytes[index >>> 3]! &= ~(0x80 >>> (index & 7))
+  // Rebuild so that its count matches its bits.
+  const watcherBits = new Bitfield(16, holds.bytes.slice())
+  harness.impostors.set(watcher, (h, from, message) => {
+    heard.push(message)
+    if (message.type === 'bitfield') h.sendAs(watcher, from, { type: 'bitfield', root: content.root, leafCount: 16, bits: watcherBits.bytes })
+    if (message.type === 'request') h.sendAs(watcher, from, { type: 'reject', root: content.root, block: message.block, reason: 'choked' })
+  })
+  const leecher = harness.add('leecher', { hold: (cid) => content.nodes.has(cid) })
+  harness.connect(leecher.id, watcher)
+  harness.input(leecher.id, { type: 'fetch', root: content.root, rootIsLeaf: false, order: 'rarest' })
+  harness.run(120_000)
+  assert.ok(completed(leecher))
+  const announced = heard.flatMap((message) => (message.type === 'have' ? message.leaves : []))
+  assert.ok(announced.length > 0, 'the watcher heard some haves')
+  assert.ok(announced.every((leaf) => !watcherBits.has(leaf)), `haves of held leaves: ${announced.filter((leaf) => watcherBits.has(leaf)).join(', ')}`)
+  const last = heard.findLast((message) => message.type === 'bitfield')
+  assert.ok(last?.type === 'bitfield' && new Bitfield(16, last.bits).complete, 'a complete bitfield at the end')
 })
 
 test('a download resumes from the blocks already stored and asks only for the rest', () => {
@@ -303,6 +368,7 @@ test('a peer that advertises everything and sends nothing is dropped after timeo
   harness.input(leecher.id, { type: 'fetch', root: content.root, rootIsLeaf: false, order: 'rarest' })
   harness.run(20_000)
   assert.ok(leecher.core.counters.requestTimeouts >= 1, 'requests to the ghost timed out')
+  assert.equal(harness.stuckTicks, 0, 'a request outstanding past a shorter timeout does not make the core spin')
   assert.equal(leecher.core.counters.peersDroppedUnresponsive, 1)
   // A seed appears; the next search for sources finds it.
   harness.add('seed', { seed: true })

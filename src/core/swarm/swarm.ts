@@ -276,10 +276,10 @@ class Session {
   slotsUsed = 0
   sourcesAskedAt: Millis = -Infinity
   /**
-   * No request of ours in flight was sent before this: a lower bound, kept as requests go
-   * out and made exact by #expireRequests, so that nextDeadline need not look at every peer.
+   * No request of ours in flight expires before this: a lower bound, kept as requests go out
+   * and made exact by #expireRequests, so that nextDeadline need not look at every peer.
    */
-  requestsSentFrom: Millis = Infinity
+  requestsExpireAt: Millis = Infinity
   nextProgressAt: Millis
   lastActiveAt: Millis
   blockBytesTypical: number
@@ -332,7 +332,6 @@ export class SwarmCore {
   readonly #downloadBucket: TokenBucket
   /** Downloads waiting for the download buckets. */
   readonly #downloadWaiting = new Set<Session>()
-  readonly #requestTimeoutMinMs: number
   #actions: SwarmAction[] = []
   #actionIndex = 0
   #now: Millis = 0
@@ -341,7 +340,6 @@ export class SwarmCore {
     this.#self = options.self
     this.#config = options.config
     this.#prng = options.prng
-    this.#requestTimeoutMinMs = Math.min(this.#config.requestTimeoutMs, this.#config.nodeRequestTimeoutMs)
     this.#uploadBucket = new TokenBucket(0, this.#config.uploadBytesPerSecondMax, this.#config.blockBytesTypical)
     this.#downloadBucket = new TokenBucket(0, this.#config.downloadBytesPerSecondMax, this.#config.blockBytesTypical)
   }
@@ -396,10 +394,11 @@ export class SwarmCore {
     for (const session of this.#sessions.values()) {
       deadline = Math.min(deadline, session.nextRechokeAt, session.haveFlushAt, session.nextProgressAt)
       if (session.fetching && session.phase !== 'complete') {
-        deadline = Math.min(deadline, session.requestsSentFrom + this.#requestTimeoutMinMs)
+        deadline = Math.min(deadline, session.requestsExpireAt)
         // Only a download short of peers asks for more: a deadline past due otherwise would make the driver spin.
         if (session.peers.size < this.#config.sourcesWantedMin) deadline = Math.min(deadline, session.sourcesAskedAt + this.#config.sourcesRefreshMs)
-      } else if (session.peers.size === 0) {
+      } else if (session.peers.size === 0 && !session.fetching) {
+        // As #onTick: only a session opened to seed is dropped when idle (a finished download stays).
         deadline = Math.min(deadline, session.lastActiveAt + this.#config.idleSessionMs)
       }
     }
@@ -558,7 +557,7 @@ export class SwarmCore {
       session.nodesMissing.delete(cid)
       session.nodeRequests.set(cid, { peer: peer.id, at: this.#now })
       peer.outstanding.set(cid, this.#now)
-      if (session.requestsSentFrom === Infinity) session.requestsSentFrom = this.#now
+      session.requestsExpireAt = Math.min(session.requestsExpireAt, this.#now + this.#config.nodeRequestTimeoutMs)
       this.counters.requestsSent++
       this.#send(peer.id, { type: 'request', root: session.root, block: cid })
     }
@@ -949,7 +948,7 @@ export class SwarmCore {
     if (peers === undefined) session.requestedFrom.set(leaf, [peer.id])
     else peers.push(peer.id)
     peer.outstanding.set(leaf, this.#now)
-    if (session.requestsSentFrom === Infinity) session.requestsSentFrom = this.#now
+    session.requestsExpireAt = Math.min(session.requestsExpireAt, this.#now + this.#config.requestTimeoutMs)
     // The bytes are spent when asked for, so that the limit holds whoever sends them.
     this.#downloadBucket.spend(this.#now, session.blockBytesTypical)
     peer.connection.downloadBucket.spend(this.#now, session.blockBytesTypical)
@@ -1400,7 +1399,7 @@ export class SwarmCore {
         this.#emit({ type: 'progress', root: session.root, progress: this.#progressOf(session) })
       }
       if (session.fetching && session.phase !== 'complete') {
-        if (session.requestsSentFrom + this.#requestTimeoutMinMs <= now) this.#expireRequests(session)
+        if (session.requestsExpireAt <= now) this.#expireRequests(session)
         if (session.peers.size < this.#config.sourcesWantedMin && now - session.sourcesAskedAt >= this.#config.sourcesRefreshMs) this.#askForSources(session)
       } else if (session.peers.size === 0 && now - session.lastActiveAt >= this.#config.idleSessionMs && !session.fetching) {
         this.#sessions.delete(session.root)
@@ -1421,12 +1420,12 @@ export class SwarmCore {
   }
 
   #expireRequests(session: Session): void {
-    const leafExpiredBefore = this.#now - this.#config.requestTimeoutMs
-    const nodeExpiredBefore = this.#now - this.#config.nodeRequestTimeoutMs
+    const { requestTimeoutMs, nodeRequestTimeoutMs } = this.#config
     for (const peer of [...session.peers.values()]) {
       let expired = false
       for (const [block, sentAt] of peer.outstanding) {
-        if (sentAt > (typeof block === 'number' ? leafExpiredBefore : nodeExpiredBefore)) continue
+        // The same sum as #firstExpiryOf's: `now - timeout` may round otherwise, and leave a deadline at now.
+        if (sentAt + (typeof block === 'number' ? requestTimeoutMs : nodeRequestTimeoutMs) > this.#now) continue
         expired = true
         this.counters.requestTimeouts++
         this.#send(peer.id, { type: 'cancel', root: session.root, block })
@@ -1444,19 +1443,16 @@ export class SwarmCore {
       else if (session.phase === 'dag') this.#advanceDag(session)
       else this.#requestMoreFromAll(session)
     }
-    session.requestsSentFrom = this.#oldestRequestAt(session)
+    session.requestsExpireAt = this.#firstExpiryOf(session)
   }
 
-  #oldestRequestAt(session: Session): Millis {
-    let oldest = Infinity
-    // Each map is in the order its requests were sent.
+  #firstExpiryOf(session: Session): Millis {
+    const { requestTimeoutMs, nodeRequestTimeoutMs } = this.#config
+    let first = Infinity
     for (const peer of session.peers.values()) {
-      for (const sentAt of peer.outstanding.values()) {
-        if (sentAt < oldest) oldest = sentAt
-        break
-      }
+      for (const [block, sentAt] of peer.outstanding) first = Math.min(first, sentAt + (typeof block === 'number' ? requestTimeoutMs : nodeRequestTimeoutMs))
     }
-    return oldest
+    return first
   }
 
   #progressOf(session: Session): SessionProgress {

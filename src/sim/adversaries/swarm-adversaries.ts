@@ -7,9 +7,12 @@
  *   FreeRider   never uploads: its unchokes and every block it would send are suppressed,
  *               so peers that ask it for the DAG's root wait for their request to time out.
  *               It still says interested and have, as BitThief-style clients do.
+ *   StrategicPeer  BitTyrant's strategy (Piatek et al., NSDI 2007) over an honest core: it
+ *               picks its own unchoke set, each peer's upload sized to just earn reciprocation.
  */
-import type { Core, Millis } from '../../core/sans-io.ts'
+import type { Core, Millis, PeerId } from '../../core/sans-io.ts'
 import type { SwarmConfig } from '../../core/swarm/config.ts'
+import type { ContentKey, SwarmMessage } from '../../core/swarm/messages.ts'
 import type { SwarmAction, SwarmInput } from '../../core/swarm/swarm.ts'
 
 export class FreeRider implements Core<SwarmInput, SwarmAction> {
@@ -42,27 +45,241 @@ export class FreeRider implements Core<SwarmInput, SwarmAction> {
   }
 }
 
-/** Placeholder: replaced by the BitTyrant-style strategy. */
+/** What a strategic peer believes of one neighbour. */
+interface Estimate {
+  /** They are interested in us (what they said). */
+  interested: boolean
+  /** In our unchoke set: the inner core has been told of their interest, and unchokes them. */
+  active: boolean
+  /** Bytes per second we expect from them while they reciprocate (BitTyrant's d_p). */
+  download: number
+  /** Bytes per second we think they need from us to reciprocate (BitTyrant's u_p). */
+  upload: number
+  receivedThisRound: number
+  unchokingUs: boolean
+  unchokedUsThisRound: boolean
+  /** Rounds in a row they unchoked us. */
+  reciprocatedRounds: number
+  leavesAnnounced: number
+  firstSeenAt: Millis
+  /** The pacing of our blocks to them: tokens (bytes) and when they were counted. */
+  tokens: number
+  tokensAt: Millis
+  /** Our blocks to them waiting for tokens. */
+  readonly waiting: SwarmAction[]
+}
+
+/** BitTyrant's round, its rates of change (γ, δ) and the rounds of reciprocation before it pays less (r). */
+const ROUND_MS = 10_000
+const PAY_LESS = 0.1
+const PAY_MORE = 0.2
+const RECIPROCATED_ROUNDS = 3
+/** A compliant peer splits its upload over 4 regular slots and 1 optimistic one. */
+const COMPLIANT_SLOTS = 5
+const BLOCK_BYTES_ASSUMED = 1024 * 1024
+
+/**
+ * BitTyrant (Piatek et al., "Do incentives build robustness in BitTorrent?", NSDI 2007):
+ * unchoke the peers that give most per byte given, each just enough to be reciprocated,
+ * as many as the uplink allows. Every 10 s round, for each neighbour p:
+ *
+ *   d_p  what p gives us while it unchokes us: observed over the last round if it did;
+ *        otherwise guessed from the rate of its haves (its download, which under tit-for-tat
+ *        is about its upload) split over a compliant peer's 5 slots
+ *   u_p  what p needs from us: at first an equal split of our upload over 5 slots; 10% less
+ *        after 3 rounds in a row of reciprocation, 20% more after a round unchoked by us
+ *        without reciprocation
+ *
+ * and the unchoke set is the interested peers by d_p / u_p, best first, while the sum of
+ * their u_p fits our upload capacity; each is sent blocks at no more than u_p (a token
+ * bucket per peer, in this wrapper). The honest core underneath keeps doing the rest
+ * (downloading, rarest-first, endgame, seeding); it is configured to unchoke every peer it
+ * believes interested (StrategicPeer.config), and is told a peer is interested only while
+ * the peer is in the unchoke set.
+ */
 export class StrategicPeer implements Core<SwarmInput, SwarmAction> {
   readonly #inner: Core<SwarmInput, SwarmAction>
+  readonly #uploadBytesPerSecond: number
+  readonly #estimates = new Map<PeerId, Estimate>()
+  #root: ContentKey | undefined
+  #now: Millis = 0
+  #nextRoundAt: Millis = ROUND_MS
+  #blockBytes = BLOCK_BYTES_ASSUMED
+  /** Paced blocks ready to go. */
+  readonly #released: SwarmAction[] = []
+  rounds = 0
+  unchokeSetSizes = 0
 
+  /** The inner core's configuration: every peer it believes interested is unchoked; no optimistic slot of its own. */
   static config(config: SwarmConfig, _uploadBytesPerSecond: number): SwarmConfig {
-    return config
+    return { ...config, unchokeSlots: config.peersPerSessionMax, optimisticUnchokeSlots: 0 }
   }
 
-  constructor(inner: Core<SwarmInput, SwarmAction>, _uploadBytesPerSecond: number) {
+  constructor(inner: Core<SwarmInput, SwarmAction>, uploadBytesPerSecond: number) {
     this.#inner = inner
+    this.#uploadBytesPerSecond = uploadBytesPerSecond
   }
 
   handle(now: Millis, input: SwarmInput): void {
+    this.#now = now
+    if (input.type === 'peer-disconnected') this.#estimates.delete(input.peer)
+    if (input.type === 'message') {
+      const heard = this.#observe(now, input.from, input.message)
+      if (heard) this.#inner.handle(now, input)
+      // Between rounds, capacity freed or a newcomer's interest is used at once, as a compliant core fills a slot.
+      if (input.message.type === 'interested' || input.message.type === 'not-interested') this.#fill(now)
+      return
+    }
     this.#inner.handle(now, input)
+    if (input.type === 'tick') {
+      if (now >= this.#nextRoundAt) this.#round(now)
+      this.#release(now)
+    }
   }
 
   poll(): SwarmAction | undefined {
-    return this.#inner.poll()
+    const released = this.#released.shift()
+    if (released !== undefined) return released
+    for (let action = this.#inner.poll(); action !== undefined; action = this.#inner.poll()) {
+      if (action.type !== 'send') return action
+      const message = action.message
+      // Our own choker speaks: the inner core's chokes and unchokes follow what it was told of interest.
+      if (message.type !== 'block' || typeof message.block !== 'number') return action
+      const estimate = this.#estimates.get(action.to)
+      if (estimate === undefined) return action
+      this.#refill(estimate, this.#now)
+      if (estimate.waiting.length === 0 && estimate.tokens > 0) {
+        estimate.tokens -= message.data.byteLength
+        return action
+      }
+      estimate.waiting.push(action)
+    }
+    return undefined
   }
 
   nextDeadline(): Millis | undefined {
-    return this.#inner.nextDeadline()
+    let deadline = Math.min(this.#inner.nextDeadline() ?? Infinity, this.#nextRoundAt)
+    for (const estimate of this.#estimates.values()) {
+      if (estimate.waiting.length === 0) continue
+      deadline = Math.min(deadline, estimate.tokensAt + Math.ceil((-estimate.tokens + 1) * 1000 / estimate.upload))
+    }
+    return deadline === Infinity ? undefined : deadline
+  }
+
+  /** Notes what a neighbour says; returns whether the inner core hears it. */
+  #observe(now: Millis, from: PeerId, message: SwarmMessage): boolean {
+    const estimate = this.#estimateOf(now, from)
+    this.#root ??= message.root
+    switch (message.type) {
+      case 'interested':
+        estimate.interested = true
+        return estimate.active
+      case 'not-interested':
+        estimate.interested = false
+        return estimate.active
+      case 'unchoke':
+        estimate.unchokingUs = true
+        estimate.unchokedUsThisRound = true
+        return true
+      case 'choke':
+        estimate.unchokingUs = false
+        return true
+      case 'block':
+        estimate.receivedThisRound += message.data.byteLength
+        if (typeof message.block === 'number') this.#blockBytes = message.data.byteLength
+        return true
+      case 'have':
+        estimate.leavesAnnounced += message.leaves.length
+        return true
+      default:
+        return true
+    }
+  }
+
+  #estimateOf(now: Millis, peer: PeerId): Estimate {
+    let estimate = this.#estimates.get(peer)
+    if (estimate === undefined) {
+      const equalSplit = this.#uploadBytesPerSecond / COMPLIANT_SLOTS
+      estimate = {
+        interested: false, active: false, download: equalSplit, upload: equalSplit, receivedThisRound: 0, unchokingUs: false,
+        unchokedUsThisRound: false, reciprocatedRounds: 0, leavesAnnounced: 0, firstSeenAt: now, tokens: this.#blockBytes, tokensAt: now, waiting: [],
+      }
+      this.#estimates.set(peer, estimate)
+    }
+    return estimate
+  }
+
+  #round(now: Millis): void {
+    this.rounds++
+    this.#nextRoundAt = now + ROUND_MS
+    for (const estimate of this.#estimates.values()) {
+      const reciprocated = estimate.unchokedUsThisRound || estimate.unchokingUs
+      if (reciprocated && estimate.receivedThisRound > 0) {
+        estimate.download = (estimate.receivedThisRound * 1000) / ROUND_MS
+        if (++estimate.reciprocatedRounds >= RECIPROCATED_ROUNDS) estimate.upload *= 1 - PAY_LESS
+      } else {
+        estimate.reciprocatedRounds = 0
+        // Its haves say how fast it downloads, about what it uploads; a compliant peer splits that over 5 slots.
+        const ageSeconds = Math.max(1, (now - estimate.firstSeenAt) / 1000)
+        estimate.download = (estimate.leavesAnnounced * this.#blockBytes) / ageSeconds / COMPLIANT_SLOTS
+        if (estimate.active) estimate.upload *= 1 + PAY_MORE
+      }
+      estimate.receivedThisRound = 0
+      estimate.unchokedUsThisRound = false
+    }
+    const candidates = [...this.#estimates.entries()].filter(([, estimate]) => estimate.interested)
+    candidates.sort(([, a], [, b]) => b.download / b.upload - a.download / a.upload)
+    const chosen = new Set<PeerId>()
+    let budget = this.#uploadBytesPerSecond
+    for (const [peer, estimate] of candidates) {
+      if (chosen.size > 0 && estimate.upload > budget) break
+      chosen.add(peer)
+      budget -= estimate.upload
+    }
+    this.unchokeSetSizes += chosen.size
+    const root = this.#root
+    if (root === undefined) return
+    for (const [peer, estimate] of this.#estimates) {
+      const active = chosen.has(peer)
+      if (active === estimate.active) continue
+      estimate.active = active
+      // The inner core unchokes whoever it believes interested: it is told so only while they are in the set.
+      if (estimate.interested) this.#inner.handle(now, { type: 'message', from: peer, message: { type: active ? 'interested' : 'not-interested', root } })
+    }
+  }
+
+  /** Adds the best interested peers outside the set while their u_p fits what the set leaves of our upload. */
+  #fill(now: Millis): void {
+    let budget = this.#uploadBytesPerSecond
+    for (const estimate of this.#estimates.values()) if (estimate.active && estimate.interested) budget -= estimate.upload
+    for (;;) {
+      let best: [PeerId, Estimate] | undefined
+      for (const entry of this.#estimates) {
+        const estimate = entry[1]
+        if (estimate.active || !estimate.interested || estimate.upload > budget) continue
+        if (best === undefined || estimate.download / estimate.upload > best[1].download / best[1].upload) best = entry
+      }
+      if (best === undefined || this.#root === undefined) return
+      best[1].active = true
+      budget -= best[1].upload
+      this.#inner.handle(now, { type: 'message', from: best[0], message: { type: 'interested', root: this.#root } })
+    }
+  }
+
+  #refill(estimate: Estimate, now: Millis): void {
+    estimate.tokens = Math.min(this.#blockBytes, estimate.tokens + ((now - estimate.tokensAt) * estimate.upload) / 1000)
+    estimate.tokensAt = now
+  }
+
+  /** Blocks whose peer's bucket refilled go out. */
+  #release(now: Millis): void {
+    for (const estimate of this.#estimates.values()) {
+      this.#refill(estimate, now)
+      while (estimate.waiting.length > 0 && estimate.tokens > 0) {
+        const action = estimate.waiting.shift()!
+        if (action.type === 'send' && action.message.type === 'block') estimate.tokens -= action.message.data.byteLength
+        this.#released.push(action)
+      }
+    }
   }
 }

@@ -604,6 +604,8 @@ export function swarmFigures(run: SwarmRun, options: { poisson: boolean }): Reco
     rejectsReceived: totals.rejectsReceived ?? 0,
     peersDroppedUnresponsive: totals.peersDroppedUnresponsive ?? 0,
     wireOverheadShare: round(1 - world.blockBytesUploaded / world.wireBytesUploaded, 4),
+    /** Ticks after which a core still asked for a tick at once: a core bug if not 0. */
+    stuckDeadlines: run.t.sim.counters.stuckDeadlines,
     'target.p50': target(ratio(p50), '<=', 1.15),
     'target.p99': target(ratio(p99), '<=', 1.4),
     'target.p999': target(ratio(p999), '<=', 1.6),
