@@ -1,0 +1,43 @@
+/**
+ * The swarm protocol over small simulated swarms, with the real SwarmCore: a flash crowd
+ * completes near the lower bound, free riders are served less than compliant peers, and
+ * a run replays from its seed. The figures at 1,000 and 10,000 peers come from
+ * `shoal sim swarm-*` (and `npm run bench:swarm`). SHOAL_SEED=<n> replays a failure.
+ */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { seedFromEnvironment } from '../seed.ts'
+import { HETEROGENEOUS_CLASSES, runFreeRiders, runStrategic, runSwarm, swarmFigures } from './swarm.ts'
+
+const seed = seedFromEnvironment(1n)
+
+test('30 peers arriving within 1 s fetch 32 MiB from one origin, within twice the lower bound', () => {
+  const flash = () => runSwarm(seed, { peers: 30, leafCount: 32 }, 'swarm-flash')
+  const run = flash()
+  const figures = swarmFigures(run, { poisson: false })
+  const shown = JSON.stringify(figures)
+  run.t.check(run.finished && figures.completed === 30, `not every download completed: ${shown}`)
+  // At 32 MiB the ramp-up and the DAG's round trips weigh; at 1 GiB p50 is within 1.15 × LB.
+  run.t.check((figures.p50OverBound as number) <= 2, `p50 above 2 × LB: ${shown}`)
+  run.t.check((figures.originEgressF as number) <= 4, `the origin sent more than 4 F: ${shown}`)
+  run.t.check(figures.stuckDeadlines === 0, `a core asked for ticks it had just been given: ${shown}`)
+  // The same seed replays the same run.
+  assert.equal(flash().t.sim.traceHash, run.t.sim.traceHash)
+})
+
+test('free riders (20%) download slower than the compliant peers they take from', () => {
+  const { run, report } = runFreeRiders({ peers: 60, seed }, { leafCount: 64 })
+  const figures = report.figures
+  const shown = JSON.stringify(figures)
+  run.t.check(figures['compliant.completed'] === 60, `not every download completed: ${shown}`)
+  run.t.check(Number.isFinite(figures.originLeftSeconds as number), `the origin never left: ${shown}`)
+  run.t.check((figures.freeRiderDownloadP50Seconds as number) > 1.05 * (figures.compliantDownloadP50Seconds as number), `free riders are served as well as compliant peers: ${shown}`)
+})
+
+test('strategic (BitTyrant-style) peers complete, and the gain is measured per capacity class', () => {
+  const { run, report } = runStrategic({ peers: 60, seed }, { leafCount: 64, classes: HETEROGENEOUS_CLASSES })
+  const figures = report.figures
+  const shown = JSON.stringify(figures)
+  run.t.check(figures['compliant.completed'] === 60, `not every download completed: ${shown}`)
+  for (const label of ['up10', 'up50', 'up100']) run.t.check(typeof figures[`${label}.strategicGain`] === 'number', `no gain measured for ${label}: ${shown}`)
+})
