@@ -755,7 +755,7 @@ export const SWARM_POISSON_SCENARIO: NamedScenario = {
 
 export const SWARM_FREERIDERS_SCENARIO: NamedScenario = {
   name: 'swarm-freeriders',
-  description: 'swarm-flash (homogeneous) with 20% free riders that never upload; the origin leaves once every leaf is held by 3 downloaders: free riders\' download rate against compliant peers\'',
+  description: 'swarm-flash (homogeneous) with 20% free riders that never upload; the origin leaves once every leaf is held by 3 downloaders that upload: free riders\' download rate against compliant peers\'',
   defaults: { peers: 1_000, ms: 0 },
   run: (options) => runFreeRiders(options).report,
 }
