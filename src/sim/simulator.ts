@@ -332,6 +332,8 @@ export class Simulator<M> {
   readonly #tickAt: Float64Array
   readonly #tickVersion: Uint32Array
   readonly #joinedAt: Float64Array
+  /** Bytes of every transfer that has left each peer (its last byte sent), frame overhead included. */
+  readonly #bytesUploaded: Float64Array
   readonly #cores: (SimCore<M> | undefined)[]
   readonly #connectionsOf: (Connection[] | undefined)[]
   /**
@@ -372,6 +374,7 @@ export class Simulator<M> {
     this.#tickAt = new Float64Array(peerCount).fill(NO_TIME)
     this.#tickVersion = new Uint32Array(peerCount)
     this.#joinedAt = new Float64Array(peerCount)
+    this.#bytesUploaded = new Float64Array(peerCount)
     this.#cores = new Array(peerCount).fill(undefined)
     this.#connectionsOf = new Array(peerCount).fill(undefined)
     this.#usedAtOf = this.#connectionsPerPeerMax === Infinity ? undefined : new Array(peerCount).fill(undefined)
@@ -420,6 +423,11 @@ export class Simulator<M> {
     let total = this.#onlinePeerMs
     for (let index = 0; index < this.peerCount; index++) if (this.#online[index] === 1) total += this.#now - this.#joinedAt[index]!
     return total
+  }
+
+  /** Bytes that have left the peer so far (messages fully sent, frame overhead included), whatever became of them. */
+  bytesUploadedBy(index: number): number {
+    return this.#bytesUploaded[index] ?? 0
   }
 
   get activeFlowCount(): number {
@@ -772,6 +780,7 @@ export class Simulator<M> {
 
   /** The last byte has left the sender: it arrives one latency (plus retransmissions) later, in stream order. */
   #scheduleDelivery(transfer: Transfer): void {
+    this.#bytesUploaded[transfer.from]! += transfer.bytes
     const connection = transfer.connection
     let delayMs = connection.latencyMs
     const lossProbability = this.network.lossProbability

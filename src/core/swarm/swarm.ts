@@ -332,6 +332,8 @@ export class SwarmCore {
   readonly #downloadBucket: TokenBucket
   /** Downloads waiting for the download buckets. */
   readonly #downloadWaiting = new Set<Session>()
+  /** The session the last message was for: nearly every message is for the same one. */
+  #lastSession: Session | undefined
   #actions: SwarmAction[] = []
   #actionIndex = 0
   #now: Millis = 0
@@ -405,6 +407,19 @@ export class SwarmCore {
     if (this.#uploadWaiting.size > 0) deadline = Math.min(deadline, this.#uploadReadyAt())
     if (this.#downloadWaiting.size > 0) deadline = Math.min(deadline, this.#downloadBucket.readyAt(this.#now), this.#now + 50)
     return deadline === Infinity ? undefined : deadline
+  }
+
+  #sessionOf(root: ContentKey): Session | undefined {
+    const last = this.#lastSession
+    if (last !== undefined && last.root === root) return last
+    const session = this.#sessions.get(root)
+    if (session !== undefined) this.#lastSession = session
+    return session
+  }
+
+  #deleteSession(session: Session): void {
+    this.#sessions.delete(session.root)
+    if (this.#lastSession === session) this.#lastSession = undefined
   }
 
   // ---- connections -------------------------------------------------------------------
@@ -510,7 +525,7 @@ export class SwarmCore {
   #closeSession(root: ContentKey, reason: SwarmFailure, detail: string): void {
     const session = this.#sessions.get(root)
     if (session === undefined) return
-    this.#sessions.delete(root)
+    this.#deleteSession(session)
     for (const peer of session.peers.values()) {
       peer.active = false
       this.#uploadWaiting.delete(peer)
@@ -623,9 +638,10 @@ export class SwarmCore {
 
   #onMessage(from: PeerId, message: SwarmMessage): void {
     const connection = this.#connected.get(from)
-    if (connection === undefined || this.#isBanned(from)) return
+    // Connected means not banned: #onPeerConnected turns banned peers away, and #ban disconnects.
+    if (connection === undefined) return
     if (message.type === 'bitfield') return this.#onBitfield(from, message)
-    const session = this.#sessions.get(message.root)
+    const session = this.#sessionOf(message.root)
     if (message.type === 'absent') {
       if (session === undefined) return
       session.opening.delete(from)
@@ -1402,7 +1418,7 @@ export class SwarmCore {
         if (session.requestsExpireAt <= now) this.#expireRequests(session)
         if (session.peers.size < this.#config.sourcesWantedMin && now - session.sourcesAskedAt >= this.#config.sourcesRefreshMs) this.#askForSources(session)
       } else if (session.peers.size === 0 && now - session.lastActiveAt >= this.#config.idleSessionMs && !session.fetching) {
-        this.#sessions.delete(session.root)
+        this.#deleteSession(session)
       }
     }
     if (this.#uploadWaiting.size > 0) {

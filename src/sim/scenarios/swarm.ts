@@ -135,6 +135,13 @@ const enum Role {
 
 
 
+/** A simulated peer's index from its id, p<index> (as Simulator names them), without a map lookup. */
+function peerIndexOf(id: PeerId): number {
+  let index = 0
+  for (let position = 1; position < id.length; position++) index = index * 10 + id.charCodeAt(position) - 48
+  return index
+}
+
 /** Every this often the run's totals are sampled, for utilisation. */
 const SAMPLE_EVERY_MS = 1_000
 
@@ -156,8 +163,7 @@ export class SwarmWorld implements SwarmObserver {
   originLeftMs = Number.NaN
   compliantDoneMs = Number.NaN
   compliantFirstDoneMs = Number.NaN
-  /** Counted on arrival, by sender. */
-  readonly uploadedWireBytes: Float64Array
+  /** Block bytes counted on arrival, by sender. */
   readonly uploadedBlockBytes: Float64Array
   readonly hosts: (SwarmHost | undefined)[]
   readonly cores: (SwarmCore | undefined)[]
@@ -166,7 +172,6 @@ export class SwarmWorld implements SwarmObserver {
   compliantCount = 0
   compliantCompletedCount = 0
   leafCopiesStored = 0
-  wireBytesUploaded = 0
   blockBytesUploaded = 0
   /** Sum of the upload capacities of the peers online (origin included). */
   onlineUploadBytesPerSecond = 0
@@ -174,7 +179,6 @@ export class SwarmWorld implements SwarmObserver {
   readonly samples: number[][] = []
   #t: Scenario<SwarmMessage> | undefined
   readonly #lastPercentCount: number
-  readonly #frameOverheadBytes: number
   readonly #copies: Uint32Array
   #leavesAtCopies = 0
   readonly #originLeavesAtCopies: number
@@ -188,7 +192,7 @@ export class SwarmWorld implements SwarmObserver {
   readonly #sourcesCount: number
   readonly #trackerPrng: Prng
 
-  constructor(file: VirtualFile, peerCount: number, options: { sourcesCount: number; frameOverheadBytes: number; originLeavesAtCopies: number; prng: Prng }) {
+  constructor(file: VirtualFile, peerCount: number, options: { sourcesCount: number; originLeavesAtCopies: number; prng: Prng }) {
     this.file = file
     this.peerCount = peerCount
     this.role = new Uint8Array(peerCount)
@@ -198,12 +202,10 @@ export class SwarmWorld implements SwarmObserver {
     this.dagMs = new Float64Array(peerCount).fill(Number.NaN)
     this.lastPercentMs = new Float64Array(peerCount).fill(Number.NaN)
     this.completeMs = new Float64Array(peerCount).fill(Number.NaN)
-    this.uploadedWireBytes = new Float64Array(peerCount)
     this.uploadedBlockBytes = new Float64Array(peerCount)
     this.hosts = new Array(peerCount).fill(undefined)
     this.cores = new Array(peerCount).fill(undefined)
     this.#lastPercentCount = Math.ceil(0.99 * file.leafCount)
-    this.#frameOverheadBytes = options.frameOverheadBytes
     this.#copies = new Uint32Array(file.leafCount)
     this.#originLeavesAtCopies = options.originLeavesAtCopies
     this.#memberSlot = new Int32Array(peerCount).fill(-1)
@@ -299,15 +301,18 @@ export class SwarmWorld implements SwarmObserver {
     }
   }
 
-  received(index: number, from: PeerId, message: SwarmMessage, _now: Millis): void {
-    const sender = this.t.sim.indexOf(from)!
-    const wireBytes = swarmMessageSize(message) + this.#frameOverheadBytes
-    this.uploadedWireBytes[sender]! += wireBytes
-    this.wireBytesUploaded += wireBytes
-    if (message.type === 'block') {
-      this.uploadedBlockBytes[sender]! += message.data.byteLength
-      this.blockBytesUploaded += message.data.byteLength
-    }
+  received(_index: number, from: PeerId, message: SwarmMessage, _now: Millis): void {
+    if (message.type !== 'block') return
+    const sender = peerIndexOf(from)
+    this.uploadedBlockBytes[sender]! += message.data.byteLength
+    this.blockBytesUploaded += message.data.byteLength
+  }
+
+  /** Bytes on the wire that have left every peer so far (the simulator counts them as they leave). */
+  wireBytesUploadedNow(): number {
+    let total = 0
+    for (let index = 0; index < this.peerCount; index++) total += this.t.sim.bytesUploadedBy(index)
+    return total
   }
 
   onOnline(index: number): void {
@@ -324,7 +329,7 @@ export class SwarmWorld implements SwarmObserver {
   }
 
   sample(now: Millis): void {
-    this.samples.push([now, this.leafCopiesStored, this.wireBytesUploaded, this.blockBytesUploaded, this.onlineUploadBytesPerSecond])
+    this.samples.push([now, this.leafCopiesStored, this.wireBytesUploadedNow(), this.blockBytesUploaded, this.onlineUploadBytesPerSecond])
   }
 
   #heldNow(): Uint16Array {
@@ -353,7 +358,6 @@ export function runSwarm(seed: ScenarioRunOptions['seed'], overrides: Partial<Sw
   const frameOverheadBytes = 32
   const world = new SwarmWorld(file, peerCount, {
     sourcesCount: knobs.sourcesCount,
-    frameOverheadBytes,
     originLeavesAtCopies: knobs.originLeavesAtCopies,
     prng: Prng.fromSeed(seed).fork('swarm:tracker'),
   })
@@ -603,7 +607,7 @@ export function swarmFigures(run: SwarmRun, options: { poisson: boolean }): Reco
     requestTimeouts: totals.requestTimeouts ?? 0,
     rejectsReceived: totals.rejectsReceived ?? 0,
     peersDroppedUnresponsive: totals.peersDroppedUnresponsive ?? 0,
-    wireOverheadShare: round(1 - world.blockBytesUploaded / world.wireBytesUploaded, 4),
+    wireOverheadShare: round(1 - world.blockBytesUploaded / world.wireBytesUploadedNow(), 4),
     /** Ticks after which a core still asked for a tick at once: a core bug if not 0. */
     stuckDeadlines: run.t.sim.counters.stuckDeadlines,
     'target.p50': target(ratio(p50), '<=', 1.15),
