@@ -152,6 +152,8 @@ const FREE_RIDER_BLOCKS = 4
 const FREE_RIDER_WEIGHT = 0.1
 /** Above any byte count or rate: a seed serves peers that ever gave it something first. */
 const SEED_CONTRIBUTOR_RANK = 2 ** 52
+/** Initial seeding: a leaf sent that this many session peers hold is offered no more. */
+const INITIAL_SEED_SPREAD = 3
 /** Initial seeding: leaves offered to a peer at first (and each time it has them all); one more per block it gets from us. */
 const OFFERED_LEAVES_PER_PEER = 4
 
@@ -737,6 +739,8 @@ export class SwarmCore {
       // From the cursor on, so that ties go round the leaves rather than to the first ones.
       for (let step = 0, leaf = session.offerCursor; step < leafCount; step++, leaf = leaf + 1 === leafCount ? 0 : leaf + 1) {
         const sent = uploads[leaf]!
+        // A leaf sent and held by several of our peers has spread: a publisher need not offer it again.
+        if (sent > 0 && seen[leaf]! >= INITIAL_SEED_SPREAD) continue
         const key = (sent === 0 ? 0 : 2 ** 40 + seen[leaf]! * 2 ** 24 + Math.min(sent, 255) * 2 ** 16) + Math.min(offers[leaf]!, 65_535)
         if (key >= bestKey || advertised.has(leaf) || bits?.has(leaf) === true) continue
         best = leaf

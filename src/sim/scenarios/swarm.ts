@@ -30,9 +30,11 @@
  * one downloader in multiples of F; upload utilisation over the steady state, defined as
  * the interval from the instant 10% of all the leaf copies the run delivers have arrived to
  * the instant 90% have; the endgame, the time the last 1% of the leaves of each download
- * took as a share of its download time. For Poisson arrivals a download's bound is F/d_i
- * (its own downlink): staggered downloads share the swarm's capacity with seeds that stay,
- * and the flash crowd's aggregate bound does not bind any one of them; both ratios are given.
+ * took as a share of its download time. For Poisson arrivals the download times are held
+ * against the same LB, as the issue defines it, though it bounds no single download strictly
+ * there (a late arrival finds seeds that stay, and may beat it); F/d_i, its own downlink,
+ * does, and is given beside, but a download reaches it only where seeds far outnumber
+ * downloaders, not while the swarm is still growing.
  */
 import { Prng } from '../../core/prng.ts'
 import type { Core, Millis, PeerId } from '../../core/sans-io.ts'
@@ -554,8 +556,8 @@ export function swarmFigures(run: SwarmRun, options: { poisson: boolean }): Reco
   const p50 = quantile(sorted, 0.5)
   const p99 = quantile(sorted, 0.99)
   const p999 = quantile(sorted, 0.999)
-  // A Poisson download is bound by its own downlink only (see the module comment).
-  const boundMs = options.poisson ? (fileBytes / knobs.downloadBytesPerSecond) * 1000 : lbMs
+  const boundMs = lbMs
+  const downlinkBoundMs = (fileBytes / knobs.downloadBytesPerSecond) * 1000
   const ratio = (value: number | undefined) => round(value === undefined ? undefined : value / boundMs, 3)
   let largestUpload = 0
   for (let index = 1; index < world.peerCount; index++) largestUpload = Math.max(largestUpload, world.uploadedBlockBytes[index]!)
@@ -580,7 +582,7 @@ export function swarmFigures(run: SwarmRun, options: { poisson: boolean }): Reco
     incompleteCompliant: incomplete,
     lbSeconds: round(lbMs / 1000, 1),
   }
-  if (options.poisson) figures.poissonBoundSeconds = round(boundMs / 1000, 1)
+  if (options.poisson) figures.downlinkBoundSeconds = round(downlinkBoundMs / 1000, 1)
   Object.assign(figures, {
     downloadP50Seconds: round(p50 === undefined ? undefined : p50 / 1000, 1),
     downloadP99Seconds: round(p99 === undefined ? undefined : p99 / 1000, 1),
@@ -590,7 +592,10 @@ export function swarmFigures(run: SwarmRun, options: { poisson: boolean }): Reco
     p99OverBound: ratio(p99),
     p999OverBound: ratio(p999),
   })
-  if (options.poisson) figures.p50OverFlashLb = round(p50 === undefined ? undefined : p50 / lbMs, 3)
+  if (options.poisson) {
+    figures.p50OverDownlinkBound = round(p50 === undefined ? undefined : p50 / downlinkBoundMs, 3)
+    figures.p99OverDownlinkBound = round(p99 === undefined ? undefined : p99 / downlinkBoundMs, 3)
+  }
   Object.assign(figures, {
     dagP50Ms: round(quantile(dag, 0.5)),
     dagP99Ms: round(quantile(dag, 0.99)),
@@ -752,7 +757,7 @@ export const SWARM_FLASH_SCENARIO: NamedScenario = {
 
 export const SWARM_POISSON_SCENARIO: NamedScenario = {
   name: 'swarm-poisson',
-  description: 'as swarm-flash, with N Poisson arrivals over 300 s; download times against F/d (and the flash LB)',
+  description: 'as swarm-flash, with N Poisson arrivals over 300 s; download times against LB (and against F/d)',
   defaults: { peers: 1_000, ms: 0 },
   run: (options) => runArrivals(options, { kind: 'poisson', windowMs: POISSON_WINDOW_MS }, 'swarm-poisson'),
 }
