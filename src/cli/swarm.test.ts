@@ -69,3 +69,39 @@ test('daemons fetch a file from the swarm, seed it on, and stream it with cat', 
   assert.match(bad.stderr, /^shoal: invalid CID/)
   assert.equal(bad.stderr.trim().split('\n').length, 1)
 })
+
+test('a download killed mid-way resumes from the blocks it stored, fetching only the rest', { timeout: 120_000 }, async (t) => {
+  const dir = await tempDir(t)
+  const fileBytes = 16 * 1024 * 1024
+  const source = join(dir, 'source.bin')
+  await writeFile(source, randomBytes(fileBytes))
+  // A slow origin, so that the leecher can be killed half-way.
+  const origin = await startDaemon(t, join(dir, 'origin'), { args: ['--max-upload', '4MiB'] })
+  const added = await runShoal(['--repo', origin.repo, 'add', '-q', source])
+  assert.equal(added.code, 0, added.stderr)
+  const cid = added.stdout.trim()
+  const leecherRepo = join(dir, 'leecher')
+  const leecher = await startDaemon(t, leecherRepo, { bootstrap: [origin.address] })
+  const api = new HttpClient((await readFile(join(leecherRepo, 'api'), 'utf8')).trim())
+  let heldBeforeKill = 0
+  await assert.rejects(api.fetch(cid, {
+    onProgress: (progress) => {
+      heldBeforeKill = progress.heldCount
+      if (progress.heldCount >= 6) leecher.process.kill('SIGKILL')
+    },
+  }))
+  await new Promise((resolve) => leecher.process.once('exit', resolve))
+  assert.ok(heldBeforeKill >= 6)
+
+  const restarted = await startDaemon(t, leecherRepo, { bootstrap: [origin.address] })
+  const resumedApi = new HttpClient((await readFile(join(restarted.repo, 'api'), 'utf8')).trim())
+  const result = await resumedApi.fetch(cid)
+  const leafBytes = 1024 * 1024
+  const leafCount = fileBytes / leafBytes
+  assert.equal(result.leafCount, leafCount)
+  // Every block verified and stored before the kill survived it, and was not fetched again.
+  const fetchedLeaves = Math.round(result.bytesReceived / leafBytes)
+  assert.ok(fetchedLeaves <= leafCount - heldBeforeKill, `the resumed fetch got ${fetchedLeaves} of ${leafCount} leaves; ${heldBeforeKill} were held before the kill`)
+  const verified = await runShoal(['--repo', restarted.repo, 'repo', 'verify'])
+  assert.equal(verified.code, 0, verified.stderr)
+})

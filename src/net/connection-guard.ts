@@ -49,7 +49,10 @@ export class ConnectionGuard {
     const ip = ipOf(remote)
     const open = this.openConnections()
     if (open.length >= this.#limits.connectionsMax) return this.#refuse('connections-max')
-    if (ip !== undefined) {
+    // Per-IP limits stand against many peers run from one host; on loopback every local
+    // process shares one address (tests, benchmarks, a LAN of containers behind a proxy),
+    // and only the total bounds them.
+    if (ip !== undefined && !isLoopback(ip)) {
       if (!this.#takeToken(ip)) return this.#refuse('inbound-rate')
       let fromIp = 0
       for (const connection of open) if (ipOf(connection.remoteAddr) === ip) fromIp++
@@ -78,6 +81,10 @@ export class ConnectionGuard {
     this.#onRefused(reason)
     return true
   }
+}
+
+function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1'
 }
 
 function ipOf(address: Multiaddr): string | undefined {
