@@ -125,6 +125,8 @@ export class Swarm {
         peersPerSessionMax: settings.peersPerSessionMax,
         unchokeSlots: settings.unchokeSlots,
         seedUnchoke: settings.seedUnchoke,
+        // Progress goes to people and event streams at least every 250 ms, event-loop delays included.
+        progressIntervalMs: 100,
       }),
     })
     this.#ledgerTimer = setInterval(() => void this.#ledger.save().catch(() => {}), LEDGER_SAVE_INTERVAL_MS).unref()
