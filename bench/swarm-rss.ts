@@ -66,8 +66,18 @@ try {
   console.log(`| leecher | ${mb(leecherPeak)} MB | ${mb(sampled.leecher)} MB | ≤ 256 MB: ${leecherPeak <= 256e6 ? 'met' : 'MISSED'} |`)
   console.log(`progress events: ${progressCount}, longest gap ${longestGapMs.toFixed(0)} ms (target ≤ 250 ms: ${longestGapMs <= 250 ? 'met' : 'MISSED'})`)
 } finally {
-  for (const child of children) child.kill('SIGKILL')
+  // SIGTERM first: a daemon stops cleanly (and writes a --cpu-prof profile, if asked for one).
+  await Promise.all(children.map((child) => stop(child)))
   await rm(dir, { recursive: true, force: true })
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+  await exited
+  clearTimeout(timer)
 }
 
 async function daemon(repo: string, extra: string[]): Promise<{ process: ChildProcess; address: string }> {
