@@ -11,6 +11,11 @@
  * bottlenecked elsewhere is not handed to the others, and the core of the Internet is
  * assumed never to be the bottleneck. It is exact for one bottleneck per flow, cheap
  * (a change touches only flows at two peers), and errs towards slower transfers.
+ *
+ * With streamsSerialized, a flow is a connection's direction rather than a message: the
+ * message at the head of the stream is the flow, and when it finishes the next one takes
+ * its place at the same rate (handOver), so a busy stream costs one event per message and
+ * its endpoints are rebalanced only when it falls idle or wakes up.
  */
 import { durationAt, mix3, type DurationDistribution } from './distributions.ts'
 
@@ -51,6 +56,21 @@ export interface NetworkConfig {
    * beyond it makes the peer close its least recently used one. Infinity: no bound.
    */
   connectionsPerPeerMax: number
+  /**
+   * Each connection carries one message at a time in each direction, as one TCP stream
+   * does: a message waits for those sent before it, and the connection, not each message,
+   * takes a share of its endpoints' capacities. Off: every message is a flow of its own,
+   * so a connection with ten messages queued gets ten shares.
+   */
+  streamsSerialized: boolean
+  /**
+   * With streamsSerialized: a message of at most this many bytes (frame overhead
+   * included) that finds its direction of the connection idle, or that reaches the head
+   * of its queue, takes no share of capacity and leaves at once (it arrives one latency
+   * later). Control messages beside bulk transfers cost microseconds of a link; this
+   * spares rebalancing every flow at both ends for each of them. 0: none.
+   */
+  expressBytesMax: number
 }
 
 export const DEFAULT_NETWORK_CONFIG: NetworkConfig = {
@@ -65,6 +85,8 @@ export const DEFAULT_NETWORK_CONFIG: NetworkConfig = {
   holePunchProbability: 0,
   streamOpenRoundTripCount: 0,
   connectionsPerPeerMax: Infinity,
+  streamsSerialized: false,
+  expressBytesMax: 0,
 }
 
 /**
@@ -142,6 +164,21 @@ export class Bandwidth {
     this.#rebalance(now, uploads, downloads)
   }
 
+  /**
+   * `next` takes over the place of `done`, a flow between the same two peers that has just
+   * finished (the next message on a serialized stream): the counts at both ends stay the
+   * same, so every rate does, and nothing else is rescheduled.
+   */
+  handOver(now: number, done: Flow, next: Flow): void {
+    replaceItem(this.#uploads[done.from]!, done, next)
+    replaceItem(this.#downloads[done.to]!, done, next)
+    done.bytesRemaining = 0
+    next.updatedAt = now
+    next.bytesPerMs = done.bytesPerMs
+    next.version++
+    this.#schedule(next, now + next.bytesRemaining / next.bytesPerMs)
+  }
+
   #rateOf(flow: Flow): number {
     const uploadShare = this.#uploadBytesPerMs[flow.from]! / this.#uploads[flow.from]!.length
     const downloadShare = this.#downloadBytesPerMs[flow.to]! / this.#downloads[flow.to]!.length
@@ -167,6 +204,12 @@ export class Bandwidth {
     flow.version++
     this.#schedule(flow, rate === Infinity ? now : now + flow.bytesRemaining / rate)
   }
+}
+
+function replaceItem<T>(items: T[], item: T, replacement: T): void {
+  const index = items.indexOf(item)
+  if (index < 0) throw new Error('flow not found: bandwidth bookkeeping is broken')
+  items[index] = replacement
 }
 
 function removeItem<T>(items: T[], item: T): void {

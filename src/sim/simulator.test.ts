@@ -55,6 +55,34 @@ test('bandwidth: two messages from one sender share its upload; a slow receiver 
   assert.equal(arrival(3), 1_000 + LATENCY_MS)
 })
 
+test('serialized streams: a connection sends one message at a time and takes one share; small messages go express, in order', () => {
+  const { sim, cores, act, connect, blob } = setup(3, { network: { uploadBytesPerSecond: 1e9, downloadBytesPerSecond: 1e9, streamsSerialized: true, expressBytesMax: 100, frameOverheadBytes: 0 } })
+  sim.setCapacity(0, 1_000, 1e9)
+  connect(0, 1)
+  connect(0, 2)
+  const start = sim.now
+  // Two messages to p1 queue on one stream; the stream to p2 gets the other half of p0's uplink.
+  act(0, { type: 'send', to: sim.idOf(1), message: blob('a', 1_000) })
+  act(0, { type: 'send', to: sim.idOf(1), message: blob('b', 1_000) })
+  act(0, { type: 'send', to: sim.idOf(1), message: blob('tiny-behind', 10) })
+  act(0, { type: 'send', to: sim.idOf(2), message: blob('c', 2_000) })
+  sim.run(start + 1)
+  // Nothing is queued towards p2 any more... until this express message, which waits behind c.
+  act(0, { type: 'send', to: sim.idOf(2), message: blob('tiny-queued', 10) })
+  sim.run(start + 20_000)
+  const arrivals = (peer: number) => cores[peer]!.inputsOfType('message').map(({ now, input }) => [input.message.label, Math.round(now - start)])
+  // a: 1,000 bytes at 500 B/s; b the same after it; the tiny one right behind b.
+  assert.deepEqual(arrivals(1), [['a', 2_000 + LATENCY_MS], ['b', 4_000 + LATENCY_MS], ['tiny-behind', 4_000 + LATENCY_MS]])
+  assert.deepEqual(arrivals(2), [['c', 4_000 + LATENCY_MS], ['tiny-queued', 4_000 + LATENCY_MS]])
+  // An express message on an idle stream arrives one latency later, whatever p0's uplink carries.
+  const busyAt = sim.now
+  act(0, { type: 'send', to: sim.idOf(1), message: blob('d', 1_000) })
+  act(0, { type: 'send', to: sim.idOf(2), message: blob('tiny-idle', 10) })
+  sim.run(busyAt + 5_000)
+  assert.deepEqual(arrivals(2).at(-1), ['tiny-idle', Math.round(busyAt - start) + LATENCY_MS])
+  assert.equal(sim.counters.messagesDelivered, 7)
+})
+
 test('a partition drops messages silently and fails dials; the connection stays open; heal restores both', () => {
   const { sim, cores, act, connect, blob } = setup(3)
   connect(0, 1)

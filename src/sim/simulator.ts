@@ -217,6 +217,11 @@ export class Connection {
   slotAtB = -1
   /** Head of its open requests, both directions (linked through RequestTransfer.next). */
   requests: RequestTransfer | undefined = undefined
+  /** With streamsSerialized: the message on the wire in each direction, and those queued behind it. */
+  sendingToB: Transfer | undefined = undefined
+  sendingToA: Transfer | undefined = undefined
+  queuedToB: Transfer[] | undefined = undefined
+  queuedToA: Transfer[] | undefined = undefined
 
   constructor(a: number, b: number, incarnationA: number, incarnationB: number, latencyMs: number) {
     this.a = a
@@ -309,6 +314,8 @@ export class Simulator<M> {
   readonly #unlimitedBandwidth: boolean
   readonly #sizeOf: (message: M) => number
   readonly #connectionsPerPeerMax: number
+  readonly #streamsSerialized: boolean
+  readonly #expressBytesMax: number
   #now = 0
   #eventCount = 0
   #onlineCount = 0
@@ -372,6 +379,8 @@ export class Simulator<M> {
       this.#queue.push(doneAt, Kind.FlowDone, flow.from, flow.to, flow.version, flow)
     })
     this.#unlimitedBandwidth = this.network.uploadBytesPerSecond === Infinity && this.network.downloadBytesPerSecond === Infinity
+    this.#streamsSerialized = this.network.streamsSerialized
+    this.#expressBytesMax = this.network.streamsSerialized ? this.network.expressBytesMax : 0
     for (let index = 0; index < peerCount; index++) {
       const id = `p${index}` as PeerId
       this.#ids[index] = id
@@ -561,6 +570,7 @@ export class Simulator<M> {
         const transfer = event.payload as Transfer
         if (event.version !== transfer.version) return
         this.#begin(event)
+        if (this.#streamsSerialized) return this.#onStreamHeadSent(transfer)
         this.#bandwidth.finish(this.#now, transfer)
         this.#scheduleDelivery(transfer)
         return
@@ -708,7 +718,51 @@ export class Simulator<M> {
     this.counters.bytesSent += bytes
     this.#markUsed(transfer.connection)
     if (this.#unlimitedBandwidth) this.#scheduleDelivery(transfer)
+    else if (this.#streamsSerialized) this.#enqueueOnStream(transfer)
     else this.#bandwidth.start(this.#now, transfer)
+  }
+
+  /** streamsSerialized: the transfer goes on the wire if its stream is idle, else waits its turn. */
+  #enqueueOnStream(transfer: Transfer): void {
+    const connection = transfer.connection
+    const toB = transfer.to === connection.b
+    if ((toB ? connection.sendingToB : connection.sendingToA) !== undefined) {
+      if (toB) (connection.queuedToB ??= []).push(transfer)
+      else (connection.queuedToA ??= []).push(transfer)
+      return
+    }
+    if (transfer.bytes <= this.#expressBytesMax) {
+      this.#scheduleDelivery(transfer)
+      return
+    }
+    if (toB) connection.sendingToB = transfer
+    else connection.sendingToA = transfer
+    this.#bandwidth.start(this.#now, transfer)
+  }
+
+  /**
+   * streamsSerialized: the stream's head has left the sender. Express messages behind it
+   * leave at once; the next larger one takes over its flow. A closed connection's queue
+   * drains at once, each message to be dropped on arrival as any in flight would be.
+   */
+  #onStreamHeadSent(transfer: Transfer): void {
+    this.#scheduleDelivery(transfer)
+    const connection = transfer.connection
+    const toB = transfer.to === connection.b
+    const queued = toB ? connection.queuedToB : connection.queuedToA
+    let next: Transfer | undefined
+    while (queued !== undefined && queued.length > 0) {
+      const candidate = queued.shift()!
+      if (connection.open && candidate.bytes > this.#expressBytesMax) {
+        next = candidate
+        break
+      }
+      this.#scheduleDelivery(candidate)
+    }
+    if (toB) connection.sendingToB = next
+    else connection.sendingToA = next
+    if (next === undefined) this.#bandwidth.finish(this.#now, transfer)
+    else this.#bandwidth.handOver(this.#now, transfer, next)
   }
 
   /** Whether `peer` may still use the connection: open, and held by its current incarnation. */

@@ -18,6 +18,13 @@ export interface SwarmConfig {
    * spreads the content fastest), 'upload-rate' the fastest downloaders (mainline's rule).
    */
   seedUnchoke: SeedUnchoke
+  /**
+   * Serve content we hold without having fetched it (we published it) as an initial seed,
+   * BEP 16's super-seeding: each peer is told of a few leaves at a time, those offered least,
+   * so that our uplink gives the swarm every leaf once before any twice. For a publisher of
+   * content many fetch at once; a downloader fetching in order would get leaves out of order.
+   */
+  initialSeeding: boolean
   /** A peer that unchoked us and sent nothing for this long no longer earns a regular slot. */
   snubbedAfterMs: number
   /** Leaves picked at random before rarest-first: a newcomer needs something to trade soon. */
@@ -43,7 +50,10 @@ export interface SwarmConfig {
   /** Below this many session peers, a download asks for more sources, at most every sourcesRefreshMs. */
   sourcesWantedMin: number
   sourcesRefreshMs: number
-  /** Haves are gathered this long and sent together; 0 sends each at once. */
+  /**
+   * At most one `have` per peer per this interval: a have after a quiet spell goes at once,
+   * those that follow wait for the interval's end and go together. 0 sends each at once.
+   */
   haveBatchMs: number
   /** Progress events per download; 0 for none (simulation). */
   progressIntervalMs: number
@@ -69,6 +79,7 @@ export const DEFAULT_SWARM_CONFIG: SwarmConfig = {
   rechokeIntervalMs: 10_000,
   optimisticRotateMs: 30_000,
   seedUnchoke: 'round-robin',
+  initialSeeding: false,
   snubbedAfterMs: 60_000,
   randomFirstCount: 4,
   requestsPerPeerMin: 2,
@@ -83,7 +94,7 @@ export const DEFAULT_SWARM_CONFIG: SwarmConfig = {
   fetchesMax: 32,
   sourcesWantedMin: 8,
   sourcesRefreshMs: 30_000,
-  haveBatchMs: 20,
+  haveBatchMs: 1_000,
   progressIntervalMs: 200,
   rateWindowMs: 20_000,
   uploadBytesPerSecondMax: Infinity,

@@ -98,6 +98,17 @@ export class PiecePicker {
     bits.forEach((leaf) => this.decrement(leaf))
   }
 
+  /** A session peer's leaves went from `before` to `after` (a second bitfield): only the difference is counted. */
+  replacePeer(before: Bitfield, after: Bitfield): void {
+    if (before.size !== after.size) {
+      this.removePeer(before)
+      this.addPeer(after)
+      return
+    }
+    after.forEach((leaf) => this.increment(leaf), before)
+    before.forEach((leaf) => this.decrement(leaf), after)
+  }
+
   /** Takes a leaf out of the candidates (requested or held). */
   remove(leaf: number): void {
     let position = this.#position[leaf]!

@@ -150,18 +150,32 @@ const NEW_PEER_WEIGHT = 3
 /** A peer that took this many blocks' worth from us and gave nothing back: it free-rides, as far as we can tell. */
 const FREE_RIDER_BLOCKS = 4
 const FREE_RIDER_WEIGHT = 0.1
+/** Initial seeding: leaves offered to a peer at first (and each time it has them all); one more per block it gets from us. */
+const OFFERED_LEAVES_PER_PEER = 4
 
 class SessionPeer {
   readonly id: PeerId
   readonly connection: ConnectedPeer
+  readonly session: Session
+  /** False once it left the session (or the session closed). */
+  active = true
   /** Their leaves: undefined until they send a bitfield with the leaf count. */
   bits: Bitfield | undefined
   amChoking = true
   amInterested = false
   peerChoking = true
   peerInterested = false
-  /** Leaves they hold that we lack (counted once we know the leaves). */
+  /**
+   * Leaves they hold that we lack (counted once we know the leaves), while we are interested
+   * a lower bound: it drops for every leaf we store, theirs or not, and is recounted when it
+   * reaches 0, which spares looking at every peer's bitfield for every leaf stored. Exact 0
+   * while we are not interested.
+   */
   usefulCount = 0
+  /** Its place in the unchoke ranking, computed before each sort. */
+  rankKey = 0
+  /** Initial seeding: the leaves we told them we hold. */
+  advertised: Bitfield | undefined
   /** Our requests to them in flight, with when each was sent. */
   readonly outstanding = new Map<BlockRef, Millis>()
   /** Leaves asked of them whose requests their choke dropped: a copy already on its way is still welcome. */
@@ -181,9 +195,10 @@ class SessionPeer {
   /** The shortest request-to-block time seen: a round trip plus one block's transfer. */
   latencyMinMs = Infinity
 
-  constructor(id: PeerId, connection: ConnectedPeer, now: Millis, rateWindowMs: number) {
+  constructor(id: PeerId, connection: ConnectedPeer, session: Session, now: Millis, rateWindowMs: number) {
     this.id = id
     this.connection = connection
+    this.session = session
     this.download = new RateMeter(now, rateWindowMs)
     this.upload = new RateMeter(now, rateWindowMs)
     this.joinedAt = now
@@ -201,6 +216,8 @@ class ConnectedPeer {
   bytesReceived = 0
   unsolicitedBlocks = 0
   overloadedRequests = 0
+  /** The session peer its last message was for: most messages are for the same one. */
+  lastSessionPeer: SessionPeer | undefined
 
   constructor(id: PeerId, direction: Direction, now: Millis, config: SwarmConfig) {
     this.id = id
@@ -230,19 +247,30 @@ class Session {
   /** Blocks handed to the store and not yet reported stored, with their size. */
   readonly storing = new Map<BlockRef, number>()
   readonly peers = new Map<PeerId, SessionPeer>()
-  /** Peers sent our bitfield, whose answer is awaited. */
-  readonly opening = new Set<PeerId>()
+  /** Peers sent our bitfield, whose answer is awaited, with what that bitfield said (see #bitfieldVersion). */
+  readonly opening = new Map<PeerId, number>()
   /** Peers that said they neither hold nor fetch this content. */
   readonly absent = new Set<PeerId>()
+  /** Initial seeding: how many peers each leaf was offered to, and where the search for the next starts. */
+  offers: Uint32Array | undefined
+  offerCursor = 0
   pendingHaves: number[] = []
   haveFlushAt: Millis = Infinity
+  lastHaveFlushAt: Millis = -Infinity
   readonly download: RateMeter
   bytesReceived = 0
   bytesSent = 0
   nextRechokeAt: Millis
   nextOptimisticAt: Millis
   readonly optimistic = new Set<PeerId>()
+  /** Peers we unchoke that are interested: the upload slots in use. */
+  slotsUsed = 0
   sourcesAskedAt: Millis = -Infinity
+  /**
+   * No request of ours in flight was sent before this: a lower bound, kept as requests go
+   * out and made exact by #expireRequests, so that nextDeadline need not look at every peer.
+   */
+  requestsSentFrom: Millis = Infinity
   nextProgressAt: Millis
   lastActiveAt: Millis
   blockBytesTypical: number
@@ -291,7 +319,6 @@ export class SwarmCore {
   readonly #banned = new Map<PeerId, Millis>()
   /** Peers whose queued requests wait for the upload buckets. */
   readonly #uploadWaiting = new Set<SessionPeer>()
-  readonly #sessionOf = new WeakMap<SessionPeer, Session>()
   readonly #uploadBucket: TokenBucket
   readonly #downloadBucket: TokenBucket
   /** Downloads waiting for the download buckets. */
@@ -358,7 +385,9 @@ export class SwarmCore {
     for (const session of this.#sessions.values()) {
       deadline = Math.min(deadline, session.nextRechokeAt, session.haveFlushAt, session.nextProgressAt)
       if (session.fetching && session.phase !== 'complete') {
-        deadline = Math.min(deadline, session.sourcesAskedAt + this.#config.sourcesRefreshMs, this.#oldestRequestAt(session) + this.#config.requestTimeoutMs)
+        deadline = Math.min(deadline, session.requestsSentFrom + this.#config.requestTimeoutMs)
+        // Only a download short of peers asks for more: a deadline past due otherwise would make the driver spin.
+        if (session.peers.size < this.#config.sourcesWantedMin) deadline = Math.min(deadline, session.sourcesAskedAt + this.#config.sourcesRefreshMs)
       } else if (session.peers.size === 0) {
         deadline = Math.min(deadline, session.lastActiveAt + this.#config.idleSessionMs)
       }
@@ -395,13 +424,21 @@ export class SwarmCore {
   #open(session: Session, peer: PeerId): void {
     if (peer === this.#self || session.peers.has(peer) || session.opening.has(peer) || session.absent.has(peer)) return
     if (!this.#connected.has(peer)) return
-    session.opening.add(peer)
+    session.opening.set(peer, this.#bitfieldVersion(session))
     this.#send(peer, this.#bitfieldOf(session))
   }
 
-  #bitfieldOf(session: Session): SwarmMessage {
+  /** Changes whenever our bitfield does: -1 before we know the leaves, then the count held. */
+  #bitfieldVersion(session: Session): number {
+    return session.held === undefined ? -1 : session.held.count
+  }
+
+  #bitfieldOf(session: Session, peer?: SessionPeer): SwarmMessage {
+    if (peer?.advertised !== undefined) return { type: 'bitfield', root: session.root, leafCount: session.leafCount, bits: peer.advertised.bytes.slice() }
     const held = session.held
-    return { type: 'bitfield', root: session.root, leafCount: session.leafCount, bits: held === undefined ? new Uint8Array(0) : held.bytes.slice() }
+    // Until the store says which leaves it holds, we say we know none (the wire wants leafCount's bits).
+    if (held === undefined) return { type: 'bitfield', root: session.root, leafCount: 0, bits: new Uint8Array(0) }
+    return { type: 'bitfield', root: session.root, leafCount: session.leafCount, bits: held.bytes.slice() }
   }
 
   // ---- application commands ----------------------------------------------------------
@@ -465,6 +502,7 @@ export class SwarmCore {
     if (session === undefined) return
     this.#sessions.delete(root)
     for (const peer of session.peers.values()) {
+      peer.active = false
       this.#uploadWaiting.delete(peer)
       this.#send(peer.id, { type: 'absent', root })
     }
@@ -509,6 +547,7 @@ export class SwarmCore {
       session.nodesMissing.delete(cid)
       session.nodeRequests.set(cid, { peer: peer.id, at: this.#now })
       peer.outstanding.set(cid, this.#now)
+      if (session.requestsSentFrom === Infinity) session.requestsSentFrom = this.#now
       this.counters.requestsSent++
       this.#send(peer.id, { type: 'request', root: session.root, block: cid })
     }
@@ -583,7 +622,11 @@ export class SwarmCore {
       session.absent.add(from)
       return this.#leaveSession(session, from)
     }
-    const peer = session?.peers.get(from)
+    let peer = connection.lastSessionPeer
+    if (peer === undefined || !peer.active || peer.session !== session) {
+      peer = session?.peers.get(from)
+      connection.lastSessionPeer = peer
+    }
     if (session === undefined || peer === undefined) {
       if (message.type === 'block') this.#unsolicited(connection)
       // Anything else may be a late message of a session that just closed: ignored.
@@ -610,32 +653,74 @@ export class SwarmCore {
     if (session === undefined) return this.#awaitLookup(from, message)
     let peer = session.peers.get(from)
     if (peer === undefined) {
+      const sentVersion = session.opening.get(from)
       const initiated = session.opening.delete(from)
       if (session.peers.size >= this.#config.peersPerSessionMax) {
         this.counters.sessionsRefused++
         if (!initiated) this.#send(from, { type: 'absent', root: session.root })
         return
       }
-      peer = new SessionPeer(from, this.#connected.get(from)!, this.#now, this.#config.rateWindowMs)
+      peer = new SessionPeer(from, this.#connected.get(from)!, session, this.#now, this.#config.rateWindowMs)
       session.peers.set(from, peer)
-      this.#sessionOf.set(peer, session)
-      // Our bitfield went out when we opened; what we got since would be missed without a fresh one.
-      if (!initiated || (session.held?.count ?? 0) > 0) this.#send(from, this.#bitfieldOf(session))
+      if (session.offers !== undefined) peer.advertised = new Bitfield(session.leafCount)
+      // Our bitfield went out when we opened; what we learnt since (the leaves, the leaves we got)
+      // went only to session peers, so they hear it now.
+      if (!initiated || sentVersion !== this.#bitfieldVersion(session)) this.#send(from, this.#bitfieldOf(session, peer))
     }
     session.lastActiveAt = this.#now
     if (message.leafCount === 0) return
     if (session.leaves !== undefined && message.leafCount !== session.leafCount) return this.#violation(session, peer, 'leaf count differs from ours')
-    if (peer.bits !== undefined) {
-      // A second bitfield replaces the first (it may have been sent before they knew the leaves).
-      if (session.picker !== undefined) session.picker.removePeer(peer.bits)
-    }
-    peer.bits = new Bitfield(message.leafCount, message.bits.slice())
+    const bits = new Bitfield(message.leafCount, message.bits.slice())
+    // A second bitfield replaces the first (sent before they knew the leaves, or when they completed).
     if (session.picker !== undefined) {
-      session.picker.addPeer(peer.bits)
-      this.#updateInterest(session, peer)
-    } else if (session.phase === 'dag') {
-      this.#requestNodes(session)
+      if (peer.bits === undefined) session.picker.addPeer(bits)
+      else session.picker.replacePeer(peer.bits, bits)
     }
+    peer.bits = bits
+    if (this.#bothComplete(session, peer)) return
+    if (session.picker !== undefined) this.#updateInterest(session, peer)
+    else if (session.phase === 'dag') this.#requestNodes(session)
+    if (peer.advertised !== undefined) this.#offer(session, peer, OFFERED_LEAVES_PER_PEER)
+  }
+
+  /**
+   * Initial seeding (BEP 16's super-seeding, simplified): a publisher tells each peer only of
+   * a few leaves it lacks, those offered least so far, and of one more for each block it
+   * sends, or of a few more when the peer has them all (it says not-interested). Its uplink
+   * then carries each leaf once before any leaf twice, rather than whichever leaves look
+   * rare in each downloader's neighbourhood, which in a large swarm are mostly ones it has
+   * sent already: the swarm gets every leaf in F/u_s, and gets copies from one another.
+   */
+  #offer(session: Session, peer: SessionPeer, count: number): void {
+    const offers = session.offers!
+    const advertised = peer.advertised!
+    const bits = peer.bits
+    const leafCount = session.leafCount
+    const offered: number[] = []
+    while (offered.length < count) {
+      let best = -1
+      let bestOffers = Infinity
+      // From the cursor on, so that ties go round the leaves rather than to the first ones.
+      for (let step = 0, leaf = session.offerCursor; step < leafCount; step++, leaf = leaf + 1 === leafCount ? 0 : leaf + 1) {
+        if (offers[leaf]! >= bestOffers || advertised.has(leaf) || bits?.has(leaf) === true) continue
+        best = leaf
+        bestOffers = offers[leaf]!
+      }
+      if (best < 0) break
+      advertised.add(best)
+      offers[best]!++
+      offered.push(best)
+      session.offerCursor = best + 1 === leafCount ? 0 : best + 1
+    }
+    if (offered.length > 0) this.#send(peer.id, { type: 'have', root: session.root, leaves: offered })
+  }
+
+  /** Two peers holding everything have nothing to trade: the session ends, and its slot goes to someone else. */
+  #bothComplete(session: Session, peer: SessionPeer): boolean {
+    if (session.phase !== 'complete' || peer.bits?.complete !== true) return false
+    this.#leaveSession(session, peer.id)
+    this.#send(peer.id, { type: 'absent', root: session.root })
+    return true
   }
 
   #awaitLookup(from: PeerId, message: Extract<SwarmMessage, { type: 'bitfield' }>): void {
@@ -672,6 +757,7 @@ export class SwarmCore {
     for (const node of content.nodes) session.children.set(node, [])
     session.leaves = content.leaves
     session.held = Bitfield.full(content.leaves.length)
+    if (this.#config.initialSeeding) session.offers = new Uint32Array(content.leaves.length)
     this.#sessions.set(root, session)
     for (const [peer, message] of waiting) if (this.#connected.has(peer)) this.#onBitfield(peer, message)
   }
@@ -686,12 +772,17 @@ export class SwarmCore {
       session.picker.increment(leaf)
       if (!session.held!.has(leaf)) peer.usefulCount++
     }
-    if (session.picker !== undefined) this.#updateInterest(session, peer)
+    if (this.#bothComplete(session, peer) || session.phase !== 'leaves' || peer.usefulCount === 0) return
+    if (!peer.amInterested) this.#setInterested(session, peer, true)
+    this.#requestMore(session, peer)
   }
 
   #onInterested(session: Session, peer: SessionPeer, interested: boolean): void {
     if (peer.peerInterested === interested) return
     peer.peerInterested = interested
+    if (!peer.amChoking) session.slotsUsed += interested ? 1 : -1
+    // An initial seed's peer that has every leaf offered to it is offered more.
+    if (!interested && peer.advertised !== undefined && peer.bits !== undefined) this.#offer(session, peer, OFFERED_LEAVES_PER_PEER)
     if (!interested && !peer.amChoking) {
       this.#setChoking(session, peer, true)
       session.optimistic.delete(peer.id)
@@ -832,6 +923,7 @@ export class SwarmCore {
     if (peers === undefined) session.requestedFrom.set(leaf, [peer.id])
     else peers.push(peer.id)
     peer.outstanding.set(leaf, this.#now)
+    if (session.requestsSentFrom === Infinity) session.requestsSentFrom = this.#now
     // The bytes are spent when asked for, so that the limit holds whoever sends them.
     this.#downloadBucket.spend(this.#now, session.blockBytesTypical)
     peer.connection.downloadBucket.spend(this.#now, session.blockBytesTypical)
@@ -932,17 +1024,24 @@ export class SwarmCore {
     const held = session.held!
     if (!held.add(leaf)) return
     for (const peer of session.peers.values()) {
-      if (peer.bits?.has(leaf) !== true) continue
-      if (--peer.usefulCount === 0 && peer.amInterested) this.#setInterested(session, peer, false)
+      if (!peer.amInterested || --peer.usefulCount > 0) continue
+      peer.usefulCount = peer.bits!.countExcept(held)
+      if (peer.usefulCount === 0) this.#setInterested(session, peer, false)
     }
     this.#queueHave(session, leaf)
     if (held.complete) this.#complete(session)
   }
 
+  /**
+   * A have goes at once after a quiet spell, then at most one batch per haveBatchMs: no delay
+   * when leaves come seldom, one message per peer per interval when they stream in.
+   */
   #queueHave(session: Session, leaf: number): void {
     session.pendingHaves.push(leaf)
-    if (this.#config.haveBatchMs === 0) return this.#flushHaves(session)
-    if (session.haveFlushAt === Infinity) session.haveFlushAt = this.#now + this.#config.haveBatchMs
+    if (session.haveFlushAt !== Infinity) return
+    const flushAt = session.lastHaveFlushAt + this.#config.haveBatchMs
+    if (flushAt <= this.#now) return this.#flushHaves(session)
+    session.haveFlushAt = flushAt
   }
 
   #flushHaves(session: Session): void {
@@ -950,25 +1049,36 @@ export class SwarmCore {
     const leaves = session.pendingHaves
     if (leaves.length === 0) return
     session.pendingHaves = []
+    session.lastHaveFlushAt = this.#now
+    const message: SwarmMessage = { type: 'have', root: session.root, leaves }
     for (const peer of session.peers.values()) {
-      // A peer holding everything has no use for haves.
-      if (peer.bits?.complete === true) continue
-      this.#send(peer.id, { type: 'have', root: session.root, leaves })
+      const bits = peer.bits
+      if (bits === undefined) {
+        this.#send(peer.id, message)
+        continue
+      }
+      // A peer's picker counts only leaves it lacks, so a have of a leaf it holds tells it
+      // nothing (libtorrent's send_redundant_have off): it hears of the others only. What it
+      // does not hear is exactly what it held first; our bitfield tells it all when we complete.
+      let lacking = 0
+      for (const leaf of leaves) if (!bits.has(leaf)) lacking++
+      if (lacking === leaves.length) this.#send(peer.id, message)
+      else if (lacking > 0) this.#send(peer.id, { type: 'have', root: session.root, leaves: leaves.filter((leaf) => !bits.has(leaf)) })
     }
   }
 
   #complete(session: Session): void {
     session.phase = 'complete'
-    this.#flushHaves(session)
+    // Haves to a peer skip what it holds (#flushHaves): a whole bitfield tells everyone we are complete.
+    session.pendingHaves = []
+    session.haveFlushAt = Infinity
+    const bitfield = this.#bitfieldOf(session)
     session.nodesMissing.clear()
     this.#downloadWaiting.delete(session)
     for (const peer of [...session.peers.values()]) {
       if (peer.amInterested) this.#setInterested(session, peer, false)
       // Two peers holding everything have nothing to trade: the slot goes to someone else.
-      if (peer.bits?.complete === true) {
-        this.#leaveSession(session, peer.id)
-        this.#send(peer.id, { type: 'absent', root: session.root })
-      }
+      if (!this.#bothComplete(session, peer)) this.#send(peer.id, bitfield)
     }
     this.#emit({ type: 'complete', root: session.root, progress: this.#progressOf(session) })
     this.#rechoke(session, false)
@@ -1015,6 +1125,7 @@ export class SwarmCore {
       session.lastActiveAt = this.#now
       this.#send(to, { type: 'block', root, block, data })
       this.#emit({ type: 'transferred', peer: to, root, direction: 'sent', bytes })
+      if (peer.advertised !== undefined && typeof block === 'number') this.#offer(session, peer, 1)
     }
     this.#pumpReads(session, peer)
   }
@@ -1050,18 +1161,48 @@ export class SwarmCore {
   }
 
   #rankForUnchoke(session: Session): SessionPeer[] {
-    const now = this.#now
     const candidates: SessionPeer[] = []
     for (const peer of session.peers.values()) {
-      if (!peer.peerInterested) continue
-      if (session.phase !== 'complete' && peer.amInterested && now - peer.lastBlockAt > this.#config.snubbedAfterMs) continue
+      if (!this.#rankable(session, peer)) continue
+      peer.rankKey = this.#rankKeyOf(session, peer)
       candidates.push(peer)
     }
     // A seeded shuffle first: equal keys (all zero at the start) then fall in random order.
     shuffle(candidates, this.#prng)
-    if (session.phase !== 'complete') return candidates.sort((a, b) => b.download.bytesPerSecond(now) - a.download.bytesPerSecond(now))
-    if (this.#config.seedUnchoke === 'upload-rate') return candidates.sort((a, b) => b.upload.bytesPerSecond(now) - a.upload.bytesPerSecond(now))
-    return candidates.sort((a, b) => a.bytesSent - b.bytesSent)
+    return candidates.sort((a, b) => b.rankKey - a.rankKey)
+  }
+
+  /** Interested, and not snubbing us (a leecher does not reward a peer that stopped sending). */
+  #rankable(session: Session, peer: SessionPeer): boolean {
+    if (!peer.peerInterested) return false
+    return session.phase === 'complete' || !peer.amInterested || this.#now - peer.lastBlockAt <= this.#config.snubbedAfterMs
+  }
+
+  /** Higher ranks first: what they gave us lately; as a seed, round-robin (least served) or their rate. */
+  #rankKeyOf(session: Session, peer: SessionPeer): number {
+    if (session.phase !== 'complete') return peer.download.bytesPerSecond(this.#now)
+    if (this.#config.seedUnchoke === 'upload-rate') return peer.upload.bytesPerSecond(this.#now)
+    return -peer.bytesSent
+  }
+
+  /** The best-ranked choked candidate, ties broken at random: #rankForUnchoke's first choked one, in O(peers). */
+  #bestChoked(session: Session): SessionPeer | undefined {
+    let best: SessionPeer | undefined
+    let ties = 0
+    for (const peer of session.peers.values()) {
+      if (!peer.amChoking || !this.#rankable(session, peer)) continue
+      const key = this.#rankKeyOf(session, peer)
+      if (best === undefined || key > best.rankKey) {
+        best = peer
+        ties = 1
+      } else if (key === best.rankKey && this.#prng.int(++ties) === 0) {
+        best = peer
+      } else {
+        continue
+      }
+      peer.rankKey = key
+    }
+    return best
   }
 
   #pickOptimistic(session: Session, regular: Set<SessionPeer>): void {
@@ -1099,10 +1240,15 @@ export class SwarmCore {
 
   /** Between rechokes, a freed slot goes at once to the best-ranked choked peer. */
   #fillSlots(session: Session): void {
-    let unchokedCount = 0
-    for (const peer of session.peers.values()) if (!peer.amChoking && peer.peerInterested) unchokedCount++
+    let unchokedCount = session.slotsUsed
     const slots = this.#config.unchokeSlots + this.#config.optimisticUnchokeSlots
     if (unchokedCount >= slots) return
+    if (unchokedCount + 1 === slots) {
+      // One slot freed (the usual case, on every not-interested): no need to rank everyone.
+      const best = this.#bestChoked(session)
+      if (best !== undefined) this.#setChoking(session, best, false)
+      return
+    }
     for (const peer of this.#rankForUnchoke(session)) {
       if (!peer.amChoking) continue
       this.#setChoking(session, peer, false)
@@ -1111,6 +1257,7 @@ export class SwarmCore {
   }
 
   #setChoking(session: Session, peer: SessionPeer, choking: boolean): void {
+    if (peer.peerInterested && peer.amChoking !== choking) session.slotsUsed += choking ? -1 : 1
     peer.amChoking = choking
     if (choking) {
       // BEP 3: a choke drops the peer's queued requests; inner-node requests stay.
@@ -1168,6 +1315,8 @@ export class SwarmCore {
   #leaveSession(session: Session, id: PeerId): void {
     const peer = session.peers.get(id)
     if (peer === undefined) return
+    peer.active = false
+    if (!peer.amChoking && peer.peerInterested) session.slotsUsed--
     session.peers.delete(id)
     session.optimistic.delete(id)
     this.#uploadWaiting.delete(peer)
@@ -1202,7 +1351,7 @@ export class SwarmCore {
         this.#emit({ type: 'progress', root: session.root, progress: this.#progressOf(session) })
       }
       if (session.fetching && session.phase !== 'complete') {
-        this.#expireRequests(session)
+        if (session.requestsSentFrom + this.#config.requestTimeoutMs <= now) this.#expireRequests(session)
         if (session.peers.size < this.#config.sourcesWantedMin && now - session.sourcesAskedAt >= this.#config.sourcesRefreshMs) this.#askForSources(session)
       } else if (session.peers.size === 0 && now - session.lastActiveAt >= this.#config.idleSessionMs && !session.fetching) {
         this.#sessions.delete(session.root)
@@ -1212,8 +1361,7 @@ export class SwarmCore {
       const waiting = [...this.#uploadWaiting]
       this.#uploadWaiting.clear()
       for (const peer of waiting) {
-        const session = this.#sessionOf.get(peer)
-        if (session !== undefined && this.#sessions.get(session.root) === session) this.#pumpReads(session, peer)
+        if (peer.active) this.#pumpReads(peer.session, peer)
       }
     }
     if (this.#downloadWaiting.size > 0) {
@@ -1245,10 +1393,12 @@ export class SwarmCore {
       else if (session.phase === 'dag') this.#advanceDag(session)
       else this.#requestMoreFromAll(session)
     }
+    session.requestsSentFrom = this.#oldestRequestAt(session)
   }
 
   #oldestRequestAt(session: Session): Millis {
     let oldest = Infinity
+    // Each map is in the order its requests were sent.
     for (const peer of session.peers.values()) {
       for (const sentAt of peer.outstanding.values()) {
         if (sentAt < oldest) oldest = sentAt

@@ -1,0 +1,751 @@
+/**
+ * The swarm scenarios: one origin seed and N downloaders running the real SwarmCore (behind
+ * SwarmHost, the node's part) fetch one file, F = 1 GiB of 1,024 leaves of 1 MiB under one
+ * unixfs-v1-2025 root node of 51,211 bytes, fetched first; blocks are virtual (a length).
+ *
+ *   swarm-flash        every downloader arrives within 1 s; homogeneous uploads, then heterogeneous
+ *   swarm-poisson      Poisson arrivals over 300 s; homogeneous, then heterogeneous
+ *   swarm-freeriders   20% of the downloaders never upload (adversaries/FreeRider); the origin
+ *                      leaves once every leaf is held by 3 downloaders
+ *   swarm-strategic    heterogeneous uploads; 1% of the downloaders of each class play a
+ *                      BitTyrant-style strategy (adversaries/StrategicPeer)
+ *
+ * The network: the origin uploads at 100 Mbit/s; a downloader at 50 Mbit/s (homogeneous) or
+ * 10, 50 or 100 Mbit/s, a third each (heterogeneous); every peer downloads at 200 Mbit/s
+ * (an asymmetric access line). One-way latency is WIDE_AREA_LATENCY's lognormal (median
+ * 40 ms). Each connection is one serialized stream (NetworkConfig.streamsSerialized), and
+ * messages up to 2 KiB (have, request, choke...) take no share of a link.
+ *
+ * Sources: the DHT does not run alongside (at 10,000 peers it would cost more than the
+ * swarm); a peer's find-sources is answered as a BitTorrent tracker would, with up to 50
+ * peers drawn at random among those in the swarm (arrived and online), the origin always
+ * among them on a peer's first ask while it is online.
+ *
+ * Peers stay online, seeding, once complete, until the run ends (every downloader complete,
+ * or the time limit); the origin stays too unless the scenario makes it leave.
+ *
+ * Measures, against LB = max(F/u_s, F/d_min, N·F/(u_s + Σu_i)) (Kumar and Ross's minimum
+ * distribution time for a flash crowd; it ignores latency and the DAG fetch): download
+ * times (completion − arrival) p50, p99 and p99.9; origin egress and the largest upload of
+ * one downloader in multiples of F; upload utilisation over the steady state, defined as
+ * the interval from the instant 10% of all the leaf copies the run delivers have arrived to
+ * the instant 90% have; the endgame, the time the last 1% of the leaves of each download
+ * took as a share of its download time. For Poisson arrivals a download's bound is F/d_i
+ * (its own downlink): staggered downloads share the swarm's capacity with seeds that stay,
+ * and the flash crowd's aggregate bound does not bind any one of them; both ratios are given.
+ */
+import { Prng } from '../../core/prng.ts'
+import type { Core, Millis, PeerId } from '../../core/sans-io.ts'
+import { swarmConfig, type SwarmConfig } from '../../core/swarm/config.ts'
+import type { SwarmMessage } from '../../core/swarm/messages.ts'
+import { SwarmCore, type Source, type SwarmAction, type SwarmEvent, type SwarmInput } from '../../core/swarm/swarm.ts'
+import { swarmMessageSize } from '../../wire/swarm.ts'
+import { FreeRider, StrategicPeer } from '../adversaries/swarm-adversaries.ts'
+import type { DurationDistribution } from '../distributions.ts'
+import { scenario, type Scenario } from '../scenario.ts'
+import type { SimCore, SimInput } from '../simulator.ts'
+import { TraceHash } from '../trace-hash.ts'
+import { WIDE_AREA_LATENCY } from './dht.ts'
+import { SwarmHost, virtualFile, type SwarmObserver, type VirtualFile } from './swarm-host.ts'
+import type { Figure, NamedScenario, ScenarioReport, ScenarioRunOptions } from './types.ts'
+
+/** Bytes per second in one Mbit/s. */
+export const MBIT_PER_SECOND = 125_000
+const MIB = 1024 * 1024
+
+export interface CapacityClass {
+  label: string
+  uploadBytesPerSecond: number
+  /** Share of the downloaders in this class (the shares sum to 1). */
+  share: number
+}
+
+export const HOMOGENEOUS_CLASSES: readonly CapacityClass[] = [{ label: 'up50', uploadBytesPerSecond: 50 * MBIT_PER_SECOND, share: 1 }]
+export const HETEROGENEOUS_CLASSES: readonly CapacityClass[] = [
+  { label: 'up10', uploadBytesPerSecond: 10 * MBIT_PER_SECOND, share: 1 / 3 },
+  { label: 'up50', uploadBytesPerSecond: 50 * MBIT_PER_SECOND, share: 1 / 3 },
+  { label: 'up100', uploadBytesPerSecond: 100 * MBIT_PER_SECOND, share: 1 / 3 },
+]
+
+export type ArrivalPattern =
+  /** Arrivals uniform at random within the window. */
+  | { kind: 'flash'; windowMs: number }
+  /** A Poisson process of rate peers / windowMs. */
+  | { kind: 'poisson'; windowMs: number }
+
+export interface SwarmKnobs {
+  /** Downloaders; the origin is one more peer (index 0). */
+  peers: number
+  leafCount: number
+  leafBytes: number
+  originUploadBytesPerSecond: number
+  downloadBytesPerSecond: number
+  classes: readonly CapacityClass[]
+  arrival: ArrivalPattern
+  /** Share of the downloaders that never upload. */
+  freeRiderShare: number
+  /** Downloaders of each class that play the strategy of StrategicPeer. */
+  strategicPerClass: number
+  /** The origin leaves once every leaf is held by this many downloaders; Infinity: it stays. */
+  originLeavesAtCopies: number
+  /** Peers a tracker answer holds. */
+  sourcesCount: number
+  latency: DurationDistribution
+  handshakeRoundTripCount: number
+  expressBytesMax: number
+  /** Swarm configuration over the defaults, for every honest core. */
+  swarm: Partial<SwarmConfig>
+  /** The origin publishes as an initial seed (SwarmConfig.initialSeeding), as a publisher's node is set up to. */
+  originInitialSeeding: boolean
+  /** The run stops this long after the last arrival at the latest, in multiples of LB. */
+  timeLimitLbMultiple: number
+  /** Overrides the time limit (virtual ms), when given. */
+  timeLimitMs?: number
+}
+
+export const SWARM_KNOBS: SwarmKnobs = {
+  peers: 1_000,
+  leafCount: 1_024,
+  leafBytes: MIB,
+  originUploadBytesPerSecond: 100 * MBIT_PER_SECOND,
+  downloadBytesPerSecond: 200 * MBIT_PER_SECOND,
+  classes: HOMOGENEOUS_CLASSES,
+  arrival: { kind: 'flash', windowMs: 1_000 },
+  freeRiderShare: 0,
+  strategicPerClass: 0,
+  originLeavesAtCopies: Infinity,
+  sourcesCount: 50,
+  latency: WIDE_AREA_LATENCY,
+  handshakeRoundTripCount: 2,
+  expressBytesMax: 2_048,
+  swarm: {},
+  originInitialSeeding: true,
+  timeLimitLbMultiple: 20,
+}
+
+const enum Role {
+  Origin = 0,
+  Compliant = 1,
+  FreeRider = 2,
+  Strategic = 3,
+}
+
+
+
+/** Every this often the run's totals are sampled, for utilisation. */
+const SAMPLE_EVERY_MS = 1_000
+
+/** The tracker and the measurements: what every host reports to. */
+export class SwarmWorld implements SwarmObserver {
+  readonly file: VirtualFile
+  readonly peerCount: number
+  readonly role: Uint8Array
+  readonly classOf: Uint8Array
+  readonly uploadBytesPerSecond: Float64Array
+  readonly arrivalMs: Float64Array
+  readonly dagMs: Float64Array
+  readonly lastPercentMs: Float64Array
+  readonly completeMs: Float64Array
+  /** Leaves each peer held when the origin left, and when the last compliant downloader completed. */
+  heldAtOriginLeft: Uint16Array | undefined
+  heldAtCompliantDone: Uint16Array | undefined
+  originLeftMs = Number.NaN
+  compliantDoneMs = Number.NaN
+  /** Counted on arrival, by sender. */
+  readonly uploadedWireBytes: Float64Array
+  readonly uploadedBlockBytes: Float64Array
+  readonly hosts: (SwarmHost | undefined)[]
+  readonly cores: (SwarmCore | undefined)[]
+  readonly adversaries: Core<SwarmInput, SwarmAction>[] = []
+  completedCount = 0
+  compliantCount = 0
+  compliantCompletedCount = 0
+  leafCopiesStored = 0
+  wireBytesUploaded = 0
+  blockBytesUploaded = 0
+  /** Sum of the upload capacities of the peers online (origin included). */
+  onlineUploadBytesPerSecond = 0
+  /** Samples every SAMPLE_EVERY_MS: time, leaf copies stored, wire and block bytes uploaded, capacity online. */
+  readonly samples: number[][] = []
+  #t: Scenario<SwarmMessage> | undefined
+  readonly #lastPercentCount: number
+  readonly #frameOverheadBytes: number
+  readonly #copies: Uint32Array
+  #leavesAtCopies = 0
+  readonly #originLeavesAtCopies: number
+  /** The tracker's list: peers in the swarm, and each one's place in it (-1 when out). */
+  readonly #members: number[] = []
+  readonly #memberSlot: Int32Array
+  readonly #askedSources: Uint8Array
+  readonly #sourceOf: (Source | undefined)[]
+  readonly #picked: Uint32Array
+  #pickRound = 0
+  readonly #sourcesCount: number
+  readonly #trackerPrng: Prng
+
+  constructor(file: VirtualFile, peerCount: number, options: { sourcesCount: number; frameOverheadBytes: number; originLeavesAtCopies: number; prng: Prng }) {
+    this.file = file
+    this.peerCount = peerCount
+    this.role = new Uint8Array(peerCount)
+    this.classOf = new Uint8Array(peerCount)
+    this.uploadBytesPerSecond = new Float64Array(peerCount)
+    this.arrivalMs = new Float64Array(peerCount).fill(Number.NaN)
+    this.dagMs = new Float64Array(peerCount).fill(Number.NaN)
+    this.lastPercentMs = new Float64Array(peerCount).fill(Number.NaN)
+    this.completeMs = new Float64Array(peerCount).fill(Number.NaN)
+    this.uploadedWireBytes = new Float64Array(peerCount)
+    this.uploadedBlockBytes = new Float64Array(peerCount)
+    this.hosts = new Array(peerCount).fill(undefined)
+    this.cores = new Array(peerCount).fill(undefined)
+    this.#lastPercentCount = Math.ceil(0.99 * file.leafCount)
+    this.#frameOverheadBytes = options.frameOverheadBytes
+    this.#copies = new Uint32Array(file.leafCount)
+    this.#originLeavesAtCopies = options.originLeavesAtCopies
+    this.#memberSlot = new Int32Array(peerCount).fill(-1)
+    this.#askedSources = new Uint8Array(peerCount)
+    this.#sourceOf = new Array(peerCount).fill(undefined)
+    this.#picked = new Uint32Array(peerCount)
+    this.#sourcesCount = options.sourcesCount
+    this.#trackerPrng = options.prng
+  }
+
+  attach(t: Scenario<SwarmMessage>): void {
+    this.#t = t
+  }
+
+  get t(): Scenario<SwarmMessage> {
+    return this.#t!
+  }
+
+  // ---- the tracker ----------------------------------------------------------------------
+
+  join(index: number): void {
+    if (this.#memberSlot[index]! >= 0) return
+    this.#memberSlot[index] = this.#members.length
+    this.#members.push(index)
+  }
+
+  leave(index: number): void {
+    const slot = this.#memberSlot[index]!
+    if (slot < 0) return
+    const last = this.#members.pop()!
+    if (last !== index) {
+      this.#members[slot] = last
+      this.#memberSlot[last] = slot
+    }
+    this.#memberSlot[index] = -1
+  }
+
+  sources(index: number): readonly Source[] {
+    const members = this.#members
+    const wanted = Math.min(this.#sourcesCount, members.length - (this.#memberSlot[index]! >= 0 ? 1 : 0))
+    const round = ++this.#pickRound
+    const picked = this.#picked
+    picked[index] = round
+    const sources: Source[] = []
+    if (this.#askedSources[index] === 0 && this.#memberSlot[0]! >= 0 && index !== 0) {
+      sources.push(this.#source(0))
+      picked[0] = round
+    }
+    this.#askedSources[index] = 1
+    if (wanted >= members.length - 1) {
+      for (const member of members) if (picked[member] !== round) sources.push(this.#source(member))
+      return sources
+    }
+    while (sources.length < wanted) {
+      const member = members[this.#trackerPrng.int(members.length)]!
+      if (picked[member] === round) continue
+      picked[member] = round
+      sources.push(this.#source(member))
+    }
+    return sources
+  }
+
+  #source(index: number): Source {
+    return (this.#sourceOf[index] ??= Object.freeze({ peer: this.t.sim.idOf(index), addresses: [] }))
+  }
+
+  // ---- what the hosts report --------------------------------------------------------------
+
+  stored(index: number, leaf: number, heldCount: number, now: Millis): void {
+    if (leaf < 0) {
+      this.dagMs[index] = now
+      return
+    }
+    this.leafCopiesStored++
+    if (heldCount === this.#lastPercentCount) this.lastPercentMs[index] = now
+    if (++this.#copies[leaf]! === this.#originLeavesAtCopies && ++this.#leavesAtCopies === this.file.leafCount && this.t.sim.isOnline(0)) {
+      this.t.leave(0)
+    }
+  }
+
+  event(index: number, event: SwarmEvent, now: Millis): void {
+    if (event.type !== 'complete' || !Number.isNaN(this.completeMs[index]!) || index === 0) return
+    this.completeMs[index] = now
+    this.completedCount++
+    if (this.role[index] === Role.Compliant && ++this.compliantCompletedCount === this.compliantCount) {
+      this.compliantDoneMs = now
+      this.heldAtCompliantDone = this.#heldNow()
+    }
+  }
+
+  received(index: number, from: PeerId, message: SwarmMessage, _now: Millis): void {
+    const sender = this.t.sim.indexOf(from)!
+    const wireBytes = swarmMessageSize(message) + this.#frameOverheadBytes
+    this.uploadedWireBytes[sender]! += wireBytes
+    this.wireBytesUploaded += wireBytes
+    if (message.type === 'block') {
+      this.uploadedBlockBytes[sender]! += message.data.byteLength
+      this.blockBytesUploaded += message.data.byteLength
+    }
+  }
+
+  onOnline(index: number): void {
+    this.onlineUploadBytesPerSecond += this.uploadBytesPerSecond[index]!
+  }
+
+  onOffline(index: number, now: Millis): void {
+    this.onlineUploadBytesPerSecond -= this.uploadBytesPerSecond[index]!
+    this.leave(index)
+    if (index === 0) {
+      this.originLeftMs = now
+      this.heldAtOriginLeft = this.#heldNow()
+    }
+  }
+
+  sample(now: Millis): void {
+    this.samples.push([now, this.leafCopiesStored, this.wireBytesUploaded, this.blockBytesUploaded, this.onlineUploadBytesPerSecond])
+  }
+
+  #heldNow(): Uint16Array {
+    const held = new Uint16Array(this.peerCount)
+    for (let index = 0; index < this.peerCount; index++) held[index] = this.hosts[index]?.heldCount ?? 0
+    return held
+  }
+}
+
+export interface SwarmRun {
+  t: Scenario<SwarmMessage>
+  knobs: SwarmKnobs
+  world: SwarmWorld
+  /** Every downloader completed within the time limit. */
+  finished: boolean
+  lbMs: number
+  wallMs: number
+}
+
+/** Builds the swarm and runs it until every downloader completes or the time limit passes. */
+export function runSwarm(seed: ScenarioRunOptions['seed'], overrides: Partial<SwarmKnobs>, name: string): SwarmRun {
+  const startedMs = performance.now()
+  const knobs: SwarmKnobs = { ...SWARM_KNOBS, ...overrides }
+  const peerCount = knobs.peers + 1
+  const file = virtualFile('swarm-file', knobs.leafCount, knobs.leafBytes)
+  const frameOverheadBytes = 32
+  const world = new SwarmWorld(file, peerCount, {
+    sourcesCount: knobs.sourcesCount,
+    frameOverheadBytes,
+    originLeavesAtCopies: knobs.originLeavesAtCopies,
+    prng: Prng.fromSeed(seed).fork('swarm:tracker'),
+  })
+  assignRoles(world, knobs, Prng.fromSeed(seed).fork('swarm:roles'))
+  const arrivalsPrng = Prng.fromSeed(seed).fork('swarm:arrivals')
+  const arrivalAt = new Float64Array(peerCount)
+  if (knobs.arrival.kind === 'flash') {
+    for (let index = 1; index < peerCount; index++) arrivalAt[index] = arrivalsPrng.uniform(0, knobs.arrival.windowMs)
+  } else {
+    const gapMeanMs = knobs.arrival.windowMs / knobs.peers
+    let at = 0
+    for (let index = 1; index < peerCount; index++) {
+      arrivalAt[index] = at
+      at += arrivalsPrng.exponential(gapMeanMs)
+    }
+  }
+  const config = swarmConfig({ progressIntervalMs: 0, ...knobs.swarm })
+  const originConfig = swarmConfig({ ...config, initialSeeding: knobs.originInitialSeeding })
+
+  const t = scenario<SwarmMessage>({
+    name,
+    peerCount,
+    seed,
+    sizeOf: (message) => swarmMessageSize(message),
+    network: {
+      latency: knobs.latency,
+      handshakeRoundTripCount: knobs.handshakeRoundTripCount,
+      uploadBytesPerSecond: knobs.originUploadBytesPerSecond,
+      downloadBytesPerSecond: knobs.downloadBytesPerSecond,
+      frameOverheadBytes,
+      streamsSerialized: true,
+      expressBytesMax: knobs.expressBytesMax,
+    },
+    bootstrapPeers: [0],
+    churn: { arrival: { kind: 'all-at-once' }, crashFraction: 0 },
+    knobs: { ...knobs, classes: knobs.classes.map((entry) => entry.label).join('/'), swarm: undefined, ...knobs.swarm },
+    createCore: (context): SimCore<SwarmMessage> => {
+      const index = context.index
+      const role = world.role[index]!
+      const peerConfig = role === Role.Origin ? originConfig : role === Role.Strategic ? StrategicPeer.config(config, world.uploadBytesPerSecond[index]!) : config
+      const core = new SwarmCore({ self: context.id, config: peerConfig, prng: context.prng })
+      let inner: Core<SwarmInput, SwarmAction> = core
+      if (role === Role.FreeRider) inner = new FreeRider(core)
+      else if (role === Role.Strategic) inner = new StrategicPeer(core, world.uploadBytesPerSecond[index]!)
+      if (inner !== core) world.adversaries.push(inner)
+      const host = new SwarmHost(index, inner, file, world, index === 0)
+      world.hosts[index] = host
+      world.cores[index] = core
+      return host
+    },
+    onJoin: (index) => {
+      world.onOnline(index)
+      if (index === 0) world.join(0)
+      else world.t.at(arrivalAt[index]!, () => arrive(index))
+    },
+    onLeave: (index, _crashed, now) => world.onOffline(index, now),
+  })
+  world.attach(t)
+  for (let index = 0; index < peerCount; index++) t.sim.setCapacity(index, world.uploadBytesPerSecond[index]!, knobs.downloadBytesPerSecond)
+
+  const arrive = (index: number): void => {
+    world.arrivalMs[index] = t.now
+    world.join(index)
+    t.sim.input(index, { type: 'fetch', root: file.root, rootIsLeaf: false, order: 'rarest' } as unknown as SimInput<SwarmMessage>)
+  }
+  const sampleAt = (at: number): void => {
+    t.at(at, () => {
+      world.sample(at)
+      sampleAt(at + SAMPLE_EVERY_MS)
+    })
+  }
+  sampleAt(0)
+
+  const lbMs = flashLowerBoundMs(world, knobs)
+  let lastArrivalMs = 0
+  for (let index = 1; index < peerCount; index++) lastArrivalMs = Math.max(lastArrivalMs, arrivalAt[index]!)
+  const limitMs = knobs.timeLimitMs ?? lastArrivalMs + knobs.timeLimitLbMultiple * lbMs
+  const elapsed = t.tryRunUntil(() => world.completedCount === knobs.peers, { msMax: limitMs, checkEveryMs: SAMPLE_EVERY_MS })
+  world.sample(t.now)
+  return { t, knobs, world, finished: elapsed !== undefined, lbMs, wallMs: performance.now() - startedMs }
+}
+
+/** Capacity classes in the given shares, at random places; then free riders and strategic peers. */
+function assignRoles(world: SwarmWorld, knobs: SwarmKnobs, prng: Prng): void {
+  const downloaders = Array.from({ length: knobs.peers }, (_, index) => index + 1)
+  const order = prng.sample(downloaders, downloaders.length)
+  let start = 0
+  knobs.classes.forEach((entry, classIndex) => {
+    const end = classIndex === knobs.classes.length - 1 ? order.length : Math.min(order.length, start + Math.round(entry.share * knobs.peers))
+    for (let position = start; position < end; position++) {
+      const index = order[position]!
+      world.classOf[index] = classIndex
+      world.uploadBytesPerSecond[index] = entry.uploadBytesPerSecond
+    }
+    start = end
+  })
+  world.role.fill(Role.Compliant)
+  world.role[0] = Role.Origin
+  world.classOf[0] = 255
+  world.uploadBytesPerSecond[0] = knobs.originUploadBytesPerSecond
+  for (const index of prng.sample(downloaders, Math.round(knobs.freeRiderShare * knobs.peers))) world.role[index] = Role.FreeRider
+  if (knobs.strategicPerClass > 0) {
+    knobs.classes.forEach((_entry, classIndex) => {
+      const members = downloaders.filter((index) => world.classOf[index] === classIndex && world.role[index] === Role.Compliant)
+      for (const index of prng.sample(members, knobs.strategicPerClass)) world.role[index] = Role.Strategic
+    })
+  }
+  for (const index of downloaders) if (world.role[index] === Role.Compliant) world.compliantCount++
+}
+
+/** LB = max(F/u_s, F/d_min, N·F/(u_s + Σu_i)), Σ over the downloaders that upload; in ms. */
+export function flashLowerBoundMs(world: SwarmWorld, knobs: SwarmKnobs): number {
+  const fileBytes = world.file.fileBytes
+  let uploadSum = knobs.originUploadBytesPerSecond
+  for (let index = 1; index < world.peerCount; index++) if (world.role[index] !== Role.FreeRider) uploadSum += world.uploadBytesPerSecond[index]!
+  const seconds = Math.max(fileBytes / knobs.originUploadBytesPerSecond, fileBytes / knobs.downloadBytesPerSecond, (knobs.peers * fileBytes) / uploadSum)
+  return seconds * 1000
+}
+
+// ---- measuring ----------------------------------------------------------------------------
+
+function round(value: number | undefined, digits = 0): number | null {
+  return value === undefined || !Number.isFinite(value) ? null : Number(value.toFixed(digits))
+}
+
+/** The q-quantile by nearest rank of values sorted ascending. */
+function quantile(sorted: Float64Array, q: number): number | undefined {
+  if (sorted.length === 0) return undefined
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]
+}
+
+function sortedOf(values: number[]): Float64Array {
+  return Float64Array.from(values).sort()
+}
+
+function mean(values: readonly number[]): number | undefined {
+  return values.length === 0 ? undefined : values.reduce((sum, value) => sum + value, 0) / values.length
+}
+
+/** A target as printed: the figure, the bound, and whether it is met. */
+function target(value: number | null, comparison: '<=' | '>=', bound: number): string {
+  if (value === null) return `missing ${comparison} ${bound}: MISSED`
+  const met = comparison === '<=' ? value <= bound : value >= bound
+  return `${value} ${comparison} ${bound}: ${met ? 'met' : 'MISSED'}`
+}
+
+/** Download times (completion − arrival) of the downloaders `include` accepts, in ms; NaN when incomplete. */
+function downloadTimes(world: SwarmWorld, include: (index: number) => boolean): { times: number[]; incomplete: number } {
+  const times: number[] = []
+  let incomplete = 0
+  for (let index = 1; index < world.peerCount; index++) {
+    if (!include(index)) continue
+    const time = world.completeMs[index]! - world.arrivalMs[index]!
+    if (Number.isNaN(time)) incomplete++
+    else times.push(time)
+  }
+  return { times, incomplete }
+}
+
+/** Upload utilisation from the instant `from` of all leaf copies have arrived to the instant `to` have. */
+function utilisation(world: SwarmWorld, totalCopies: number, from: number, to: number): { wire: number; goodput: number; startMs: number; endMs: number } | undefined {
+  const samples = world.samples
+  const first = samples.findIndex((sample) => sample[1]! >= from * totalCopies)
+  const last = samples.findIndex((sample) => sample[1]! >= to * totalCopies)
+  if (first < 0 || last <= first) return undefined
+  let capacityBytes = 0
+  for (let index = first; index < last; index++) capacityBytes += samples[index]![4]! * ((samples[index + 1]![0]! - samples[index]![0]!) / 1000)
+  return {
+    wire: (samples[last]![2]! - samples[first]![2]!) / capacityBytes,
+    goodput: (samples[last]![3]! - samples[first]![3]!) / capacityBytes,
+    startMs: samples[first]![0]!,
+    endMs: samples[last]![0]!,
+  }
+}
+
+/** Counters of the honest cores of the downloaders `include` accepts, summed. */
+function coreTotals(world: SwarmWorld, include: (index: number) => boolean): Record<string, number> {
+  const totals: Record<string, number> = {}
+  for (let index = 0; index < world.peerCount; index++) {
+    const core = world.cores[index]
+    if (core === undefined || !include(index)) continue
+    for (const [key, value] of Object.entries(core.counters)) totals[key] = (totals[key] ?? 0) + value
+  }
+  return totals
+}
+
+/** The figures every swarm run gives: download times against the bound, egress, utilisation, endgame. */
+export function swarmFigures(run: SwarmRun, options: { poisson: boolean }): Record<string, Figure> {
+  const { world, knobs, lbMs } = run
+  const fileBytes = world.file.fileBytes
+  const compliant = (index: number) => world.role[index] === Role.Compliant
+  const { times, incomplete } = downloadTimes(world, compliant)
+  const sorted = sortedOf(times)
+  const p50 = quantile(sorted, 0.5)
+  const p99 = quantile(sorted, 0.99)
+  const p999 = quantile(sorted, 0.999)
+  // A Poisson download is bound by its own downlink only (see the module comment).
+  const boundMs = options.poisson ? (fileBytes / knobs.downloadBytesPerSecond) * 1000 : lbMs
+  const ratio = (value: number | undefined) => round(value === undefined ? undefined : value / boundMs, 3)
+  let largestUpload = 0
+  for (let index = 1; index < world.peerCount; index++) largestUpload = Math.max(largestUpload, world.uploadedBlockBytes[index]!)
+  const shares: number[] = []
+  for (let index = 1; index < world.peerCount; index++) {
+    if (!compliant(index) || Number.isNaN(world.completeMs[index]!)) continue
+    const total = world.completeMs[index]! - world.arrivalMs[index]!
+    shares.push((world.completeMs[index]! - world.lastPercentMs[index]!) / total)
+  }
+  const endgame = sortedOf(shares)
+  const dag = sortedOf(times.length === 0 ? [] : Array.from({ length: world.peerCount - 1 }, (_, position) => position + 1)
+    .filter((index) => compliant(index) && !Number.isNaN(world.dagMs[index]!))
+    .map((index) => world.dagMs[index]! - world.arrivalMs[index]!))
+  const totalCopies = (world.peerCount - 1) * world.file.leafCount
+  const used = utilisation(world, totalCopies, 0.1, 0.9)
+  const totals = coreTotals(world, (index) => index > 0)
+  const originEgress = world.uploadedBlockBytes[0]! / fileBytes
+  const figures: Record<string, Figure> = {
+    downloaders: knobs.peers,
+    compliant: world.compliantCount,
+    completed: world.completedCount,
+    incompleteCompliant: incomplete,
+    lbSeconds: round(lbMs / 1000, 1),
+  }
+  if (options.poisson) figures.poissonBoundSeconds = round(boundMs / 1000, 1)
+  Object.assign(figures, {
+    downloadP50Seconds: round(p50 === undefined ? undefined : p50 / 1000, 1),
+    downloadP99Seconds: round(p99 === undefined ? undefined : p99 / 1000, 1),
+    downloadP999Seconds: round(p999 === undefined ? undefined : p999 / 1000, 1),
+    downloadMaxSeconds: round(sorted.at(-1) === undefined ? undefined : sorted.at(-1)! / 1000, 1),
+    p50OverBound: ratio(p50),
+    p99OverBound: ratio(p99),
+    p999OverBound: ratio(p999),
+  })
+  if (options.poisson) figures.p50OverFlashLb = round(p50 === undefined ? undefined : p50 / lbMs, 3)
+  Object.assign(figures, {
+    dagP50Ms: round(quantile(dag, 0.5)),
+    dagP99Ms: round(quantile(dag, 0.99)),
+    originEgressF: round(originEgress, 2),
+    largestPeerUploadF: round(largestUpload / fileBytes, 2),
+    utilisationWindowSeconds: used === undefined ? null : `${round(used.startMs / 1000, 0)}-${round(used.endMs / 1000, 0)}`,
+    utilisation: round(used?.wire, 3),
+    utilisationGoodput: round(used?.goodput, 3),
+    lastPercentShareP50: round(quantile(endgame, 0.5), 4),
+    lastPercentShareP99: round(quantile(endgame, 0.99), 4),
+    lastPercentShareMax: round(endgame.at(-1), 4),
+    duplicateBlocksPerDownload: round((totals.duplicateBlocks ?? 0) / knobs.peers, 2),
+    endgameRequestsPerDownload: round((totals.endgameRequests ?? 0) / knobs.peers, 2),
+    requestTimeouts: totals.requestTimeouts ?? 0,
+    rejectsReceived: totals.rejectsReceived ?? 0,
+    peersDroppedUnresponsive: totals.peersDroppedUnresponsive ?? 0,
+    wireOverheadShare: round(1 - world.blockBytesUploaded / world.wireBytesUploaded, 4),
+    'target.p50': target(ratio(p50), '<=', 1.15),
+    'target.p99': target(ratio(p99), '<=', 1.4),
+    'target.p999': target(ratio(p999), '<=', 1.6),
+    'target.utilisation': target(round(used?.wire, 3), '>=', 0.9),
+    'target.originEgressF': target(round(originEgress, 2), '<=', 3),
+    'target.lastPercentShareMax': target(round(endgame.at(-1), 4), '<=', 0.05),
+    simulatedSeconds: round(run.t.now / 1000, 1),
+    events: run.t.sim.eventCount,
+    wallSeconds: round(run.wallMs / 1000, 1),
+  })
+  if (knobs.peers >= 10_000) figures['target.wallSeconds'] = target(round(run.wallMs / 1000, 1), '<=', 60)
+  return figures
+}
+
+/** Events and simulated time summed over several runs; their trace hashes folded into one. */
+function combined(runs: readonly SwarmRun[]): Omit<ScenarioReport, 'figures'> {
+  const trace = new TraceHash()
+  for (const run of runs) {
+    const hash = run.t.sim.traceHash
+    for (let start = 0; start < hash.length; start += 8) trace.word(Number.parseInt(hash.slice(start, start + 8), 16) | 0)
+  }
+  return {
+    events: runs.reduce((sum, run) => sum + run.t.sim.eventCount, 0),
+    simulatedMs: runs.reduce((sum, run) => sum + run.t.now, 0),
+    traceHash: trace.hex(),
+  }
+}
+
+function prefixed(prefix: string, figures: Record<string, Figure>): Record<string, Figure> {
+  return Object.fromEntries(Object.entries(figures).map(([key, value]) => [`${prefix}.${key}`, value]))
+}
+
+function timeLimit(options: ScenarioRunOptions): Partial<SwarmKnobs> {
+  return options.ms === undefined || options.ms === 0 ? {} : { timeLimitMs: options.ms }
+}
+
+// ---- the scenarios --------------------------------------------------------------------------
+
+/** Homogeneous then heterogeneous uploads, with the given arrivals; figures prefixed by the mix. */
+export function runArrivals(options: ScenarioRunOptions, arrival: ArrivalPattern, name: string, overrides: Partial<SwarmKnobs> = {}): ScenarioReport {
+  const runs: SwarmRun[] = []
+  const figures: Record<string, Figure> = {}
+  for (const [label, classes] of [['homogeneous', HOMOGENEOUS_CLASSES], ['heterogeneous', HETEROGENEOUS_CLASSES]] as const) {
+    const run = runSwarm(options.seed, { peers: options.peers, arrival, classes, ...timeLimit(options), ...overrides }, name)
+    runs.push(run)
+    Object.assign(figures, prefixed(label, swarmFigures(run, { poisson: arrival.kind === 'poisson' })))
+  }
+  return { ...combined(runs), figures }
+}
+
+export const POISSON_WINDOW_MS = 300_000
+
+/** 20% free riders, homogeneous uploads; the origin leaves once every leaf is held by 3 downloaders. */
+export function runFreeRiders(options: ScenarioRunOptions, overrides: Partial<SwarmKnobs> = {}): { run: SwarmRun; report: ScenarioReport } {
+  const run = runSwarm(options.seed, { peers: options.peers, freeRiderShare: 0.2, originLeavesAtCopies: 3, ...timeLimit(options), ...overrides }, 'swarm-freeriders')
+  const { world } = run
+  const figures = swarmFigures(run, { poisson: false })
+  // Each downloader's rate from the origin's departure until it completed, or until the last compliant one did.
+  const leafBytes = world.file.leafBytes
+  const rates = (role: Role): number[] => {
+    const result: number[] = []
+    const leftMs = world.originLeftMs
+    const before = world.heldAtOriginLeft
+    if (before === undefined) return result
+    const endMs = Number.isNaN(world.compliantDoneMs) ? run.t.now : world.compliantDoneMs
+    const after = world.heldAtCompliantDone
+    for (let index = 1; index < world.peerCount; index++) {
+      if (world.role[index] !== role) continue
+      const completeMs = world.completeMs[index]!
+      if (completeMs <= leftMs) continue
+      const untilMs = Number.isNaN(completeMs) || completeMs > endMs ? endMs : completeMs
+      const heldAt = untilMs === completeMs ? world.file.leafCount : (after?.[index] ?? world.hosts[index]!.heldCount)
+      if (untilMs > leftMs) result.push(((heldAt - before[index]!) * leafBytes) / ((untilMs - leftMs) / 1000))
+    }
+    return result
+  }
+  const compliantRate = mean(rates(Role.Compliant))
+  const freeRiderRate = mean(rates(Role.FreeRider))
+  const ratio = compliantRate === undefined || freeRiderRate === undefined ? undefined : freeRiderRate / compliantRate
+  const freeRiders = sortedOf(downloadTimes(world, (index) => world.role[index] === Role.FreeRider).times)
+  const suppressed = world.adversaries.reduce((sum, core) => sum + (core as FreeRider).blocksSuppressed, 0)
+  return {
+    run,
+    report: {
+      events: run.t.sim.eventCount,
+      simulatedMs: run.t.now,
+      traceHash: run.t.sim.traceHash,
+      figures: {
+        freeRiders: world.adversaries.length,
+        originLeftSeconds: round(world.originLeftMs / 1000, 1),
+        compliantDoneSeconds: round(world.compliantDoneMs / 1000, 1),
+        compliantRateMbitPerSecond: round(compliantRate === undefined ? undefined : compliantRate / MBIT_PER_SECOND, 2),
+        freeRiderRateMbitPerSecond: round(freeRiderRate === undefined ? undefined : freeRiderRate / MBIT_PER_SECOND, 2),
+        freeRiderRateRatio: round(ratio, 3),
+        'target.freeRiderRateRatio': target(round(ratio, 3), '<=', 0.1),
+        freeRiderDownloadP50Seconds: round(quantile(freeRiders, 0.5) === undefined ? undefined : quantile(freeRiders, 0.5)! / 1000, 1),
+        freeRiderDownloadMaxSeconds: round(freeRiders.at(-1) === undefined ? undefined : freeRiders.at(-1)! / 1000, 1),
+        freeRiderBlocksSuppressed: suppressed,
+        ...prefixed('compliant', figures),
+      },
+    },
+  }
+}
+
+/** Heterogeneous uploads; strategicPerClass strategic downloaders in each class. */
+export function runStrategic(options: ScenarioRunOptions, overrides: Partial<SwarmKnobs> = {}): { run: SwarmRun; report: ScenarioReport } {
+  const strategicPerClass = Math.max(1, Math.round((0.01 * options.peers) / HETEROGENEOUS_CLASSES.length))
+  const run = runSwarm(options.seed, { peers: options.peers, classes: HETEROGENEOUS_CLASSES, strategicPerClass, ...timeLimit(options), ...overrides }, 'swarm-strategic')
+  const { world, knobs } = run
+  const figures: Record<string, Figure> = { strategicPerClass }
+  let worstGain: number | undefined
+  knobs.classes.forEach((entry, classIndex) => {
+    const ofRole = (role: Role) => sortedOf(downloadTimes(world, (index) => world.classOf[index] === classIndex && world.role[index] === role).times)
+    const compliantMedian = quantile(ofRole(Role.Compliant), 0.5)
+    const strategicMedian = quantile(ofRole(Role.Strategic), 0.5)
+    const gain = compliantMedian === undefined || strategicMedian === undefined ? undefined : 1 - strategicMedian / compliantMedian
+    if (gain !== undefined) worstGain = Math.max(worstGain ?? -Infinity, gain)
+    figures[`${entry.label}.compliantDownloadP50Seconds`] = round(compliantMedian === undefined ? undefined : compliantMedian / 1000, 1)
+    figures[`${entry.label}.strategicDownloadP50Seconds`] = round(strategicMedian === undefined ? undefined : strategicMedian / 1000, 1)
+    figures[`${entry.label}.strategicGain`] = round(gain, 3)
+  })
+  figures['target.strategicGainMax'] = target(round(worstGain, 3), '<=', 0.2)
+  Object.assign(figures, prefixed('compliant', swarmFigures(run, { poisson: false })))
+  return { run, report: { events: run.t.sim.eventCount, simulatedMs: run.t.now, traceHash: run.t.sim.traceHash, figures } }
+}
+
+export const SWARM_FLASH_SCENARIO: NamedScenario = {
+  name: 'swarm-flash',
+  description: 'one origin (100 Mbit/s up) and N downloaders arriving within 1 s fetch 1 GiB (1,024 leaves of 1 MiB); uploads 50 Mbit/s, then 10/50/100 Mbit/s; downloads 200 Mbit/s: p50/p99/p99.9 against LB, egress, utilisation, endgame',
+  defaults: { peers: 1_000, ms: 0 },
+  run: (options) => runArrivals(options, { kind: 'flash', windowMs: 1_000 }, 'swarm-flash'),
+}
+
+export const SWARM_POISSON_SCENARIO: NamedScenario = {
+  name: 'swarm-poisson',
+  description: 'as swarm-flash, with N Poisson arrivals over 300 s; download times against F/d (and the flash LB)',
+  defaults: { peers: 1_000, ms: 0 },
+  run: (options) => runArrivals(options, { kind: 'poisson', windowMs: POISSON_WINDOW_MS }, 'swarm-poisson'),
+}
+
+export const SWARM_FREERIDERS_SCENARIO: NamedScenario = {
+  name: 'swarm-freeriders',
+  description: 'swarm-flash (homogeneous) with 20% free riders that never upload; the origin leaves once every leaf is held by 3 downloaders: free riders\' download rate against compliant peers\'',
+  defaults: { peers: 1_000, ms: 0 },
+  run: (options) => runFreeRiders(options).report,
+}
+
+export const SWARM_STRATEGIC_SCENARIO: NamedScenario = {
+  name: 'swarm-strategic',
+  description: 'swarm-flash (heterogeneous) with 1% BitTyrant-style strategic downloaders per class: their download time against compliant peers of the same capacity',
+  defaults: { peers: 1_000, ms: 0 },
+  run: (options) => runStrategic(options).report,
+}
+
+
