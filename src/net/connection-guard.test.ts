@@ -44,10 +44,3 @@ test('open connections are limited per IP and in total', () => {
   assert.equal(Array.from({ length: 6 }, (_, index) => total.attempt(`/ip4/10.0.0.${index + 1}/tcp/1`)).filter(Boolean).length, 4)
   assert.deepEqual(total.refusals, ['connections-max', 'connections-max'])
 })
-
-test('loopback peers are bounded by the total only: local processes all share one address', () => {
-  const { attempt, refusals } = setup({ perIpMax: 3, inboundPerIpPerSecondMax: 2, connectionsMax: 40 })
-  assert.equal(Array.from({ length: 30 }, (_, port) => attempt(`/ip4/127.0.0.1/tcp/${port + 1}`)).filter(Boolean).length, 30)
-  assert.equal(Array.from({ length: 20 }, (_, port) => attempt(`/ip6/::1/tcp/${port + 1}`)).filter(Boolean).length, 10)
-  assert.deepEqual(refusals, Array(10).fill('connections-max'))
-})

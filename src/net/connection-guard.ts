@@ -49,10 +49,7 @@ export class ConnectionGuard {
     const ip = ipOf(remote)
     const open = this.openConnections()
     if (open.length >= this.#limits.connectionsMax) return this.#refuse('connections-max')
-    // Per-IP limits stand against many peers run from one host; on loopback every local
-    // process shares one address (tests, benchmarks, a LAN of containers behind a proxy),
-    // and only the total bounds them.
-    if (ip !== undefined && !isLoopback(ip)) {
+    if (ip !== undefined) {
       if (!this.#takeToken(ip)) return this.#refuse('inbound-rate')
       let fromIp = 0
       for (const connection of open) if (ipOf(connection.remoteAddr) === ip) fromIp++
@@ -81,10 +78,6 @@ export class ConnectionGuard {
     this.#onRefused(reason)
     return true
   }
-}
-
-function isLoopback(ip: string): boolean {
-  return ip.startsWith('127.') || ip === '::1'
 }
 
 function ipOf(address: Multiaddr): string | undefined {

@@ -69,7 +69,7 @@ const ConfigSchema = z.strictObject({
     connections: z.strictObject({
       max: z.number().int().positive().default(300),
       perIpMax: z.number().int().positive().default(32),
-      /** Inbound connections accepted per second from one IP address (loopback is exempt from both per-IP limits). */
+      /** Inbound connections accepted per second from one IP address. */
       inboundPerIpPerSecondMax: z.number().positive().default(10),
       /** Streams a peer may open on one connection. */
       streamsPerConnectionMax: z.number().int().positive().default(256),
