@@ -49,7 +49,10 @@
  * happened, and on SIGINT/SIGTERM.
  *
  * All processes share the machine's cores: with 9 or more processes on 2 cores, scenario B
- * measures CPU per byte as much as protocol design. The 1-minute load average before each
+ * measures CPU per byte as much as protocol design. Whatever the topology, each leecher's
+ * bytes are encrypted once and decrypted once (Noise, for every libp2p system), so on few
+ * cores the raw stream's B time is close to a floor for the libp2p systems, swarms included;
+ * WebTorrent and HTTP do not encrypt. The 1-minute load average before each
  * transfer is printed, after a PAUSE_MS pause; it lags (it still counts the previous
  * transfer's processes) and counts Node's helper threads. The share of the machine's CPU that
  * was busy during that pause, when none of the benchmark's processes run, is printed too: it
