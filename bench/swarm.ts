@@ -75,7 +75,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { SHOAL_VERSION } from '../src/version.ts'
 import { runChild, SYSTEMS, type SeedInfo, type System } from './swarm-child.ts'
-import { BenchChild, ChildFailure, killAllSync, TimeoutError, withTimeout } from './swarm-process.ts'
+import { BenchChild, ChildFailure, killAllSync, killRemainingChildren, TimeoutError, withTimeout } from './swarm-process.ts'
 import { startShoalNodes, SWARM_PROTOCOL } from './swarm-shoal.ts'
 
 type Scenario = 'a' | 'b'
@@ -169,12 +169,20 @@ async function runParent(): Promise<void> {
     '--size-a', sizeMib.a, '--size-b', sizeMib.b, '--seed', options.seed, '--timeout-s', transferMsMax / 1000].join(' ')
 
   const root = await mkdtemp(join(tmpdir(), 'bench-swarm-'))
-  const removeRoot = () => rmSync(root, { recursive: true, force: true })
   for (const name of ['SIGINT', 'SIGTERM'] as const) {
     process.once(name, () => {
-      killAllSync()
-      for (const cleanup of cleanups) void cleanup()
-      removeRoot()
+      // Each step on its own: one that fails must not keep the others from running.
+      const attempt = (step: () => unknown) => {
+        try {
+          const result = step()
+          if (result instanceof Promise) result.catch(() => {})
+        } catch {
+          // Best effort: the process is exiting.
+        }
+      }
+      attempt(killAllSync)
+      for (const cleanup of cleanups) attempt(cleanup)
+      attempt(() => rmSync(root, { recursive: true, force: true, maxRetries: 3 }))
       process.exit(130)
     })
   }
@@ -300,7 +308,8 @@ async function runTransfer(system: System, spec: ScenarioSpec, root: string, tra
         // Cleaning up is best effort; the folder goes below regardless.
       }
     }
-    await rm(workDir, { recursive: true, force: true })
+    await killRemainingChildren()
+    await rm(workDir, { recursive: true, force: true, maxRetries: 3 })
   }
 }
 
