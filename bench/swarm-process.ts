@@ -5,11 +5,13 @@
  * that an interrupted benchmark (SIGINT, SIGTERM) leaves nothing behind either.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { GO_LINE, SWARM_LINE_PREFIX } from './swarm-child.ts'
 
 const STDERR_TAIL_BYTES = 4 * 1024
 const KILL_WAIT_MS_MAX = 5_000
+const KILL_POLL_MS = 50
 
 export type MessageKind = 'READY' | 'DONE' | 'RECEIVED' | 'ERROR'
 
@@ -25,18 +27,60 @@ export class ChildFailure extends Error {
 
 const liveProcesses = new Set<ChildProcess>()
 
-/** Kills every process still registered (by PID); for signal handlers. */
+/** Kills every process still registered, and every other child this process has, by PID; for signal handlers. */
 export function killAllSync(): void {
   for (const child of liveProcesses) killByPid(child)
+  for (const pid of childPids()) killPid(pid)
+}
+
+/**
+ * Kills, by PID, every child this process still has, and waits (bounded) until they are
+ * gone. Between transfers the benchmark has none, so this only reaches processes that
+ * helpers started without handing them over: the `shoal init`, `config set` and `add`
+ * commands of testing/cli.ts, still running when a Shoal set-up timed out.
+ */
+export async function killRemainingChildren(): Promise<void> {
+  const pids = childPids()
+  for (const pid of pids) killPid(pid)
+  const deadline = performance.now() + KILL_WAIT_MS_MAX
+  while (pids.some(isRunning) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, KILL_POLL_MS))
+}
+
+/** This process's children, from Linux's /proc/self/task/<thread>/children (none where /proc lacks it). */
+function childPids(): number[] {
+  try {
+    return readdirSync('/proc/self/task').flatMap((thread) => {
+      try {
+        return readFileSync(`/proc/self/task/${thread}/children`, 'utf8').split(' ').filter(Boolean).map(Number)
+      } catch {
+        return [] // The thread ended meanwhile.
+      }
+    })
+  } catch {
+    return []
+  }
+}
+
+/** Alive and not a zombie waiting to be reaped. */
+function isRunning(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] !== 'Z'
+  } catch {
+    return false
+  }
+}
+
+function killPid(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL')
+  } catch {
+    // Already gone.
+  }
 }
 
 export function killByPid(child: ChildProcess): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
-  try {
-    process.kill(child.pid, 'SIGKILL')
-  } catch {
-    // Already gone.
-  }
+  killPid(child.pid)
 }
 
 /** SIGKILL by PID, then waits (bounded) until the process is gone. */

@@ -49,7 +49,10 @@
  * happened, and on SIGINT/SIGTERM.
  *
  * All processes share the machine's cores: with 9 or more processes on 2 cores, scenario B
- * measures CPU per byte as much as protocol design. The 1-minute load average before each
+ * measures CPU per byte as much as protocol design. Whatever the topology, each leecher's
+ * bytes are encrypted once and decrypted once (Noise, for every libp2p system), so on few
+ * cores the raw stream's B time is close to a floor for the libp2p systems, swarms included;
+ * WebTorrent and HTTP do not encrypt. The 1-minute load average before each
  * transfer is printed, after a PAUSE_MS pause; it lags (it still counts the previous
  * transfer's processes) and counts Node's helper threads. The share of the machine's CPU that
  * was busy during that pause, when none of the benchmark's processes run, is printed too: it
@@ -72,7 +75,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { SHOAL_VERSION } from '../src/version.ts'
 import { runChild, SYSTEMS, type SeedInfo, type System } from './swarm-child.ts'
-import { BenchChild, ChildFailure, killAllSync, TimeoutError, withTimeout } from './swarm-process.ts'
+import { BenchChild, ChildFailure, killAllSync, killRemainingChildren, TimeoutError, withTimeout } from './swarm-process.ts'
 import { startShoalNodes, SWARM_PROTOCOL } from './swarm-shoal.ts'
 
 type Scenario = 'a' | 'b'
@@ -166,12 +169,20 @@ async function runParent(): Promise<void> {
     '--size-a', sizeMib.a, '--size-b', sizeMib.b, '--seed', options.seed, '--timeout-s', transferMsMax / 1000].join(' ')
 
   const root = await mkdtemp(join(tmpdir(), 'bench-swarm-'))
-  const removeRoot = () => rmSync(root, { recursive: true, force: true })
   for (const name of ['SIGINT', 'SIGTERM'] as const) {
     process.once(name, () => {
-      killAllSync()
-      for (const cleanup of cleanups) void cleanup()
-      removeRoot()
+      // Each step on its own: one that fails must not keep the others from running.
+      const attempt = (step: () => unknown) => {
+        try {
+          const result = step()
+          if (result instanceof Promise) result.catch(() => {})
+        } catch {
+          // Best effort: the process is exiting.
+        }
+      }
+      attempt(killAllSync)
+      for (const cleanup of cleanups) attempt(cleanup)
+      attempt(() => rmSync(root, { recursive: true, force: true, maxRetries: 3 }))
       process.exit(130)
     })
   }
@@ -297,7 +308,8 @@ async function runTransfer(system: System, spec: ScenarioSpec, root: string, tra
         // Cleaning up is best effort; the folder goes below regardless.
       }
     }
-    await rm(workDir, { recursive: true, force: true })
+    await killRemainingChildren()
+    await rm(workDir, { recursive: true, force: true, maxRetries: 3 })
   }
 }
 
