@@ -9,15 +9,15 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
-import { ShoalError, systemErrorCode } from '../core/errors.ts'
+import { isShoalError, ShoalError, systemErrorCode } from '../core/errors.ts'
 import type {
   DhtPeer, DhtQueryResult, DhtTable,
-  AddCandidate, AddedRoot, AddOptions, CatOptions, DirectoryEntry, EntryStat, GcResult, NodeIdentity, NodeStats,
+  AddCandidate, AddedRoot, AddOptions, CatOptions, DirectoryEntry, EntryStat, FetchOptions, FetchProgress, FetchResult, GcResult, LedgerEntry, NodeIdentity, NodeStats,
   PeerInfo, PinInfo, PubSubMessage, PubSubPublished, PubSubSubscribeOptions, PubSubSubscription, RepoStat, ShoalApi, VerifyResult,
 } from '../node/api.ts'
 import { EventStreamParser } from './event-stream.ts'
 import {
-  API_PREFIX, decodeStreamError, errorFromBody, PART_TYPE_DIRECTORY, PART_TYPE_SYMLINK, PUBSUB_EVENT_DROPPED, PUBSUB_EVENT_ERROR,
+  API_PREFIX, decodeStreamError, errorFromBody, FETCH_EVENT_ERROR, FETCH_EVENT_PROGRESS, FETCH_EVENT_RESULT, PART_TYPE_DIRECTORY, PART_TYPE_SYMLINK, PUBSUB_EVENT_DROPPED, PUBSUB_EVENT_ERROR,
   pubsubMessageFromJson, type PubSubMessageJson, STREAM_ERROR_TRAILER, type ErrorBody,
 } from './wire.ts'
 
@@ -149,6 +149,30 @@ export class HttpClient implements ShoalApi {
     const signal = options.signal === undefined ? closed.signal : AbortSignal.any([closed.signal, options.signal])
     const response = await this.#request('GET', 'pubsub/sub', { query: { arg: topic }, signal })
     return new EventStreamSubscription(topic, response, closed, signal, this.url)
+  }
+
+  async fetch(cid: string, options: FetchOptions = {}): Promise<FetchResult> {
+    const response = await this.#request('POST', 'fetch', { query: { arg: cid, order: options.order, pin: options.pin }, signal: options.signal })
+    const parser = new EventStreamParser()
+    try {
+      for await (const chunk of response as AsyncIterable<Buffer>) {
+        for (const { event, data } of parser.push(chunk)) {
+          if (event === FETCH_EVENT_PROGRESS) options.onProgress?.(JSON.parse(data) as FetchProgress)
+          else if (event === FETCH_EVENT_RESULT) return JSON.parse(data) as FetchResult
+          else if (event === FETCH_EVENT_ERROR) throw errorFromBody(JSON.parse(data) as ErrorBody)
+        }
+      }
+    } catch (error) {
+      if (isShoalError(error)) throw error
+      throw connectionError(error, this.url)
+    } finally {
+      response.destroy()
+    }
+    throw new ShoalError('DAEMON_UNREACHABLE', 'the daemon ended the fetch without a result')
+  }
+
+  async swarmLedger(): Promise<LedgerEntry[]> {
+    return (await this.#json<{ peers: LedgerEntry[] }>('GET', 'swarm/ledger')).peers
   }
 
   async close(): Promise<void> {}

@@ -13,6 +13,7 @@ import { Readable } from 'node:stream'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import multipart from '@fastify/multipart'
 import { parseCidProfile } from '../core/content/cid-profile.ts'
+import { parseCid } from '../core/content/cid.ts'
 import { isShoalError, ShoalError, type ErrorCode } from '../core/errors.ts'
 import { GOSSIP_LIMITS } from '../core/gossip/messages.ts'
 import { KAD_LIMITS } from '../core/kad/messages.ts'
@@ -20,7 +21,7 @@ import type { AddCandidate, PubSubSubscription, ShoalApi } from '../node/api.ts'
 import { ADD_PATH_LENGTH_MAX } from '../node/shoal-node.ts'
 import { EVENT_STREAM_TYPE, formatComment, formatEvent } from './event-stream.ts'
 import {
-  API_PREFIX, encodeStreamError, errorBody, PART_TYPE_DIRECTORY, PART_TYPE_SYMLINK, PUBSUB_EVENT_DROPPED, PUBSUB_EVENT_ERROR,
+  API_PREFIX, encodeStreamError, errorBody, FETCH_EVENT_ERROR, FETCH_EVENT_PROGRESS, FETCH_EVENT_RESULT, PART_TYPE_DIRECTORY, PART_TYPE_SYMLINK, PUBSUB_EVENT_DROPPED, PUBSUB_EVENT_ERROR,
   pubsubMessageToJson, STREAM_ERROR_TRAILER,
 } from './wire.ts'
 
@@ -44,6 +45,9 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   FORBIDDEN: 403,
   OFFLINE: 503,
   DIAL_FAILED: 502,
+  TOO_MANY_FETCHES: 429,
+  INVALID_CONTENT: 422,
+  FETCH_FAILED: 502,
 }
 
 export interface ApiServer {
@@ -160,6 +164,8 @@ export async function startApiServer(api: ShoalApi, options: ApiServerOptions): 
   const closing = new AbortController()
   const keepaliveMs = options.eventStreamKeepaliveMs ?? EVENT_STREAM_KEEPALIVE_MS
   app.get(`${API_PREFIX}/pubsub/sub`, (request, reply) => serveSubscription(api, topicArg(queryOf(request)), reply, keepaliveMs, closing.signal))
+  app.post(`${API_PREFIX}/fetch`, (request, reply) => serveFetch(api, queryOf(request), reply, closing.signal))
+  app.get(`${API_PREFIX}/swarm/ledger`, async () => ({ peers: await api.swarmLedger() }))
   if (options.metricsText !== undefined) {
     const metricsText = options.metricsText
     app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(await metricsText()))
@@ -229,6 +235,40 @@ async function serveSubscription(api: ShoalApi, topic: string, reply: FastifyRep
     clearInterval(keepalive)
     closing.removeEventListener('abort', end)
     subscription.close()
+    response.end()
+  }
+}
+
+/**
+ * POST fetch?arg=<cid>[&order=rarest|in-order][&pin=false] as server-sent events: a
+ * `progress` event (JSON FetchProgress) at least every 250 ms while the download runs, then
+ * one `result` event (JSON FetchResult) or one `error` event. The client leaving aborts the
+ * fetch (what was stored stays, and a new fetch resumes from it).
+ */
+async function serveFetch(api: ShoalApi, query: Query, reply: FastifyReply, closing: AbortSignal): Promise<void> {
+  const cid = requiredArg(query)
+  const order = query['order'] ?? 'rarest'
+  if (order !== 'rarest' && order !== 'in-order') throw new ShoalError('INVALID_ARGUMENT', `order must be 'rarest' or 'in-order', not '${order.slice(0, 40)}'`)
+  const pin = query['pin'] === undefined ? undefined : parseBoolean(query['pin'], 'pin')
+  parseCid(cid)
+  const gone = abortOnClose(reply)
+  const signal = AbortSignal.any([gone, closing])
+  reply.hijack()
+  const response = reply.raw
+  response.writeHead(200, { 'content-type': `${EVENT_STREAM_TYPE}; charset=utf-8`, 'cache-control': 'no-cache', 'x-accel-buffering': 'no' })
+  response.flushHeaders()
+  try {
+    const result = await api.fetch(cid, {
+      order,
+      pin,
+      signal,
+      // A progress event that finds the stream full is skipped: the next one supersedes it.
+      onProgress: (progress) => void (response.writableNeedDrain || response.write(formatEvent(FETCH_EVENT_PROGRESS, JSON.stringify(progress)))),
+    })
+    response.write(formatEvent(FETCH_EVENT_RESULT, JSON.stringify(result)))
+  } catch (error) {
+    if (!gone.aborted) response.write(formatEvent(FETCH_EVENT_ERROR, JSON.stringify(errorBody(error))))
+  } finally {
     response.end()
   }
 }

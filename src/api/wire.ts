@@ -46,6 +46,11 @@ export function decodeStreamError(text: string): ErrorBody {
 }
 
 /** Event names of a pub/sub subscription's event stream besides `message` (one per message). */
+/** The events of POST fetch's stream. */
+export const FETCH_EVENT_PROGRESS = 'progress'
+export const FETCH_EVENT_RESULT = 'result'
+export const FETCH_EVENT_ERROR = 'error'
+
 export const PUBSUB_EVENT_DROPPED = 'dropped'
 export const PUBSUB_EVENT_ERROR = 'error'
 

@@ -8,16 +8,16 @@ import type { Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Command, Option } from 'commander'
 import { CID_PROFILES, parseCidProfile } from '../core/content/cid-profile.ts'
-import { ShoalError } from '../core/errors.ts'
+import { isShoalError, ShoalError } from '../core/errors.ts'
 import type { AddCandidate, ShoalApi } from '../node/api.ts'
 import { parseBootstrapAddress } from '../node/addresses.ts'
-import { getConfigValue, readConfig, setConfigValue, writeConfig } from '../node/config.ts'
+import { getConfigValue, parseByteSize, readConfig, setConfigValue, writeConfig } from '../node/config.ts'
 import { scanPaths } from '../node/fs-source.ts'
 import { defaultRepoPath, initRepo, repoExists } from '../node/repo.ts'
 import { SHOAL_VERSION } from '../version.ts'
 import { connect, daemonUrl } from './connect.ts'
 import { registerDhtCommand } from './dht-command.ts'
-import { counted, formatBytes, startProgress, type Progress } from './progress.ts'
+import { counted, formatBytes, startFetchProgress, startProgress, type Progress } from './progress.ts'
 import { registerPubSubCommand } from './pubsub-command.ts'
 import { registerSimCommand } from './sim-command.ts'
 import { writeTree } from './write-tree.ts'
@@ -137,8 +137,9 @@ export function buildProgram(io: CliIo): Command {
     .action(async (path: string, options: { output?: string; json?: boolean }, command: Command) => {
       const output = resolve(options.output ?? path.split('/').filter(Boolean).at(-1) ?? path)
       await withApi(command, async (api) => {
+        await fetchFromSwarm(api, path, io.signal)
         const stat = await api.stat(path)
-        const progress = startProgress('getting', stat.type === 'file' ? stat.size : undefined)
+        const progress = startProgress('writing', stat.type === 'file' ? stat.size : undefined)
         await writeTree(api, path, stat, output, { progress, signal: io.signal }).finally(() => progress.stop())
         if (options.json) printJson({ ...stat, output })
         else print(`saved ${stat.cid} to ${output}`)
@@ -301,6 +302,21 @@ export function buildProgram(io: CliIo): Command {
       await withApi(command, (api) => api.swarmDisconnect(peer))
       print(`disconnected from ${peer}`)
     })
+  swarm
+    .command('ledger')
+    .description('bytes each peer gave us and took from us in transfers, and its misbehaviours')
+    .addOption(json)
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const entries = await withApi(command, (api) => api.swarmLedger())
+      if (options.json) {
+        printJson(entries)
+        return
+      }
+      for (const entry of entries) {
+        const misbehaviours = Object.entries(entry.misbehaviours).map(([reason, count]) => ` ${reason}=${count}`).join('')
+        print(`${entry.peer} received ${formatBytes(entry.bytesReceived)} sent ${formatBytes(entry.bytesSent)}${misbehaviours}`)
+      }
+    })
 
   program
     .command('stats')
@@ -362,8 +378,12 @@ export function buildProgram(io: CliIo): Command {
     .option('--bootstrap <multiaddr...>', 'peers to dial at start, besides config network.bootstrap')
     .option('--no-mdns', 'do not discover or announce peers on the LAN with mDNS')
     .option('--init', 'create the repository first if it does not exist')
-    .action(async (options: { api?: string; listen?: string[]; bootstrap?: string[]; mdns: boolean; init?: boolean }, command: Command) => {
+    .option('--max-upload <rate>', 'swarm upload limit per second, e.g. 10MB (default: config swarm.uploadBytesPerSecondMax, none)')
+    .option('--max-download <rate>', 'swarm download limit per second, e.g. 50MB (default: config swarm.downloadBytesPerSecondMax, none)')
+    .action(async (options: { api?: string; listen?: string[]; bootstrap?: string[]; mdns: boolean; init?: boolean; maxUpload?: string; maxDownload?: string }, command: Command) => {
       const path = repoPath(command)
+      const uploadBytesPerSecondMax = options.maxUpload === undefined ? undefined : parseByteSize(options.maxUpload, '--max-upload')
+      const downloadBytesPerSecondMax = options.maxDownload === undefined ? undefined : parseByteSize(options.maxDownload, '--max-download')
       if (options.init && !(await repoExists(path))) {
         const { peerId } = await initRepo(path)
         print(`initialised repository at ${path}\npeer id: ${peerId}`)
@@ -373,7 +393,7 @@ export function buildProgram(io: CliIo): Command {
       const { runDaemon } = await import('./daemon.ts')
       await runDaemon(path, {
         api: options.api,
-        network: { listen: options.listen, bootstrap: options.bootstrap, mdns: options.mdns },
+        network: { listen: options.listen, bootstrap: options.bootstrap, mdns: options.mdns, uploadBytesPerSecondMax, downloadBytesPerSecondMax },
         signal: io.signal,
         print,
       })
@@ -390,6 +410,22 @@ export function buildProgram(io: CliIo): Command {
   }
 
   return program
+}
+
+/**
+ * With a daemon, `get` first downloads the content from the swarm (a progress bar on a
+ * terminal: bytes, rate, peers, ETA); offline, the content must already be here.
+ */
+async function fetchFromSwarm(api: ShoalApi, path: string, signal: AbortSignal): Promise<void> {
+  const root = path.replace(/^\/?ipfs\//, '').split('/').find((segment) => segment.length > 0) ?? path
+  const progress = startFetchProgress()
+  try {
+    await api.fetch(root, { signal, onProgress: (update) => progress.update(update) })
+  } catch (error) {
+    if (!isShoalError(error, 'OFFLINE')) throw error
+  } finally {
+    progress.stop()
+  }
 }
 
 function parseCount(text: string): number {

@@ -3,6 +3,7 @@
  * terminal (nothing is written otherwise, so pipes and logs stay clean).
  */
 import { SingleBar } from 'cli-progress'
+import type { FetchProgress } from '../node/api.ts'
 
 export interface Progress {
   add(bytes: number): void
@@ -33,6 +34,46 @@ export function startProgress(label: string, totalBytes: number | undefined, str
     add(bytes) {
       doneBytes += bytes
       bar.update(known ? doneBytes : 0, payload())
+    },
+    stop() {
+      bar.stop()
+    },
+  }
+}
+
+export interface FetchProgressDisplay {
+  update(progress: FetchProgress): void
+  stop(): void
+}
+
+/**
+ * A swarm download's progress: bytes held of the total, the download rate, peers sending
+ * of peers in the session, and the ETA at the current rate. Nothing unless on a terminal.
+ */
+export function startFetchProgress(stream: NodeJS.WriteStream = process.stderr): FetchProgressDisplay {
+  if (!stream.isTTY) return { update() {}, stop() {} }
+  const bar = new SingleBar({
+    stream,
+    hideCursor: true,
+    clearOnComplete: true,
+    format: 'fetching {bar} {percentage}% {held} / {size} | {rate}/s | {sending}/{peers} peers | ETA {eta}',
+  })
+  bar.start(1, 0, { held: '0 B', size: '?', rate: '0 B', sending: 0, peers: 0, eta: '?' })
+  return {
+    update(progress) {
+      const leafShare = progress.leafCount === 0 ? 0 : progress.heldCount / progress.leafCount
+      const size = progress.totalBytes
+      const held = size === undefined ? progress.bytesReceived : Math.round(size * leafShare)
+      const left = size === undefined ? undefined : size - held
+      const eta = left === undefined || progress.bytesPerSecond <= 0 ? '?' : `${Math.ceil(left / progress.bytesPerSecond)}s`
+      bar.update(leafShare, {
+        held: formatBytes(held),
+        size: size === undefined ? '?' : formatBytes(size),
+        rate: formatBytes(progress.bytesPerSecond),
+        sending: progress.sendingPeerCount,
+        peers: progress.peerCount,
+        eta,
+      })
     },
     stop() {
       bar.stop()

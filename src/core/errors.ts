@@ -24,6 +24,9 @@ export type ErrorCode =
   | 'FORBIDDEN'
   | 'OFFLINE'
   | 'DIAL_FAILED'
+  | 'TOO_MANY_FETCHES'
+  | 'INVALID_CONTENT'
+  | 'FETCH_FAILED'
 
 export class ShoalError extends Error {
   readonly code: ErrorCode

@@ -155,6 +155,8 @@ export interface ProtocolDriverOptions<Message, Input, Action extends { type: st
   now: () => Millis
   /** Actions that are not network actions (e.g. `emit`), in the order the core polled them. */
   onAction: (action: HostAction<NoInfer<Message>, Action, Style>) => void
+  /** Messages: every frame queued for `peer` has been handed to its stream (see queuedBytes); a sender that paces itself waits for this. */
+  onSendQueueDrained?: (peer: PeerId) => void
   metrics: ProtocolMetrics
   limits?: Partial<ProtocolDriverLimits>
 }
@@ -225,6 +227,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
   readonly #core: Core<Input, { type: string }>
   readonly #now: () => Millis
   readonly #onAction: (action: HostAction<Message, Action, Style>) => void
+  readonly #onSendQueueDrained: ((peer: PeerId) => void) | undefined
   readonly #metrics: ProtocolMetrics
   readonly #limits: ProtocolDriverLimits
   readonly #style: DriverStyle
@@ -265,6 +268,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     this.#core = options.core
     this.#now = options.now
     this.#onAction = options.onAction
+    this.#onSendQueueDrained = options.onSendQueueDrained
     this.#metrics = options.metrics
     this.#style = options.style ?? 'messages'
     this.#serving = options.serve ?? true
@@ -825,6 +829,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     }
     outbound.frames = []
     outbound.head = 0
+    this.#onSendQueueDrained?.(outbound.peer)
   }
 
   #discard(outbound: Outbound, reason: DropReason): void {
@@ -833,6 +838,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     outbound.frames = []
     outbound.head = 0
     outbound.queuedBytes = 0
+    // Nothing is queued any more: a paced sender must not wait for a drain that will not come.
+    this.#onSendQueueDrained?.(outbound.peer)
   }
 
   // --- receiving -----------------------------------------------------------------------

@@ -182,6 +182,52 @@ export interface PubSubSubscription extends AsyncIterable<PubSubMessage> {
   close(): void
 }
 
+export type FetchOrder = 'rarest' | 'in-order'
+
+export interface FetchOptions {
+  /** 'rarest' (default): fastest for the swarm; 'in-order': the file's bytes in order, for streaming. */
+  order?: FetchOrder
+  /** Pin once complete (default true), so that it stays and is served. */
+  pin?: boolean
+  signal?: AbortSignal
+  /** Called at least every 250 ms while the download runs, and once at the end. */
+  onProgress?: (progress: FetchProgress) => void
+}
+
+export interface FetchProgress {
+  cid: string
+  /** 'dag' while the inner nodes are fetched, then 'leaves', then 'complete'. */
+  phase: 'dag' | 'leaves' | 'complete'
+  leafCount: number
+  heldCount: number
+  /** Bytes of verified blocks received from peers (a resumed download does not count what it had). */
+  bytesReceived: number
+  /** The file's size from its root, once the root is here; undefined for a directory. */
+  totalBytes: number | undefined
+  peerCount: number
+  /** Peers currently sending to us (they unchoked us). */
+  sendingPeerCount: number
+  bytesPerSecond: number
+  elapsedMs: number
+}
+
+export interface FetchResult {
+  cid: string
+  totalBytes: number | undefined
+  bytesReceived: number
+  leafCount: number
+  peerCount: number
+  durationMs: number
+}
+
+export interface LedgerEntry {
+  peer: string
+  bytesSent: number
+  bytesReceived: number
+  misbehaviours: Record<string, number>
+  lastSeenMs: number
+}
+
 export interface ShoalApi {
   id(): Promise<NodeIdentity>
   add(candidates: AsyncIterable<AddCandidate>, options?: AddOptions): Promise<AddedRoot[]>
@@ -207,6 +253,10 @@ export interface ShoalApi {
   dhtGet(key: string): Promise<{ value: Uint8Array } & DhtQueryResult>
   dhtPut(key: string, value: Uint8Array): Promise<{ storedCount: number } & DhtQueryResult>
   dhtTable(): Promise<DhtTable>
+  /** Downloads the DAG under `cid` from the swarm (resuming from what is stored); resolves once it is whole. */
+  fetch(cid: string, options?: FetchOptions): Promise<FetchResult>
+  /** What each peer gave and took in transfers, and how it misbehaved. */
+  swarmLedger(): Promise<LedgerEntry[]>
   pubsubPublish(topic: string, data: Uint8Array): Promise<PubSubPublished>
   /** Topics this node subscribes to. */
   pubsubTopics(): Promise<string[]>

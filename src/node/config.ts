@@ -32,6 +32,13 @@ const byteSize = z.union([
   }),
 ])
 
+/** A byte count from a flag, e.g. --max-upload 10MB; `name` names the flag in the error. */
+export function parseByteSize(text: string, name: string): number {
+  const result = byteSize.safeParse(/^\d+$/.test(text.trim()) ? Number(text) : text)
+  if (!result.success) throw new ShoalError('INVALID_ARGUMENT', `${name}: ${result.error.issues[0]!.message}`)
+  return result.data
+}
+
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-f:.]+\]:\d{1,5}$/i, 'expected HOST:PORT such as 127.0.0.1:5080')
 
 /** A multiaddr as text; parsed for real where it is used, this only catches typos early. */
@@ -119,6 +126,29 @@ const ConfigSchema = z.strictObject({
     directPeers: z.array(z.string().min(1).max(128)).max(64).default([]),
   }).refine((pubsub) => pubsub.Dlo <= pubsub.D && pubsub.D <= pubsub.Dhi, {
     message: 'mesh degrees must satisfy Dlo <= D <= Dhi',
+  }).prefault({}),
+  swarm: z.strictObject({
+    /** Rate limits in bytes per second (a number, or text such as "10MB"); null: none. */
+    uploadBytesPerSecondMax: byteSize.nullable().default(null),
+    downloadBytesPerSecondMax: byteSize.nullable().default(null),
+    peerUploadBytesPerSecondMax: byteSize.nullable().default(null),
+    peerDownloadBytesPerSecondMax: byteSize.nullable().default(null),
+    /** Downloads at once. */
+    fetchesMax: z.number().int().min(1).max(1_000).default(32),
+    peersPerSessionMax: z.number().int().min(1).max(1_000).default(50),
+    /** Tit-for-tat's regular unchoke slots per content (BitTorrent's 4), besides one optimistic slot. */
+    unchokeSlots: z.number().int().min(1).max(100).default(4),
+    /** How a peer holding a whole content picks whom to serve: round-robin (equal shares) or upload-rate (fastest first). */
+    seedUnchoke: z.enum(['round-robin', 'upload-rate']).default('round-robin'),
+    /**
+     * After a download completes, the node serves it until it has uploaded ratioMax times
+     * its size or secondsMax have passed (null: no limit), then stops serving it until restart.
+     * Content added or pinned here is always served.
+     */
+    seed: z.strictObject({
+      ratioMax: z.number().positive().nullable().default(null),
+      secondsMax: z.number().int().positive().nullable().default(null),
+    }).prefault({}),
   }).prefault({}),
 })
 

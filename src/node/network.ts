@@ -20,6 +20,7 @@ import { parseBootstrapAddress, parseMultiaddr, parsePeerId } from './addresses.
 import type { NodeStats, PeerInfo } from './api.ts'
 import { Dht } from './dht.ts'
 import { PubSub } from './pubsub.ts'
+import { Swarm } from './swarm.ts'
 import type { Repo } from './repo.ts'
 
 export interface NetworkOptions {
@@ -29,6 +30,9 @@ export interface NetworkOptions {
   bootstrap?: readonly string[]
   /** false turns mDNS off whatever the config says. */
   mdns?: boolean
+  /** Replace config swarm.uploadBytesPerSecondMax and downloadBytesPerSecondMax. */
+  uploadBytesPerSecondMax?: number
+  downloadBytesPerSecondMax?: number
 }
 
 const HOUR_MS = 3_600_000
@@ -40,16 +44,18 @@ export class Network {
   readonly metrics: NodeMetrics
   readonly dht: Dht
   readonly pubsub: PubSub
+  readonly swarm: Swarm
   readonly #membership: Membership
   readonly #driver: ProtocolDriver<MembershipMessage, MembershipInput, MembershipAction>
   readonly #peerCache: PeerCache
   readonly #saveTimer: NodeJS.Timeout
 
-  private constructor(host: ShoalHost, metrics: NodeMetrics, dht: Dht, pubsub: PubSub, membership: Membership, driver: ProtocolDriver<MembershipMessage, MembershipInput, MembershipAction>, peerCache: PeerCache) {
+  private constructor(host: ShoalHost, metrics: NodeMetrics, dht: Dht, pubsub: PubSub, swarm: Swarm, membership: Membership, driver: ProtocolDriver<MembershipMessage, MembershipInput, MembershipAction>, peerCache: PeerCache) {
     this.host = host
     this.metrics = metrics
     this.dht = dht
     this.pubsub = pubsub
+    this.swarm = swarm
     this.#membership = membership
     this.#driver = driver
     this.#peerCache = peerCache
@@ -102,18 +108,28 @@ export class Network {
       },
     })
     let dht: Dht | undefined
-    let pubsub: PubSub
+    let pubsub: PubSub | undefined
+    let swarm: Swarm
     try {
       await host.start()
       await driver.start()
       dht = await Dht.start(host, repo.config.dht, metrics, repo.datastore.dhtRecords())
       pubsub = await PubSub.start(host, repo.identity.privateKey, repo.config.pubsub, metrics)
+      const ledger = repo.datastore.ledger()
+      await ledger.load()
+      const swarmSettings = {
+        ...repo.config.swarm,
+        uploadBytesPerSecondMax: options.uploadBytesPerSecondMax ?? repo.config.swarm.uploadBytesPerSecondMax,
+        downloadBytesPerSecondMax: options.downloadBytesPerSecondMax ?? repo.config.swarm.downloadBytesPerSecondMax,
+      }
+      swarm = await Swarm.start(host, { blocks: repo.blocks, pins: repo.datastore.pins, ledger }, dht, pubsub, swarmSettings, metrics)
     } catch (error) {
+      await pubsub?.stop()
       await dht?.stop()
       await host.stop()
       throw error
     }
-    const network = new Network(host, metrics, dht, pubsub, membership, driver, peerCache)
+    const network = new Network(host, metrics, dht, pubsub, swarm, membership, driver, peerCache)
     host.addEventListener('peer:discovery', (event) => network.#discovered(event.detail.id.toString(), event.detail.multiaddrs, 'mdns'))
     host.addEventListener('peer:identify', (event) => network.#discovered(event.detail.peerId.toString(), event.detail.listenAddrs, 'identify'))
     for (const cached of await peerCache.load(Date.now())) network.#discovered(cached.peer, cached.addresses.map((address) => multiaddr(address)), 'cache')
@@ -172,7 +188,8 @@ export class Network {
   /** Stops accepting, lets the drivers finish in-flight writes, saves the peer cache. */
   async stop(): Promise<void> {
     clearInterval(this.#saveTimer)
-    // First: its subscribers are told it stopped while the rest still runs.
+    // First: fetches and subscribers are told it stopped while the rest still runs.
+    await this.swarm.stop()
     await this.pubsub.stop()
     await Promise.all([this.#driver.stop(), this.dht.stop()])
     await this.#savePeerCache()

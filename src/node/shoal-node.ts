@@ -19,7 +19,7 @@ import type { BlockStore } from '../store/block-store.ts'
 import type { PinStore } from '../store/pin-store.ts'
 import { SHOAL_AGENT_VERSION } from '../version.ts'
 import type {
-  AddCandidate, AddedRoot, AddOptions, CatOptions, DhtPeer, DhtQueryResult, DhtTable, DirectoryEntry, EntryStat, GcResult,
+  AddCandidate, AddedRoot, AddOptions, CatOptions, DhtPeer, DhtQueryResult, DhtTable, DirectoryEntry, EntryStat, FetchOptions, FetchResult, GcResult, LedgerEntry,
   NodeIdentity, NodeStats, PeerInfo, PinInfo, PubSubPublished, PubSubSubscribeOptions, PubSubSubscription, RepoStat, ShoalApi,
   VerifyResult,
 } from './api.ts'
@@ -115,6 +115,22 @@ export class ShoalNode implements ShoalApi {
     return this.#online().dht.table()
   }
 
+  async fetch(cidText: string, options: FetchOptions = {}): Promise<FetchResult> {
+    const cid = parseCid(cidText)
+    const network = this.#online()
+    // Blocks arriving are not pinned until the end: gc must not sweep them meanwhile.
+    const release = await this.#gcLock.readLock()
+    try {
+      return await network.swarm.fetch(cid, options)
+    } finally {
+      release()
+    }
+  }
+
+  async swarmLedger(): Promise<LedgerEntry[]> {
+    return this.#online().swarm.ledger()
+  }
+
   async pubsubPublish(topic: string, data: Uint8Array): Promise<PubSubPublished> {
     return this.#online().pubsub.publish(topic, data)
   }
@@ -179,7 +195,9 @@ export class ShoalNode implements ShoalApi {
     if ((offset ?? 0) < 0 || (length ?? 0) < 0) throw new ShoalError('INVALID_ARGUMENT', 'offset and length must not be negative')
     const entry = await this.#resolve(path, signal)
     if (entry.type === 'directory') throw new ShoalError('NOT_A_FILE', `${path} is a directory, not a file`)
-    yield* readFile(entry.cid, (cid) => this.#blocks.get(cid), { offset, length, signal })
+    const root = parseCid(path.replace(/^\/?ipfs\//, '').split('/').find((segment) => segment.length > 0) ?? '')
+    const swarm = this.#network?.swarm
+    yield* readFile(entry.cid, (cid) => (swarm === undefined ? this.#blocks.get(cid) : swarm.block(root, cid, signal)), { offset, length, signal })
   }
 
   async stat(path: string): Promise<EntryStat> {
@@ -317,7 +335,7 @@ export class ShoalNode implements ShoalApi {
     const segments = path.replace(/^\/?ipfs\//, '').split('/').filter((segment) => segment.length > 0)
     const cid = parseCid(segments[0] ?? '')
     try {
-      return await exporter([cid.toString(), ...segments.slice(1)].join('/'), this.#exportStorage(), { signal })
+      return await exporter([cid.toString(), ...segments.slice(1)].join('/'), this.#exportStorage(cid, signal), { signal })
     } catch (error) {
       if (isShoalError(error)) throw error
       if ((error as { name?: string }).name === 'NotFoundError') {
@@ -327,11 +345,17 @@ export class ShoalNode implements ShoalApi {
     }
   }
 
-  #exportStorage(): { get(cid: CID): AsyncGenerator<Uint8Array> } {
+  /**
+   * Blocks for the exporter. In the daemon, a block that is not stored is fetched from the
+   * swarm with the rest of the content under `root`, in file order, so that a read streams
+   * while the download runs.
+   */
+  #exportStorage(root?: CID, signal?: AbortSignal): { get(cid: CID): AsyncGenerator<Uint8Array> } {
     const blocks = this.#blocks
+    const swarm = root === undefined ? undefined : this.#network?.swarm
     return {
       async *get(cid: CID) {
-        yield await blocks.get(cid)
+        yield swarm === undefined ? await blocks.get(cid) : await swarm.block(root!, cid, signal)
       },
     }
   }

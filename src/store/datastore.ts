@@ -6,6 +6,7 @@
 import { ClassicLevel } from 'classic-level'
 import { ShoalError, systemErrorCode } from '../core/errors.ts'
 import { DhtRecords } from './dht-records.ts'
+import { Ledger } from './ledger.ts'
 import { PeerCache, type PeerCacheLimits } from './peer-cache.ts'
 import { PinStore } from './pin-store.ts'
 
@@ -37,6 +38,10 @@ export class Datastore {
 
   dhtRecords(): DhtRecords {
     return new DhtRecords(this.#db.sublevel('dht-providers', { valueEncoding: 'json' }), this.#db.sublevel('dht-values', { valueEncoding: 'json' }))
+  }
+
+  ledger(): Ledger {
+    return new Ledger(this.#db.sublevel('ledger', { valueEncoding: 'json' }))
   }
 
   async close(): Promise<void> {

@@ -117,6 +117,8 @@ export interface DaemonOptions {
   listen?: string
   /** `shoal config set` pairs applied to a new repository before the daemon starts. */
   config?: Readonly<Record<string, string>>
+  /** More `shoal daemon` arguments, e.g. ['--max-upload', '4MiB']. */
+  args?: readonly string[]
 }
 
 /** Starts `shoal daemon` on loopback with a repository of its own; killed when the test ends. */
@@ -131,6 +133,7 @@ export async function startDaemon(t: HasAfter, repo: string, options: DaemonOpti
     }
   }
   const args = ['--repo', repo, 'daemon', '--init', '--api', '127.0.0.1:0', '--listen', options.listen ?? '/ip4/127.0.0.1/tcp/0', '--no-mdns']
+  args.push(...(options.args ?? []))
   if ((options.bootstrap ?? []).length > 0) args.push('--bootstrap', ...options.bootstrap!)
   const child = startShoal(args)
   onCleanup(t, () => child.kill('SIGKILL'))

@@ -2,7 +2,7 @@
  * The swarm protocol over small simulated swarms, with the real SwarmCore: a flash crowd
  * completes near the lower bound, free riders are served less than compliant peers, and
  * a run replays from its seed. The figures at 1,000 and 10,000 peers come from
- * `shoal sim swarm-*` (and `npm run bench:swarm`). SHOAL_SEED=<n> replays a failure.
+ * `shoal sim swarm-*` (and `npm run bench:swarm-sim`). SHOAL_SEED=<n> replays a failure.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
