@@ -182,13 +182,17 @@ class SessionPeer {
   advertised: Bitfield | undefined
   /** Our requests to them in flight, with when each was sent. */
   readonly outstanding = new Map<BlockRef, Millis>()
-  /** Leaves asked of them whose requests their choke dropped: a copy already on its way is still welcome. */
-  droppedRequests = new Set<number>()
+  /**
+   * Leaves asked of them whose requests their choke dropped: a copy already on its way is
+   * still welcome. Undefined while there are none (and the next set below): thousands of
+   * session peers in a simulation need not each carry empty sets.
+   */
+  droppedRequests: Set<number> | undefined
   /** Their requests waiting for a read. */
   queue: BlockRef[] = []
   readingCount = 0
   /** Reads in flight whose request they cancelled. */
-  readonly cancelled = new Set<BlockRef>()
+  cancelled: Set<BlockRef> | undefined
   readonly download: RateMeter
   readonly upload: RateMeter
   bytesReceived = 0
@@ -838,11 +842,11 @@ export class SwarmCore {
   #onChoke(session: Session, peer: SessionPeer): void {
     peer.peerChoking = true
     // BEP 3: a choke discards the requests in flight. Inner nodes are served regardless.
-    peer.droppedRequests = new Set()
+    peer.droppedRequests = undefined
     for (const block of [...peer.outstanding.keys()]) {
       if (typeof block !== 'number') continue
       this.#forgetRequest(session, peer, block)
-      peer.droppedRequests.add(block)
+      ;(peer.droppedRequests ??= new Set()).add(block)
     }
   }
 
@@ -861,7 +865,7 @@ export class SwarmCore {
       return this.#reject(session, peer, block, 'overloaded')
     }
     if (peer.queue.includes(block)) return
-    peer.cancelled.delete(block)
+    peer.cancelled?.delete(block)
     peer.queue.push(block)
     this.#pumpReads(session, peer)
   }
@@ -869,7 +873,7 @@ export class SwarmCore {
   #onCancel(peer: SessionPeer, block: BlockRef): void {
     const index = peer.queue.indexOf(block)
     if (index >= 0) peer.queue.splice(index, 1)
-    else if (peer.readingCount > 0) peer.cancelled.add(block)
+    else if (peer.readingCount > 0) (peer.cancelled ??= new Set()).add(block)
   }
 
   #reject(session: Session, peer: SessionPeer, block: BlockRef, reason: RejectReason): void {
@@ -1009,8 +1013,8 @@ export class SwarmCore {
       return
     }
     // A block asked of this peer and then dropped (by its choke) is still welcome; one never asked for is not.
-    if (sentAt === undefined && !session.requestedFrom.get(block)?.includes(peer.id) && !peer.droppedRequests.has(block)) return this.#unsolicited(connection)
-    peer.droppedRequests.delete(block)
+    if (sentAt === undefined && !session.requestedFrom.get(block)?.includes(peer.id) && peer.droppedRequests?.has(block) !== true) return this.#unsolicited(connection)
+    peer.droppedRequests?.delete(block)
     if (sentAt !== undefined) peer.latencyMinMs = Math.min(peer.latencyMinMs, this.#now - sentAt)
     // Endgame: whoever else was asked is told not to bother.
     for (const other of session.requestedFrom.get(block) ?? []) {
@@ -1154,7 +1158,7 @@ export class SwarmCore {
     const settle = (data?.byteLength ?? 0) - session.blockBytesTypical
     this.#uploadBucket.spend(this.#now, settle)
     peer.connection.uploadBucket.spend(this.#now, settle)
-    if (peer.cancelled.delete(block)) return this.#pumpReads(session, peer)
+    if (peer.cancelled?.delete(block) === true) return this.#pumpReads(session, peer)
     if (data === undefined) {
       this.#reject(session, peer, block, 'absent')
     } else if (typeof block === 'number' && peer.amChoking) {
