@@ -29,6 +29,11 @@ export interface SwarmConfig {
   snubbedAfterMs: number
   /** Leaves picked at random before rarest-first: a newcomer needs something to trade soon. */
   randomFirstCount: number
+  /**
+   * How long a peer that has nothing we lack keeps our interest before we say not-interested:
+   * one that gets something new for us meanwhile keeps the slot it gave us. 0: at once.
+   */
+  notInterestedDelayMs: number
   /** Requests kept in flight per peer: enough to fill its bandwidth-delay product, within these bounds. */
   requestsPerPeerMin: number
   requestsPerPeerMax: number
@@ -88,6 +93,7 @@ export const DEFAULT_SWARM_CONFIG: SwarmConfig = {
   initialSeeding: false,
   snubbedAfterMs: 60_000,
   randomFirstCount: 4,
+  notInterestedDelayMs: 2_000,
   requestsPerPeerMin: 2,
   requestsPerPeerMax: 64,
   requestTimeoutMs: 30_000,
@@ -125,7 +131,7 @@ export function swarmConfig(overrides: Partial<SwarmConfig> = {}): SwarmConfig {
   for (const key of positive) {
     if (!((config[key] as number) > 0)) throw new ShoalError('INVALID_CONFIG', `swarm.${key} must be > 0, not ${config[key]}`)
   }
-  const nonNegative: (keyof SwarmConfig)[] = ['unchokeSlots', 'optimisticUnchokeSlots', 'randomFirstCount', 'sourcesWantedMin', 'haveBatchMs', 'progressIntervalMs', 'badPeerBanMs']
+  const nonNegative: (keyof SwarmConfig)[] = ['unchokeSlots', 'optimisticUnchokeSlots', 'randomFirstCount', 'notInterestedDelayMs', 'sourcesWantedMin', 'haveBatchMs', 'progressIntervalMs', 'badPeerBanMs']
   for (const key of nonNegative) {
     if (!((config[key] as number) >= 0)) throw new ShoalError('INVALID_CONFIG', `swarm.${key} must be >= 0, not ${config[key]}`)
   }

@@ -154,6 +154,8 @@ const FREE_RIDER_WEIGHT = 0.1
 const SEED_CONTRIBUTOR_RANK = 2 ** 52
 /** Initial seeding: a leaf sent that this many session peers hold is offered no more. */
 const INITIAL_SEED_SPREAD = 3
+/** Initial seeding: a peer that lacks at most this share of the leaves is finishing (see #offer). */
+const FINISHING_SHARE = 0.02
 /** Initial seeding: leaves offered to a peer at first (and each time it has them all); one more per block it gets from us. */
 const OFFERED_LEAVES_PER_PEER = 4
 
@@ -178,6 +180,8 @@ class SessionPeer {
   usefulCount = 0
   /** Its place in the unchoke ranking, computed before each sort. */
   rankKey = 0
+  /** When we say not-interested if they still have nothing we lack (Infinity: not pending). */
+  interestEndsAt: Millis = Infinity
   /** Initial seeding: the leaves we told them we hold. */
   advertised: Bitfield | undefined
   /** Our requests to them in flight, with when each was sent. */
@@ -280,6 +284,9 @@ class Session {
   readonly optimistic = new Set<PeerId>()
   /** Peers we unchoke that are interested: the upload slots in use. */
   slotsUsed = 0
+  /** Peers we are about to say not-interested to (#loseInterest), and the first of their instants. */
+  readonly interestEnding = new Set<SessionPeer>()
+  interestCheckAt: Millis = Infinity
   sourcesAskedAt: Millis = -Infinity
   /**
    * No request of ours in flight expires before this: a lower bound, kept as requests go out
@@ -400,7 +407,7 @@ export class SwarmCore {
   nextDeadline(): Millis | undefined {
     let deadline = Infinity
     for (const session of this.#sessions.values()) {
-      deadline = Math.min(deadline, session.nextRechokeAt, session.haveFlushAt, session.nextProgressAt)
+      deadline = Math.min(deadline, session.nextRechokeAt, session.haveFlushAt, session.nextProgressAt, session.interestCheckAt)
       if (session.fetching && session.phase !== 'complete') {
         deadline = Math.min(deadline, session.requestsExpireAt)
         // Only a download short of peers asks for more: a deadline past due otherwise would make the driver spin.
@@ -736,6 +743,9 @@ export class SwarmCore {
     const advertised = peer.advertised!
     const bits = peer.bits
     const leafCount = session.leafCount
+    // A peer that lacks only its last few leaves may lack exactly those its neighbours are slow
+    // to give: it is offered any, spread or not, so that its download does not trail.
+    const finishing = bits !== undefined && leafCount - bits.count <= Math.ceil(leafCount * FINISHING_SHARE)
     const offered: number[] = []
     while (offered.length < count) {
       let best = -1
@@ -744,7 +754,7 @@ export class SwarmCore {
       for (let step = 0, leaf = session.offerCursor; step < leafCount; step++, leaf = leaf + 1 === leafCount ? 0 : leaf + 1) {
         const sent = uploads[leaf]!
         // A leaf sent and held by several of our peers has spread: a publisher need not offer it again.
-        if (sent > 0 && seen[leaf]! >= INITIAL_SEED_SPREAD) continue
+        if (sent > 0 && seen[leaf]! >= INITIAL_SEED_SPREAD && !finishing) continue
         const key = (sent === 0 ? 0 : 2 ** 40 + seen[leaf]! * 2 ** 24 + Math.min(sent, 255) * 2 ** 16) + Math.min(offers[leaf]!, 65_535)
         if (key >= bestKey || advertised.has(leaf) || bits?.has(leaf) === true) continue
         best = leaf
@@ -823,6 +833,7 @@ export class SwarmCore {
     }
     if (this.#bothComplete(session, peer) || session.phase !== 'leaves' || peer.usefulCount === 0) return
     if (!peer.amInterested) this.#setInterested(session, peer, true)
+    else this.#keepInterest(session, peer)
     this.#requestMore(session, peer)
   }
 
@@ -908,11 +919,48 @@ export class SwarmCore {
     }
     peer.usefulCount = peer.bits.countExcept(session.held!)
     const interested = peer.usefulCount > 0
-    if (interested !== peer.amInterested) this.#setInterested(session, peer, interested)
-    if (interested) this.#requestMore(session, peer)
+    if (!interested) {
+      if (peer.amInterested) this.#loseInterest(session, peer)
+      return
+    }
+    if (!peer.amInterested) this.#setInterested(session, peer, true)
+    else this.#keepInterest(session, peer)
+    this.#requestMore(session, peer)
+  }
+
+  /**
+   * They have nothing we lack: we say not-interested only if that lasts notInterestedDelayMs.
+   * Peers that progress together often get something new for us a moment later, and saying
+   * not-interested at once costs the slot they gave us (they choke us) and a wait for another.
+   */
+  #loseInterest(session: Session, peer: SessionPeer): void {
+    if (this.#config.notInterestedDelayMs === 0) return this.#setInterested(session, peer, false)
+    if (peer.interestEndsAt !== Infinity) return
+    peer.interestEndsAt = this.#now + this.#config.notInterestedDelayMs
+    session.interestEnding.add(peer)
+    session.interestCheckAt = Math.min(session.interestCheckAt, peer.interestEndsAt)
+  }
+
+  #keepInterest(session: Session, peer: SessionPeer): void {
+    if (peer.interestEndsAt === Infinity) return
+    peer.interestEndsAt = Infinity
+    session.interestEnding.delete(peer)
+  }
+
+  #checkInterest(session: Session): void {
+    session.interestCheckAt = Infinity
+    for (const peer of [...session.interestEnding]) {
+      if (peer.interestEndsAt > this.#now) {
+        session.interestCheckAt = Math.min(session.interestCheckAt, peer.interestEndsAt)
+        continue
+      }
+      this.#keepInterest(session, peer)
+      if (peer.amInterested && peer.usefulCount === 0) this.#setInterested(session, peer, false)
+    }
   }
 
   #setInterested(session: Session, peer: SessionPeer, interested: boolean): void {
+    this.#keepInterest(session, peer)
     peer.amInterested = interested
     // Snubbing is measured from when we start wanting something from them.
     if (interested) peer.lastBlockAt = this.#now
@@ -1075,7 +1123,7 @@ export class SwarmCore {
     for (const peer of session.peers.values()) {
       if (!peer.amInterested || --peer.usefulCount > 0) continue
       peer.usefulCount = peer.bits!.countExcept(held)
-      if (peer.usefulCount === 0) this.#setInterested(session, peer, false)
+      if (peer.usefulCount === 0) this.#loseInterest(session, peer)
     }
     this.#queueHave(session, leaf)
     if (held.complete) this.#complete(session)
@@ -1384,6 +1432,7 @@ export class SwarmCore {
     const peer = session.peers.get(id)
     if (peer === undefined) return
     peer.active = false
+    session.interestEnding.delete(peer)
     if (!peer.amChoking && peer.peerInterested) session.slotsUsed--
     session.peers.delete(id)
     session.optimistic.delete(id)
@@ -1412,6 +1461,7 @@ export class SwarmCore {
     const now = this.#now
     for (const session of [...this.#sessions.values()]) {
       if (session.haveFlushAt <= now) this.#flushHaves(session)
+      if (session.interestCheckAt <= now) this.#checkInterest(session)
       if (session.nextRechokeAt <= now) {
         const rotate = session.nextOptimisticAt <= now
         if (rotate) session.nextOptimisticAt = now + this.#config.optimisticRotateMs
