@@ -1472,10 +1472,11 @@ export class SwarmCore {
         session.nextProgressAt = session.fetching && session.phase !== 'complete' ? now + this.#config.progressIntervalMs : Infinity
         this.#emit({ type: 'progress', root: session.root, progress: this.#progressOf(session) })
       }
+      // Each test below is the same sum as nextDeadline's: `now - t >= d` may round otherwise, and leave a deadline at now.
       if (session.fetching && session.phase !== 'complete') {
         if (session.requestsExpireAt <= now) this.#expireRequests(session)
-        if (session.peers.size < this.#config.sourcesWantedMin && now - session.sourcesAskedAt >= this.#config.sourcesRefreshMs) this.#askForSources(session)
-      } else if (session.peers.size === 0 && now - session.lastActiveAt >= this.#config.idleSessionMs && !session.fetching) {
+        if (session.peers.size < this.#config.sourcesWantedMin && session.sourcesAskedAt + this.#config.sourcesRefreshMs <= now) this.#askForSources(session)
+      } else if (session.peers.size === 0 && session.lastActiveAt + this.#config.idleSessionMs <= now && !session.fetching) {
         this.#deleteSession(session)
       }
     }
