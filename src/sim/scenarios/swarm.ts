@@ -630,15 +630,14 @@ export function swarmFigures(run: SwarmRun, options: { poisson: boolean }): Reco
 }
 
 /** Events and simulated time summed over several runs; their trace hashes folded into one. */
-function combined(runs: readonly SwarmRun[]): Omit<ScenarioReport, 'figures'> {
+function combined(reports: readonly Omit<ScenarioReport, 'figures'>[]): Omit<ScenarioReport, 'figures'> {
   const trace = new TraceHash()
-  for (const run of runs) {
-    const hash = run.t.sim.traceHash
-    for (let start = 0; start < hash.length; start += 8) trace.word(Number.parseInt(hash.slice(start, start + 8), 16) | 0)
+  for (const report of reports) {
+    for (let start = 0; start < report.traceHash.length; start += 8) trace.word(Number.parseInt(report.traceHash.slice(start, start + 8), 16) | 0)
   }
   return {
-    events: runs.reduce((sum, run) => sum + run.t.sim.eventCount, 0),
-    simulatedMs: runs.reduce((sum, run) => sum + run.t.now, 0),
+    events: reports.reduce((sum, report) => sum + report.events, 0),
+    simulatedMs: reports.reduce((sum, report) => sum + report.simulatedMs, 0),
     traceHash: trace.hex(),
   }
 }
@@ -655,14 +654,15 @@ function timeLimit(options: ScenarioRunOptions): Partial<SwarmKnobs> {
 
 /** Homogeneous then heterogeneous uploads, with the given arrivals; figures prefixed by the mix. */
 export function runArrivals(options: ScenarioRunOptions, arrival: ArrivalPattern, name: string, overrides: Partial<SwarmKnobs> = {}): ScenarioReport {
-  const runs: SwarmRun[] = []
+  // Only each run's summary is kept: a 10,000-peer swarm takes gigabytes, and the next run needs them.
+  const summaries: Omit<ScenarioReport, 'figures'>[] = []
   const figures: Record<string, Figure> = {}
   for (const [label, classes] of [['homogeneous', HOMOGENEOUS_CLASSES], ['heterogeneous', HETEROGENEOUS_CLASSES]] as const) {
     const run = runSwarm(options.seed, { peers: options.peers, arrival, classes, ...timeLimit(options), ...overrides }, name)
-    runs.push(run)
+    summaries.push({ events: run.t.sim.eventCount, simulatedMs: run.t.now, traceHash: run.t.sim.traceHash })
     Object.assign(figures, prefixed(label, swarmFigures(run, { poisson: arrival.kind === 'poisson' })))
   }
-  return { ...combined(runs), figures }
+  return { ...combined(summaries), figures }
 }
 
 export const POISSON_WINDOW_MS = 300_000
