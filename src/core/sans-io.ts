@@ -101,6 +101,11 @@ export interface WireCodec<Message> {
   /** Largest frame accepted or sent, in bytes; a larger one is a decode error. */
   readonly frameBytesMax: number
   encode(message: Message): Uint8Array
+  /**
+   * Optional: encode(message) as parts written one after the other, for messages with a
+   * large payload (a swarm block), which then reaches the stream without being copied.
+   */
+  encodeParts?(message: Message): readonly Uint8Array[]
   decode(bytes: Uint8Array): DecodeResult<Message>
 }
 

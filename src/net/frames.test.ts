@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { BAD_LENGTH_PREFIX, encodeFrame, FRAME_TOO_LARGE, FrameReader, type FrameRead, varintLength } from './frames.ts'
+import { BAD_LENGTH_PREFIX, encodeFrame, encodeFrameOfParts, FRAME_TOO_LARGE, FrameReader, type FrameRead, varintLength } from './frames.ts'
 
 function readAll(reader: FrameReader): FrameRead[] {
   const reads: FrameRead[] = []
@@ -24,6 +24,15 @@ test('a prefix is the minimal unsigned varint of the length', () => {
   assert.equal(varintLength(128), 2)
   assert.equal(varintLength(16_384), 3)
   assert.equal(varintLength(2 ** 40), 6)
+})
+
+test('a frame of parts is the frame of their concatenation, the parts not copied', () => {
+  const parts = [new Uint8Array([1, 2]), new Uint8Array(300).fill(9)]
+  const frame = encodeFrameOfParts(parts)
+  assert.ok(!(frame instanceof Uint8Array))
+  assert.deepEqual(frame.subarray(), encodeFrame(new Uint8Array([1, 2, ...parts[1]!])))
+  assert.equal([...frame][2], parts[1])
+  assert.deepEqual(encodeFrameOfParts([parts[0]!]), encodeFrame(parts[0]!))
 })
 
 test('frames are cut from chunks split anywhere, several per chunk', () => {

@@ -14,6 +14,7 @@
  * dependency of ours, only of libp2p.
  */
 import { Uint8ArrayList } from 'uint8arraylist'
+import * as varint from 'uint8-varint'
 import type { WireError } from '../core/sans-io.ts'
 
 /** The prefix of a frame bigger than the reader's frameBytesMax: the body is never read. */
@@ -34,14 +35,16 @@ export function varintLength(value: number): number {
 export function encodeFrame(bytes: Uint8Array): Uint8Array {
   const prefixLength = varintLength(bytes.byteLength)
   const frame = new Uint8Array(prefixLength + bytes.byteLength)
-  let value = bytes.byteLength
-  for (let index = 0; index < prefixLength; index++) {
-    const low = value % 0x80
-    value = Math.floor(value / 0x80)
-    frame[index] = value > 0 ? low | 0x80 : low
-  }
+  varint.encode(bytes.byteLength, frame)
   frame.set(bytes, prefixLength)
   return frame
+}
+
+/** The frame of a body given in parts (WireCodec.encodeParts): the parts are not copied. */
+export function encodeFrameOfParts(parts: readonly Uint8Array[]): Uint8Array | Uint8ArrayList {
+  if (parts.length === 1) return encodeFrame(parts[0]!)
+  const bodyBytes = parts.reduce((sum, part) => sum + part.byteLength, 0)
+  return new Uint8ArrayList(varint.encode(bodyBytes), ...parts)
 }
 
 export type FrameRead =

@@ -30,7 +30,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { asPeerId, type Core, type Millis, type NetworkAction, type NetworkInput, type PeerId, type RequestAction, type RequestInput, type WireCodec } from '../core/sans-io.ts'
-import { encodeFrame, FrameReader } from './frames.ts'
+import { encodeFrameOfParts, FrameReader } from './frames.ts'
 import type { DialFailure, DropReason, ProtocolMetrics } from './protocol-metrics.ts'
 import { RequestStreams } from './request-streams.ts'
 import { closeStream, decodeFrame, protocolIdsOf } from './streams.ts'
@@ -190,7 +190,7 @@ interface Outbound {
   peer: PeerId
   /** Undefined while the stream is being negotiated. */
   stream: Stream | undefined
-  frames: Array<Uint8Array | undefined>
+  frames: Array<Uint8Array | Uint8ArrayList | undefined>
   head: number
   queuedBytes: number
 }
@@ -731,8 +731,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
 
   #send(peer: PeerId, message: Message): void {
     if (this.#stopped) return this.#metrics.dropped(this.#protocol, 'stopped')
-    const body = this.#codec.encode(message)
-    if (body.byteLength > this.#codec.frameBytesMax) return this.#metrics.dropped(this.#protocol, 'frame-too-large')
+    const parts = this.#codec.encodeParts?.(message) ?? [this.#codec.encode(message)]
+    if (parts.reduce((sum, part) => sum + part.byteLength, 0) > this.#codec.frameBytesMax) return this.#metrics.dropped(this.#protocol, 'frame-too-large')
     let outbound = this.#outbound.get(peer)
     if (outbound === undefined) {
       const connection = this.#connectionTo(peer)
@@ -742,7 +742,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
       this.#outbound.set(peer, outbound)
       void this.#openStream(outbound, connection)
     }
-    const frame = encodeFrame(body)
+    const frame = encodeFrameOfParts(parts)
     if (outbound.queuedBytes + frame.byteLength > this.#limits.sendQueueBytesMax) return this.#metrics.dropped(this.#protocol, 'send-queue-full')
     outbound.frames.push(frame)
     outbound.queuedBytes += frame.byteLength

@@ -11,7 +11,7 @@ import {
   asContentKey, type BlockRef, REJECT_REASONS, SWARM_FRAME_BYTES_MAX, SWARM_LIMITS, SWARM_PROTOCOL, type SwarmMessage,
 } from '../core/swarm/messages.ts'
 import { SwarmFrame } from './proto/swarm.ts'
-import { decodeSwarm, encodeSwarm, NOMINAL_CID_BYTES, SWARM_WIRE_ERROR_CODES, swarmCodec, swarmMessageSize } from './swarm.ts'
+import { decodeSwarm, encodeSwarm, encodeSwarmParts, NOMINAL_CID_BYTES, SWARM_WIRE_ERROR_CODES, swarmCodec, swarmMessageSize } from './swarm.ts'
 
 const MEBIBYTE = 1024 * 1024
 
@@ -172,6 +172,23 @@ test('a block\'s data is read as a plain view of the frame, not a copy; a bitfie
   const bitfield = decoded(bitfieldFrame)
   bitfieldFrame.fill(0)
   assert.deepEqual(bitfield, messages['a bitfield of 13 leaves'])
+})
+
+test('a block is encoded in parts, its data the last one and not copied; other messages in one', () => {
+  const data = new Uint8Array(MEBIBYTE).fill(5)
+  for (const block of [0, innerNode] as const) {
+    const message: SwarmMessage = { type: 'block', root, block, data }
+    const parts = encodeSwarmParts(message)
+    assert.equal(parts.length, 2)
+    assert.equal(parts[1], data)
+    assert.deepEqual(Buffer.concat(parts), Buffer.from(SwarmFrame.encode({ type: 10, root: CID.parse(root).bytes, ...(block === 0 ? { leaf: 0 } : { node: CID.parse(block).bytes }), data })))
+    assert.deepEqual(decoded(encodeSwarm(message)), message)
+  }
+  for (const [name, message] of Object.entries(messages)) {
+    const parts = encodeSwarmParts(message)
+    if (message.type !== 'block' || (message.data as Uint8Array).byteLength === 0) assert.equal(parts.length, 1, name)
+    assert.deepEqual(Buffer.concat(parts), Buffer.from(encodeSwarm(message)), name)
+  }
 })
 
 test('encoding what the wire cannot carry is a bug in the caller, and throws', () => {

@@ -32,6 +32,8 @@
  */
 import { CID } from 'multiformats/cid'
 import { reader as protobufReader } from 'protons-runtime'
+import * as varint from 'uint8-varint'
+import { concat } from 'uint8arrays/concat'
 import { type DecodeResult, type WireCodec, wireError } from '../core/sans-io.ts'
 import {
   asContentKey, type BlockData, type BlockRef, type ContentKey, type RejectReason, SWARM_FRAME_BYTES_MAX, SWARM_LIMITS, SWARM_PROTOCOL,
@@ -66,6 +68,7 @@ export const swarmCodec: WireCodec<SwarmMessage> = {
   protocol: SWARM_PROTOCOL,
   frameBytesMax: SWARM_FRAME_BYTES_MAX,
   encode: encodeSwarm,
+  encodeParts: encodeSwarmParts,
   decode: decodeSwarm,
 }
 
@@ -88,6 +91,30 @@ function refuse(code: SwarmWireErrorCode, detail?: string): Refusal {
  * core never sends a block over the limit (it rejects the request with 'too-large').
  */
 export function encodeSwarm(message: SwarmMessage): Uint8Array {
+  const parts = encodeSwarmParts(message)
+  return parts.length === 1 ? parts[0]! : concat(parts)
+}
+
+/** Protobuf field 5 (data), length-delimited: its key byte. */
+const DATA_FIELD_KEY = (5 << 3) | 2
+
+/**
+ * encodeSwarm in parts: a block's data, its last field, is the last part, not copied; what
+ * comes before it is the fields protons writes and the data field's key and length.
+ */
+export function encodeSwarmParts(message: SwarmMessage): Uint8Array[] {
+  // proto3 leaves empty bytes out, as protons does.
+  if (message.type !== 'block' || blockBytes(message.data).byteLength === 0) return [encodeFields(message)]
+  const data = blockBytes(message.data)
+  const fields = encodeFields({ ...message, data: new Uint8Array(0) })
+  const head = new Uint8Array(fields.byteLength + 1 + varint.encodingLength(data.byteLength))
+  head.set(fields)
+  head[fields.byteLength] = DATA_FIELD_KEY
+  varint.encode(data.byteLength, head, fields.byteLength + 1)
+  return [head, data]
+}
+
+function encodeFields(message: SwarmMessage): Uint8Array {
   const frame: Partial<SwarmFrame> = { type: wireValue(MESSAGE_TYPES, message.type), root: cidBytes(message.root) }
   switch (message.type) {
     case 'bitfield':
