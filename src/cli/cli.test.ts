@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { blockKey, parseCid } from '../core/content/cid.ts'
-import { collect, LOOPBACK_NETWORK, runShoal, SHOAL_BIN, startShoal, waitForLine, type CliResult } from '../testing/cli.ts'
+import { collect, LOOPBACK_NETWORK, runShoal, SHOAL_BIN, SHOAL_NODE_FLAGS, startShoal, waitForLine, type CliResult } from '../testing/cli.ts'
 import { onCleanup, pseudoRandomBytes, smallDisk, tempDir } from '../testing/temp.ts'
 import { buildProgram } from './program.ts'
 
@@ -36,6 +36,13 @@ function assertUserError(result: CliResult, pattern: RegExp): void {
   assert.match(result.stderr, pattern)
   assert.doesNotMatch(result.stderr, /^\s+at /m, 'no stack trace')
 }
+
+test('the tests start shoal with the Node flags of its shebang and of npm start', async () => {
+  const shebang = (await readFile(SHOAL_BIN, 'utf8')).split('\n')[0]
+  assert.equal(shebang, `#!/usr/bin/env -S node ${SHOAL_NODE_FLAGS.join(' ')}`)
+  const packageJson = JSON.parse(await readFile(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { scripts: Record<string, string> }
+  assert.ok(packageJson.scripts.start!.startsWith(`node ${SHOAL_NODE_FLAGS.join(' ')} `), packageJson.scripts.start)
+})
 
 test('every command has --help', async () => {
   const program = buildProgram({ stdout: process.stdout, stdin: process.stdin, signal: new AbortController().signal })

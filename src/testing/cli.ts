@@ -28,8 +28,11 @@ export interface CliOptions {
   timeoutMs?: number
 }
 
+/** The Node flags of the `shoal` executable's shebang (and `npm start`): a shoal started here runs as a user's does. */
+export const SHOAL_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2']
+
 export function startShoal(args: string[], options: CliOptions = {}): ChildProcess {
-  const child = spawn(process.execPath, [SHOAL_BIN, ...args], {
+  const child = spawn(process.execPath, [...SHOAL_NODE_FLAGS, SHOAL_BIN, ...args], {
     env: { ...process.env, SHOAL_DEBUG: '', ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   })
