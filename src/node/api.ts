@@ -196,8 +196,8 @@ export interface FetchOptions {
 
 export interface FetchProgress {
   cid: string
-  /** 'dag' while the inner nodes are fetched, then 'leaves', then 'complete'. */
-  phase: 'dag' | 'leaves' | 'complete'
+  /** 'dag' while the inner nodes are fetched, then 'leaves', 'finishing' (every block is here; syncing to disk, pinning), 'complete'. */
+  phase: 'dag' | 'leaves' | 'finishing' | 'complete'
   leafCount: number
   heldCount: number
   /** Bytes of verified blocks received from peers (a resumed download does not count what it had). */

@@ -47,6 +47,8 @@ export interface FetchOptions {
 }
 
 /** Frames queued for a peer past which reads for it wait: two blocks in flight keep a stream busy. */
+/** Between progress events: they go to people and event streams at least every 250 ms, event-loop delays included. */
+const PROGRESS_INTERVAL_MS = 100
 const SEND_QUEUE_BYTES_FOR_READS = 2 * 1024 * 1024 + 4096
 const SOURCES_PER_SEARCH = 20
 const COMPLETE_CONTENT_CACHE_MAX = 64
@@ -125,8 +127,7 @@ export class Swarm {
         peersPerSessionMax: settings.peersPerSessionMax,
         unchokeSlots: settings.unchokeSlots,
         seedUnchoke: settings.seedUnchoke,
-        // Progress goes to people and event streams at least every 250 ms, event-loop delays included.
-        progressIntervalMs: 100,
+        progressIntervalMs: PROGRESS_INTERVAL_MS,
       }),
     })
     this.#ledgerTimer = setInterval(() => void this.#ledger.save().catch(() => {}), LEDGER_SAVE_INTERVAL_MS).unref()
@@ -442,12 +443,19 @@ export class Swarm {
     if (active === undefined) return
     this.#fetches.delete(root)
     active.unsubscribe()
+    // Syncing thousands of folders and pinning take a while: progress goes on meanwhile.
+    const finishing = setInterval(() => {
+      const progress: FetchProgress = { ...this.#fetchProgress(active, sessionProgress), phase: 'finishing', bytesPerSecond: 0 }
+      for (const waiter of active.waiters) waiter.onProgress?.(progress)
+    }, PROGRESS_INTERVAL_MS)
     try {
       await this.#blocks.flush()
       if (active.pin) await this.#pins.add(active.root, 'recursive', Date.now())
     } catch (error) {
       for (const waiter of active.waiters) waiter.reject(error as Error)
       return
+    } finally {
+      clearInterval(finishing)
     }
     this.#completeContent.delete(root)
     const progress = this.#fetchProgress(active, sessionProgress)
