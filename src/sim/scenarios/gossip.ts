@@ -24,9 +24,8 @@ import type { PeerId } from '../../core/sans-io.ts'
 import { EclipseSybil, SilentSybil, Spammer } from '../adversaries/gossip-adversaries.ts'
 import { liveLinkGraph, shortestDelaysMs, type LinkGraph } from '../metrics.ts'
 import type { SimCore, Simulator } from '../simulator.ts'
-import { TraceHash } from '../trace-hash.ts'
 import { GOSSIP_KNOBS, GOSSIP_TOPIC, gossipNetwork, type GossipKnobs, type GossipRun, type GossipTraffic } from './gossip-network.ts'
-import type { Figure, NamedScenario, ScenarioReport, ScenarioRunOptions } from './types.ts'
+import { combinedRuns, type Figure, type NamedScenario, type ScenarioReport, type ScenarioRunOptions } from './types.ts'
 
 // ---- measuring ----------------------------------------------------------------------------
 
@@ -345,7 +344,7 @@ export function runGossipIdontwant(options: ScenarioRunOptions, overrides: Parti
   }
   const cut = 1 - duplicateBytes[0]! / duplicateBytes[1]!
   return {
-    ...combined(reports),
+    ...combinedRuns(reports),
     figures: {
       messages: knobs.messages!,
       messageBytes: knobs.messageBytes!,
@@ -355,19 +354,6 @@ export function runGossipIdontwant(options: ScenarioRunOptions, overrides: Parti
       ...figures,
       wallMs: Math.round(performance.now() - startedMs),
     },
-  }
-}
-
-/** Events and simulated time summed over several runs; their trace hashes folded into one. */
-function combined(reports: readonly ScenarioReport[]): Omit<ScenarioReport, 'figures'> {
-  const trace = new TraceHash()
-  for (const report of reports) {
-    for (let start = 0; start < report.traceHash.length; start += 8) trace.word(Number.parseInt(report.traceHash.slice(start, start + 8), 16) | 0)
-  }
-  return {
-    events: reports.reduce((sum, report) => sum + report.events, 0),
-    simulatedMs: reports.reduce((sum, report) => sum + report.simulatedMs, 0),
-    traceHash: trace.hex(),
   }
 }
 
@@ -734,7 +720,7 @@ export function runGossipAttack(options: ScenarioRunOptions, overrides: Partial<
       for (const [name, value] of Object.entries(measured)) figures[`${ATTACK_LABELS[attack]}.${scoring ? 'scoringOn' : 'scoringOff'}.${name}`] = value
     }
   }
-  return { ...combined(reports), figures: { ...figures, wallMs: Math.round(performance.now() - startedMs) } }
+  return { ...combinedRuns(reports), figures: { ...figures, wallMs: Math.round(performance.now() - startedMs) } }
 }
 
 // ---- the named scenarios --------------------------------------------------------------------

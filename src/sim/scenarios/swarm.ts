@@ -46,10 +46,9 @@ import { FreeRider, StrategicPeer } from '../adversaries/swarm-adversaries.ts'
 import type { DurationDistribution } from '../distributions.ts'
 import { scenario, type Scenario } from '../scenario.ts'
 import type { SimCore, SimInput } from '../simulator.ts'
-import { TraceHash } from '../trace-hash.ts'
 import { WIDE_AREA_LATENCY } from './dht.ts'
 import { SwarmHost, virtualFile, type SwarmObserver, type VirtualFile } from './swarm-host.ts'
-import type { Figure, NamedScenario, ScenarioReport, ScenarioRunOptions } from './types.ts'
+import { combinedRuns, type Figure, type NamedScenario, type ScenarioReport, type ScenarioRunOptions } from './types.ts'
 
 /** Bytes per second in one Mbit/s. */
 export const MBIT_PER_SECOND = 125_000
@@ -629,19 +628,6 @@ export function swarmFigures(run: SwarmRun, options: { poisson: boolean }): Reco
   return figures
 }
 
-/** Events and simulated time summed over several runs; their trace hashes folded into one. */
-function combined(reports: readonly Omit<ScenarioReport, 'figures'>[]): Omit<ScenarioReport, 'figures'> {
-  const trace = new TraceHash()
-  for (const report of reports) {
-    for (let start = 0; start < report.traceHash.length; start += 8) trace.word(Number.parseInt(report.traceHash.slice(start, start + 8), 16) | 0)
-  }
-  return {
-    events: reports.reduce((sum, report) => sum + report.events, 0),
-    simulatedMs: reports.reduce((sum, report) => sum + report.simulatedMs, 0),
-    traceHash: trace.hex(),
-  }
-}
-
 function prefixed(prefix: string, figures: Record<string, Figure>): Record<string, Figure> {
   return Object.fromEntries(Object.entries(figures).map(([key, value]) => [`${prefix}.${key}`, value]))
 }
@@ -662,7 +648,7 @@ export function runArrivals(options: ScenarioRunOptions, arrival: ArrivalPattern
     summaries.push({ events: run.t.sim.eventCount, simulatedMs: run.t.now, traceHash: run.t.sim.traceHash })
     Object.assign(figures, prefixed(label, swarmFigures(run, { poisson: arrival.kind === 'poisson' })))
   }
-  return { ...combined(summaries), figures }
+  return { ...combinedRuns(summaries), figures }
 }
 
 export const POISSON_WINDOW_MS = 300_000

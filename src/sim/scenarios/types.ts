@@ -3,6 +3,7 @@
  * default knobs, and a run that returns figures. Implemented by each file in scenarios/.
  */
 import type { Seed } from '../simulator.ts'
+import { TraceHash } from '../trace-hash.ts'
 
 export interface ScenarioRunOptions {
   peers: number
@@ -28,4 +29,17 @@ export interface NamedScenario {
   description: string
   defaults: { peers: number; ms: number }
   run(options: ScenarioRunOptions): ScenarioReport
+}
+
+/** Events and simulated time summed over several runs; their trace hashes folded into one. */
+export function combinedRuns(reports: readonly Omit<ScenarioReport, 'figures'>[]): Omit<ScenarioReport, 'figures'> {
+  const trace = new TraceHash()
+  for (const report of reports) {
+    for (let start = 0; start < report.traceHash.length; start += 8) trace.word(Number.parseInt(report.traceHash.slice(start, start + 8), 16) | 0)
+  }
+  return {
+    events: reports.reduce((sum, report) => sum + report.events, 0),
+    simulatedMs: reports.reduce((sum, report) => sum + report.simulatedMs, 0),
+    traceHash: trace.hex(),
+  }
 }
