@@ -401,7 +401,7 @@ export function buildProgram(io: CliIo): Command {
 
   registerDhtCommand(program, { stdout: io.stdout, print, printJson, withApi })
   registerPubSubCommand(program, { stdout: io.stdout, stdin: io.stdin, signal: io.signal, print, printJson, withApi })
-  registerSimCommand(program, print)
+  registerSimCommand(program, print, io.signal)
 
   const existingRepo = async (command: Command): Promise<string> => {
     const path = repoPath(command)

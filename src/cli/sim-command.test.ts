@@ -3,7 +3,8 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { runShoal } from '../testing/cli.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { collect, runShoal, startShoal } from '../testing/cli.ts'
 
 test('shoal sim membership --json prints one object with the run and its figures', async () => {
   const result = await runShoal(['sim', 'membership', '--peers', '200', '--seed', '1', '--json', '--ms', '60000'])
@@ -41,4 +42,17 @@ test('an unknown scenario or a bad number is one line on stderr and exit status 
     assert.match(result.stderr, /^shoal: /)
     assert.equal(result.stdout, '')
   }
+})
+
+test('SIGTERM stops a long simulation at once: exit status 130, one line on stderr', async () => {
+  const child = startShoal(['sim', 'swarm-flash', '--peers', '1000', '--seed', '1'])
+  const result = collect(child, 30_000)
+  // Long enough for the simulation thread to be running.
+  await sleep(2_000)
+  const signalledAt = performance.now()
+  child.kill('SIGTERM')
+  const { code, stderr } = await result
+  assert.equal(code, 130, stderr)
+  assert.equal(stderr.trim(), 'shoal: interrupted by SIGTERM')
+  assert.ok(performance.now() - signalledAt < 10_000, 'stopped within 10 s')
 })

@@ -28,7 +28,7 @@ interface SimOptions {
   json?: boolean
 }
 
-export function registerSimCommand(program: Command, print: (line: string) => void): void {
+export function registerSimCommand(program: Command, print: (line: string) => void, signal: AbortSignal): void {
   program
     .command('sim')
     .description('run a simulated network scenario (deterministic: the same seed replays the same run)')
@@ -55,7 +55,7 @@ export function registerSimCommand(program: Command, print: (line: string) => vo
         throw new ShoalError('INVALID_ARGUMENT', `bad --seed '${options.seed}': expected an integer or text`)
       }
       const peers = options.peers ?? scenario.defaults.peers
-      const { report, wallMs } = await runInWorker({ scenario: scenario.name, options: { peers, seed, ms: options.ms ?? scenario.defaults.ms, count: options.count } })
+      const { report, wallMs } = await runInWorker({ scenario: scenario.name, options: { peers, seed, ms: options.ms ?? scenario.defaults.ms, count: options.count } }, signal)
       const summary: Record<string, Figure> = {
         scenario: scenario.name,
         peers,
@@ -87,7 +87,9 @@ const SIM_YOUNG_GENERATION_MB = 384
 /** Leaves a quarter of the machine's memory to everything else. */
 const SIM_OLD_GENERATION_MB = Math.floor((totalmem() * 0.75) / 2 ** 20)
 
-function runInWorker(data: SimWorkerData): Promise<SimWorkerResult> {
+/** The scenario in a worker thread; SIGINT or SIGTERM (`signal`) ends the thread at once, so the process can exit. */
+function runInWorker(data: SimWorkerData, signal: AbortSignal): Promise<SimWorkerResult> {
+  signal.throwIfAborted()
   const worker = new Worker(new URL(`./sim-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url), {
     workerData: data,
     resourceLimits: { maxYoungGenerationSizeMb: SIM_YOUNG_GENERATION_MB, maxOldGenerationSizeMb: SIM_OLD_GENERATION_MB },
@@ -99,7 +101,8 @@ function runInWorker(data: SimWorkerData): Promise<SimWorkerResult> {
         ? new ShoalError('INVALID_ARGUMENT', `the simulation ran out of memory (${SIM_OLD_GENERATION_MB} MiB of heap); run it with fewer --peers or a smaller --count`)
         : error)
     })
-    worker.once('exit', (code) => reject(new Error(`the simulation thread exited with status ${code} before reporting`)))
+    worker.once('exit', (code) => reject(signal.aborted ? signal.reason : new Error(`the simulation thread exited with status ${code} before reporting`)))
+    signal.addEventListener('abort', () => void worker.terminate(), { once: true })
   })
 }
 
