@@ -69,12 +69,11 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { Prng } from '../src/core/prng.ts'
-import { createHost } from '../src/net/host.ts'
+import { HOST_LIMITS, loopbackAddress, REFERENCE_CONNECTION_MANAGER, startBenchHost } from './loopback-host.ts'
 import { CountingProtocolMetrics } from '../src/net/protocol-metrics.ts'
 import { defaultConfig } from '../src/node/config.ts'
 import { Dht } from '../src/node/dht.ts'
 import { MemoryDhtRecords } from '../src/store/memory-dht-records.ts'
-import { SHOAL_AGENT_VERSION } from '../src/version.ts'
 import { KAD_PROTOCOL_PUBLIC } from '../src/wire/kad.ts'
 
 type System = 'shoal' | 'reference'
@@ -95,8 +94,6 @@ const PROVIDE_MS_MAX = 60_000
 const QUERIER_DRAWS_MAX = 25
 const STOP_MS_MAX = 10_000
 const CHILD_MS_MAX = 15 * 60_000
-/** A single-IP testbed: every connection comes from 127.0.0.1. */
-const HOST_LIMITS = { connectionsMax: 300, perIpMax: 1_000, inboundPerIpPerSecondMax: 1_000_000, streamsPerConnectionMax: 256 }
 
 const { values: options } = parseArgs({
   options: {
@@ -371,17 +368,7 @@ async function settle(nodes: readonly BenchNode[]): Promise<boolean> {
 }
 
 async function shoalNode(): Promise<BenchNode> {
-  const host = await createHost({
-    privateKey: await generateKeyPair('Ed25519'),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    announce: [],
-    mdns: false,
-    limits: HOST_LIMITS,
-    agentVersion: SHOAL_AGENT_VERSION,
-    now: Date.now,
-    onConnectionRefused: () => {},
-  })
-  await host.start()
+  const host = await startBenchHost()
   const metrics = Object.assign(new CountingProtocolMetrics(), { registerCoreCounters: () => {} })
   const dht = await Dht.start(host, { ...defaultConfig().dht, mode: 'server', protocol: KAD_PROTOCOL_PUBLIC }, metrics, new MemoryDhtRecords())
   const peerId = host.peerId.toString()
@@ -414,8 +401,7 @@ async function referenceNode(): Promise<BenchNode> {
     transports: [tcp(), webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ maxInboundStreams: HOST_LIMITS.streamsPerConnectionMax })],
-    // Shoal's host settings (net/host.ts), so that neither refuses the other's testbed load.
-    connectionManager: { maxConnections: HOST_LIMITS.connectionsMax, inboundConnectionThreshold: HOST_LIMITS.inboundPerIpPerSecondMax, maxIncomingPendingConnections: 256, dialTimeout: 10_000 },
+    connectionManager: REFERENCE_CONNECTION_MANAGER,
     services: {
       identify: identify(),
       identifyPush: identifyPush(),
@@ -458,12 +444,6 @@ async function referenceNode(): Promise<BenchNode> {
 }
 
 // --- helpers -------------------------------------------------------------------------------
-
-function loopbackAddress(addresses: readonly string[]): string {
-  const address = addresses.find((text) => text.startsWith('/ip4/127.0.0.1/tcp/') && !text.includes('/ws'))
-  if (address === undefined) throw new Error(`no loopback TCP address among ${addresses.join(' ')}`)
-  return address.replace(/\/p2p\/[^/]+$/, '')
-}
 
 function collectGarbage(): () => void {
   const exposed = (globalThis as { gc?: () => void }).gc

@@ -92,11 +92,10 @@ import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { Prng } from '../src/core/prng.ts'
-import { createHost } from '../src/net/host.ts'
+import { HOST_LIMITS, loopbackAddress, REFERENCE_CONNECTION_MANAGER, startBenchHost } from './loopback-host.ts'
 import { CountingProtocolMetrics } from '../src/net/protocol-metrics.ts'
 import { defaultConfig } from '../src/node/config.ts'
 import { PubSub } from '../src/node/pubsub.ts'
-import { SHOAL_AGENT_VERSION } from '../src/version.ts'
 
 type System = 'shoal' | 'reference'
 
@@ -125,8 +124,6 @@ const CHILD_MS_MAX = 10 * 60_000
 /** Message index (u32), publisher index (u32), performance.now() at publish (f64). */
 const HEADER_BYTES = 16
 const PROFILE_TOP_COUNT = 25
-/** A single-IP testbed: every connection comes from 127.0.0.1. */
-const HOST_LIMITS = { connectionsMax: 300, perIpMax: 1_000, inboundPerIpPerSecondMax: 1_000_000, streamsPerConnectionMax: 256 }
 
 const { values: options } = parseArgs({
   options: {
@@ -478,17 +475,7 @@ async function shoalNetwork(): Promise<BenchNetwork> {
   const nodes: BenchNode[] = []
   for (let index = 0; index < nodeCount; index++) {
     const privateKey = await generateKeyPair('Ed25519')
-    const host = await createHost({
-      privateKey,
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      announce: [],
-      mdns: false,
-      limits: HOST_LIMITS,
-      agentVersion: SHOAL_AGENT_VERSION,
-      now: Date.now,
-      onConnectionRefused: () => {},
-    })
-    await host.start()
+    const host = await startBenchHost(privateKey)
     const pubsub = await PubSub.start(host, privateKey, settings, metrics)
     nodes.push({
       peerId: host.peerId.toString(),
@@ -519,8 +506,7 @@ async function referenceNetwork(): Promise<BenchNetwork> {
       transports: [tcp(), webSockets()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux({ maxInboundStreams: HOST_LIMITS.streamsPerConnectionMax })],
-      // Shoal's host settings (net/host.ts), so that neither refuses the other's testbed load.
-      connectionManager: { maxConnections: HOST_LIMITS.connectionsMax, inboundConnectionThreshold: HOST_LIMITS.inboundPerIpPerSecondMax, maxIncomingPendingConnections: 256, dialTimeout: 10_000 },
+      connectionManager: REFERENCE_CONNECTION_MANAGER,
       services: {
         identify: identify(),
         identifyPush: identifyPush(),
@@ -664,12 +650,6 @@ function sourceLocation(callFrame: ProfileNode['callFrame']): string {
 }
 
 // --- helpers -------------------------------------------------------------------------------
-
-function loopbackAddress(addresses: readonly string[]): string {
-  const address = addresses.find((text) => text.startsWith('/ip4/127.0.0.1/tcp/') && !text.includes('/ws'))
-  if (address === undefined) throw new Error(`no loopback TCP address among ${addresses.join(' ')}`)
-  return address.replace(/\/p2p\/[^/]+$/, '')
-}
 
 function summarizeLatencies(values: Float64Array): LatencySummary {
   if (values.length === 0) return { count: 0, p50: NaN, p90: NaN, p99: NaN, max: NaN, mean: NaN }

@@ -29,7 +29,7 @@ import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createHeliaLight } from 'helia'
 import { CID } from 'multiformats/cid'
-import { HOST_LIMITS } from './swarm-raw.ts'
+import { HOST_LIMITS, REFERENCE_CONNECTION_MANAGER } from './loopback-host.ts'
 import { ByteCounter, type SystemRoles } from './swarm-child.ts'
 
 async function startHelia() {
@@ -38,11 +38,7 @@ async function startHelia() {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ maxInboundStreams: HOST_LIMITS.streamsPerConnectionMax })],
-    connectionManager: {
-      maxConnections: HOST_LIMITS.connectionsMax,
-      inboundConnectionThreshold: HOST_LIMITS.inboundPerIpPerSecondMax,
-      maxIncomingPendingConnections: 256,
-    },
+    connectionManager: REFERENCE_CONNECTION_MANAGER,
     // See the module comment: a lost connection is never re-made here.
     connectionMonitor: { abortConnectionOnPingFailure: false },
     services: { identify: identify(), ping: ping() },

@@ -6,10 +6,8 @@
  * the stream's write buffer is full; a leecher dials, opens the stream and hashes what comes.
  */
 import { readFile } from 'node:fs/promises'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createHost, type ShoalHost } from '../src/net/host.ts'
-import { SHOAL_AGENT_VERSION } from '../src/version.ts'
+import { loopbackAddress, startBenchHost } from './loopback-host.ts'
 import { ByteCounter, type SystemRoles } from './swarm-child.ts'
 
 export const RAW_PROTOCOL = '/shoal-bench/raw-file/1.0.0'
@@ -18,30 +16,6 @@ export const RAW_PROTOCOL = '/shoal-bench/raw-file/1.0.0'
  * and 1 MiB writes gave the same throughput within the run-to-run spread.
  */
 export const RAW_CHUNK_BYTES = 256 * 1024
-/** A single-IP testbed: every connection comes from 127.0.0.1. */
-export const HOST_LIMITS = { connectionsMax: 300, perIpMax: 1_000, inboundPerIpPerSecondMax: 1_000_000, streamsPerConnectionMax: 256 }
-
-export async function startBenchHost(): Promise<ShoalHost> {
-  const host = await createHost({
-    privateKey: await generateKeyPair('Ed25519'),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    announce: [],
-    mdns: false,
-    limits: HOST_LIMITS,
-    agentVersion: SHOAL_AGENT_VERSION,
-    now: Date.now,
-    onConnectionRefused: () => {},
-  })
-  await host.start()
-  return host
-}
-
-export function loopbackAddress(host: ShoalHost): string {
-  const address = host.getMultiaddrs().map(String).find((text) => text.startsWith('/ip4/127.0.0.1/tcp/') && !text.includes('/ws'))
-  if (address === undefined) throw new Error(`no loopback TCP address among ${host.getMultiaddrs().join(' ')}`)
-  return address.includes('/p2p/') ? address : `${address}/p2p/${host.peerId}`
-}
-
 export const rawRoles: SystemRoles = {
   async seed(file) {
     const content = await readFile(file)
@@ -56,7 +30,7 @@ export const rawRoles: SystemRoles = {
         stream.abort(error as Error)
       }
     }, { maxInboundStreams: 64 })
-    return { address: loopbackAddress(host) }
+    return { address: `${loopbackAddress(host.getMultiaddrs().map(String))}/p2p/${host.peerId}` }
   },
 
   async leecher({ seed }) {

@@ -25,7 +25,7 @@ import { SWARM_PROTOCOL } from '../src/core/swarm/messages.ts'
 import { runShoal, startDaemon, type Daemon } from '../src/testing/cli.ts'
 import { BenchError, type SeedInfo, type SystemRoles } from './swarm-child.ts'
 import { killAndWait, trackProcess } from './swarm-process.ts'
-import { startBenchHost } from './swarm-raw.ts'
+import { startBenchHost } from './loopback-host.ts'
 
 export { SWARM_PROTOCOL }
 
