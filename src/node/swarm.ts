@@ -46,9 +46,9 @@ export interface FetchOptions {
   onProgress?: (progress: FetchProgress) => void
 }
 
-/** Frames queued for a peer past which reads for it wait: two blocks in flight keep a stream busy. */
 /** Between progress events: they go to people and event streams at least every 250 ms, event-loop delays included. */
 const PROGRESS_INTERVAL_MS = 100
+/** Frames queued for a peer past which reads for it wait: two blocks in flight keep a stream busy. */
 const SEND_QUEUE_BYTES_FOR_READS = 2 * 1024 * 1024 + 4096
 const SOURCES_PER_SEARCH = 20
 const COMPLETE_CONTENT_CACHE_MAX = 64

@@ -103,9 +103,10 @@ const DATA_FIELD_KEY = (5 << 3) | 2
  * comes before it is the fields protons writes and the data field's key and length.
  */
 export function encodeSwarmParts(message: SwarmMessage): Uint8Array[] {
-  // proto3 leaves empty bytes out, as protons does.
-  if (message.type !== 'block' || blockBytes(message.data).byteLength === 0) return [encodeFields(message)]
+  if (message.type !== 'block') return [encodeFields(message)]
   const data = blockBytes(message.data)
+  // proto3 leaves empty bytes out, as protons does.
+  if (data.byteLength === 0) return [encodeFields(message)]
   const fields = encodeFields({ ...message, data: new Uint8Array(0) })
   const head = new Uint8Array(fields.byteLength + 1 + varint.encodingLength(data.byteLength))
   head.set(fields)
