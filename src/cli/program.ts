@@ -285,7 +285,7 @@ export function buildProgram(io: CliIo): Command {
       if (peers.length === 0) print('no peers connected')
     })
 
-  const swarm = program.command('swarm').description('connections to peers')
+  const swarm = program.command('swarm').description('connections to peers, and the transfer ledger')
   swarm
     .command('connect')
     .description('connect to a peer')
