@@ -5,11 +5,11 @@
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { createHost, type ShoalHost } from '../src/net/host.ts'
+import { createHost, NAT_TRAVERSAL_OFF, type ShoalHost } from '../src/net/host.ts'
 import { SHOAL_AGENT_VERSION } from '../src/version.ts'
 
 /** A single-IP testbed: every connection comes from 127.0.0.1. */
-export const HOST_LIMITS = { connectionsMax: 300, perIpMax: 1_000, inboundPerIpPerSecondMax: 1_000_000, streamsPerConnectionMax: 256 }
+export const HOST_LIMITS = { connectionsMax: 300, perIpMax: 1_000, inboundPerIpPerSecondMax: 1_000_000, streamsPerConnectionMax: 256, relayReservationsPerIpMax: 4 }
 
 /** Shoal's host settings (net/host.ts) for a libp2p reference node, so that neither refuses the other's testbed load. */
 export const REFERENCE_CONNECTION_MANAGER = {
@@ -30,6 +30,7 @@ export async function startBenchHost(privateKey?: PrivateKey): Promise<ShoalHost
     agentVersion: SHOAL_AGENT_VERSION,
     now: Date.now,
     onConnectionRefused: () => {},
+    nat: NAT_TRAVERSAL_OFF,
   })
   await host.start()
   return host

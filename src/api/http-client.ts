@@ -12,7 +12,7 @@ import { Readable } from 'node:stream'
 import { isShoalError, ShoalError, systemErrorCode } from '../core/errors.ts'
 import type {
   DhtPeer, DhtQueryResult, DhtTable,
-  AddCandidate, AddedRoot, AddOptions, CatOptions, DirectoryEntry, EntryStat, FetchOptions, FetchProgress, FetchResult, GcResult, LedgerEntry, NodeIdentity, NodeStats,
+  AddCandidate, AddedRoot, ConnectResult, AddOptions, CatOptions, DirectoryEntry, EntryStat, FetchOptions, FetchProgress, FetchResult, GcResult, LedgerEntry, NodeIdentity, NodeStats,
   PeerInfo, PinInfo, PubSubMessage, PubSubPublished, PubSubSubscribeOptions, PubSubSubscription, RepoStat, ShoalApi, VerifyResult,
 } from '../node/api.ts'
 import { EventStreamParser } from './event-stream.ts'
@@ -95,8 +95,10 @@ export class HttpClient implements ShoalApi {
     return (await this.#json<{ peers: PeerInfo[] }>('GET', 'peers')).peers
   }
 
-  swarmConnect(address: string): Promise<{ peerId: string }> {
-    return this.#json('POST', 'swarm/connect', { query: { arg: address } })
+  swarmConnect(address: string, options: { waitDirectMs?: number } = {}): Promise<ConnectResult> {
+    const query: Record<string, string> = { arg: address }
+    if (options.waitDirectMs !== undefined) query['wait-direct-ms'] = String(options.waitDirectMs)
+    return this.#json('POST', 'swarm/connect', { query })
   }
 
   async swarmDisconnect(peerId: string): Promise<void> {

@@ -128,7 +128,10 @@ export async function startApiServer(api: ShoalApi, options: ApiServerOptions): 
   app.get(`${API_PREFIX}/repo/stat`, () => api.repoStat())
   app.post(`${API_PREFIX}/repo/verify`, () => api.repoVerify())
   app.get(`${API_PREFIX}/peers`, async () => ({ peers: await api.peers() }))
-  app.post(`${API_PREFIX}/swarm/connect`, (request) => api.swarmConnect(requiredArg(queryOf(request))))
+  app.post(`${API_PREFIX}/swarm/connect`, (request) => {
+    const query = queryOf(request)
+    return api.swarmConnect(requiredArg(query), { waitDirectMs: optionalInteger(query['wait-direct-ms'], 'wait-direct-ms') })
+  })
   app.post(`${API_PREFIX}/swarm/disconnect`, async (request) => {
     await api.swarmDisconnect(requiredArg(queryOf(request)))
     return {}

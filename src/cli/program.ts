@@ -19,6 +19,7 @@ import { connect, daemonUrl } from './connect.ts'
 import { registerDhtCommand } from './dht-command.ts'
 import { counted, formatBytes, startFetchProgress, startProgress, type Progress } from './progress.ts'
 import { registerPubSubCommand } from './pubsub-command.ts'
+import { parseInteger } from './integer-option.ts'
 import { registerSimCommand } from './sim-command.ts'
 import { writeTree } from './write-tree.ts'
 
@@ -81,6 +82,7 @@ export function buildProgram(io: CliIo): Command {
         return
       }
       print(identity.peerId)
+      if (identity.reachability !== null) print(`reachability: ${identity.reachability}`)
       for (const address of identity.listenAddresses) print(`listening: ${address}`)
       for (const address of identity.addresses) print(`announced: ${address}`)
     })
@@ -288,11 +290,22 @@ export function buildProgram(io: CliIo): Command {
   const swarm = program.command('swarm').description('connections to peers, and the transfer ledger')
   swarm
     .command('connect')
-    .description('connect to a peer')
-    .argument('<multiaddr>', 'e.g. /ip4/192.0.2.1/tcp/4001/p2p/12D3KooW...')
-    .action(async (address: string, _options: unknown, command: Command) => {
-      const { peerId } = await withApi(command, (api) => api.swarmConnect(address))
-      print(`connected to ${peerId}`)
+    .description('connect to a peer (through a relay if that is the way to it), and say how')
+    .argument('<address>', 'a multiaddr such as /ip4/192.0.2.1/tcp/4001/p2p/12D3KooW..., or a peer id to look up in the DHT')
+    .option('--wait-direct <ms>', 'for a relayed connection, wait this long for the upgrade to a direct one', (text) => parseInteger(text, '--wait-direct', 0, 60_000))
+    .addOption(json)
+    .action(async (address: string, options: { waitDirect?: number; json?: boolean }, command: Command) => {
+      const result = await withApi(command, (api) => api.swarmConnect(address, { waitDirectMs: options.waitDirect }))
+      if (options.json) {
+        printJson(result)
+        return
+      }
+      const ms = (value: number): string => `${Math.round(value)} ms`
+      const parts = [`connected to ${result.peerId} ${result.relayed ? 'through a relay' : 'directly'} in ${ms(result.connectMs)}`]
+      if (result.firstByteMs !== null) parts.push(`first byte at ${ms(result.firstByteMs)}`)
+      if (result.upgradeMs !== null) parts.push(`direct ${ms(result.upgradeMs)} after the relayed connection (attempt ${result.upgradeAttempts})`)
+      else if (result.relayed && options.waitDirect !== undefined) parts.push(`still relayed after ${options.waitDirect} ms (${result.upgradeAttempts} upgrade attempts)`)
+      print(parts.join('; '))
     })
   swarm
     .command('disconnect')

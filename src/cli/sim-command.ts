@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads'
 import { ShoalError } from '../core/errors.ts'
 import { findScenario, SCENARIOS, type Figure } from '../sim/scenarios/index.ts'
 import { parseSeed } from '../sim/seed.ts'
+import { parseInteger } from './integer-option.ts'
 import type { SimWorkerData, SimWorkerResult } from './sim-worker.ts'
 
 /** The simulator keeps per-peer state in arrays sized up front: refuse what would not fit in memory. */
@@ -106,10 +107,3 @@ function runInWorker(data: SimWorkerData, signal: AbortSignal): Promise<SimWorke
   })
 }
 
-function parseInteger(text: string, option: string, min: number, max: number): number {
-  const value = Number(text)
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ShoalError('INVALID_ARGUMENT', `${option} expects an integer from ${min} to ${max}, got '${text}'`)
-  }
-  return value
-}

@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import type { MultiaddrConnection } from '@libp2p/interface'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { MultiaddrConnection, PeerId } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { ConnectionGuard, type ConnectionRefusal } from './connection-guard.ts'
+import { ConnectionGuard, type ConnectionLimits, type ConnectionRefusal } from './connection-guard.ts'
 
-function setup(limits: { connectionsMax?: number; perIpMax?: number; inboundPerIpPerSecondMax?: number } = {}) {
+function setup(limits: Partial<ConnectionLimits> = {}) {
   let now = 0
   const refusals: ConnectionRefusal[] = []
-  const open: Array<{ remoteAddr: Multiaddr }> = []
+  const open: Array<{ remoteAddr: Multiaddr; remotePeer: PeerId }> = []
   const guard = new ConnectionGuard(
-    { connectionsMax: 100, perIpMax: 100, inboundPerIpPerSecondMax: 1_000, streamsPerConnectionMax: 10, ...limits },
+    { connectionsMax: 100, perIpMax: 100, inboundPerIpPerSecondMax: 1_000, streamsPerConnectionMax: 10, relayReservationsPerIpMax: 2, ...limits },
     () => now,
     (reason) => refusals.push(reason),
   )
@@ -18,11 +20,13 @@ function setup(limits: { connectionsMax?: number; perIpMax?: number; inboundPerI
   const attempt = (address: string): boolean => {
     const remoteAddr = multiaddr(address)
     const denied = gater.denyInboundConnection!({ remoteAddr } as MultiaddrConnection) as boolean
-    if (!denied) open.push({ remoteAddr })
+    if (!denied) open.push({ remoteAddr, remotePeer: ANY_PEER })
     return !denied
   }
-  return { attempt, refusals, open, advance: (ms: number) => { now += ms } }
+  return { guard, gater, attempt, refusals, open, advance: (ms: number) => { now += ms } }
 }
+
+const ANY_PEER = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
 
 test('inbound connections from one IP are rate-limited by a token bucket, others are not affected', () => {
   const { attempt, refusals, advance } = setup({ inboundPerIpPerSecondMax: 5 })
@@ -43,4 +47,18 @@ test('open connections are limited per IP and in total', () => {
   const total = setup({ connectionsMax: 4 })
   assert.equal(Array.from({ length: 6 }, (_, index) => total.attempt(`/ip4/10.0.0.${index + 1}/tcp/1`)).filter(Boolean).length, 4)
   assert.deepEqual(total.refusals, ['connections-max', 'connections-max'])
+})
+
+test('a relay holds at most relayReservationsPerIpMax reservations for peers behind one IP; renewals pass', async () => {
+  const { guard, gater, open, refusals } = setup({ relayReservationsPerIpMax: 2 })
+  const peers = await Promise.all(Array.from({ length: 4 }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))))
+  const addresses = ['/ip4/11.0.0.21/tcp/5001', '/ip4/11.0.0.21/tcp/5002', '/ip4/11.0.0.21/tcp/5003', '/ip4/11.0.0.22/tcp/5001'].map((text) => multiaddr(text))
+  peers.forEach((peer, index) => open.push({ remoteAddr: addresses[index]!, remotePeer: peer }))
+  const reservations = [{ addr: addresses[0]! }, { addr: addresses[1]! }]
+  guard.relayReservations = () => reservations
+  const deny = (peer: PeerId): boolean => gater.denyInboundRelayReservation!(peer) as boolean
+  assert.equal(deny(peers[2]!), true, 'a third peer behind 11.0.0.21 is refused')
+  assert.equal(deny(peers[0]!), false, 'a peer renewing its own reservation is not')
+  assert.equal(deny(peers[3]!), false, 'nor a peer behind another IP')
+  assert.deepEqual(refusals, ['relay-reservations-per-ip'])
 })

@@ -1,10 +1,11 @@
 /**
  * ConnectionGuard: the connection gater that holds the node's connection limits before
  * any handshake is spent on a connection: the total, the number from one IP address and
- * the rate of new inbound connections from one IP address. Every refusal is counted by
- * reason. libp2p's own limits stay on as a second line (see host.ts).
+ * the rate of new inbound connections from one IP address; and, on a relay, the
+ * reservations held for peers behind one IP address. Every refusal is counted by reason.
+ * libp2p's own limits stay on as a second line (see host.ts).
  */
-import type { ConnectionGater, MultiaddrConnection } from '@libp2p/interface'
+import type { ConnectionGater, MultiaddrConnection, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 export interface ConnectionLimits {
@@ -12,9 +13,10 @@ export interface ConnectionLimits {
   perIpMax: number
   inboundPerIpPerSecondMax: number
   streamsPerConnectionMax: number
+  relayReservationsPerIpMax: number
 }
 
-export type ConnectionRefusal = 'connections-max' | 'per-ip-max' | 'inbound-rate'
+export type ConnectionRefusal = 'connections-max' | 'per-ip-max' | 'inbound-rate' | 'relay-reservations-per-ip'
 
 /** A per-IP token bucket: `inboundPerIpPerSecondMax` tokens a second, bursts of as many. */
 interface Bucket {
@@ -31,7 +33,9 @@ export class ConnectionGuard {
   readonly #onRefused: (reason: ConnectionRefusal) => void
   readonly #buckets = new Map<string, Bucket>()
   /** Open connections as the host reports them; set once the host exists. */
-  openConnections: () => ReadonlyArray<{ remoteAddr: Multiaddr }> = () => []
+  openConnections: () => ReadonlyArray<{ remoteAddr: Multiaddr; remotePeer: PeerId }> = () => []
+  /** The relay's reservations, each with the address its client connected from. */
+  relayReservations: () => Iterable<{ addr: Multiaddr }> = () => []
 
   constructor(limits: ConnectionLimits, now: () => number, onRefused: (reason: ConnectionRefusal) => void) {
     this.#limits = limits
@@ -42,7 +46,21 @@ export class ConnectionGuard {
   gater(): ConnectionGater {
     return {
       denyInboundConnection: (connection: MultiaddrConnection) => this.#denyInbound(connection.remoteAddr),
+      denyInboundRelayReservation: (source: PeerId) => this.#denyReservation(source),
     }
+  }
+
+  /** A renewal passes: the cap counts the reservations of the source's IP held by others. */
+  #denyReservation(source: PeerId): boolean {
+    const connections = this.openConnections().filter((connection) => connection.remotePeer.equals(source))
+    const ip = connections.map((connection) => ipOf(connection.remoteAddr)).find((found) => found !== undefined)
+    if (ip === undefined) return false
+    const own = new Set(connections.map((connection) => connection.remoteAddr.toString()))
+    let held = 0
+    for (const reservation of this.relayReservations()) {
+      if (ipOf(reservation.addr) === ip && !own.has(reservation.addr.toString())) held++
+    }
+    return held >= this.#limits.relayReservationsPerIpMax ? this.#refuse('relay-reservations-per-ip') : false
   }
 
   #denyInbound(remote: Multiaddr): boolean {

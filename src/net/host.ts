@@ -2,24 +2,60 @@
  * The libp2p host: TCP and WebSockets transports, Noise encryption, Yamux multiplexing,
  * identify (and identify-push, so that connected peers learn when a protocol driver stops or
  * starts serving, e.g. the DHT switching between client and server) and ping, mDNS when
- * asked for. Shoal's own protocols are bound to it by the protocol driver; discovery and
- * dialling policy live in the membership core, so the host dials nobody on its own.
+ * asked for. For NATs: AutoNAT v2 (client and server), circuit relay v2 (the transport that
+ * dials and listens through relays; the relay server, which nat-traversal.ts starts and stops
+ * with reachability) and WebRTC, whose ICE punches through NATs for direct connections,
+ * signalled over a relayed connection. Shoal's own protocols are bound to it by the protocol
+ * driver; discovery and dialling policy live in the membership core, so the host dials
+ * nobody on its own.
  */
 import { noise } from '@chainsafe/libp2p-noise'
+import { autoNATv2 } from '@libp2p/autonat-v2'
+import { circuitRelayServer, circuitRelayTransport, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { identify, identifyPush, type Identify, type IdentifyPush } from '@libp2p/identify'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Address, Libp2p, PrivateKey } from '@libp2p/interface'
+import type { AddressManager, TransportManager } from '@libp2p/interface-internal'
 import { mdns } from '@libp2p/mdns'
+import { circuitRelayAddressesLast, loopbackAddressLast, publicAddressesFirst, reliableTransportsFirst } from '@libp2p/utils'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { ping, type Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
-import { createLibp2p } from 'libp2p'
+import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { ConnectionGuard, type ConnectionLimits, type ConnectionRefusal } from './connection-guard.ts'
 
 const LIBP2P_INBOUND_RATE_UNLIMITED = 1_000_000
 const INBOUND_PENDING_MAX = 256
 
-export type ShoalHost = Libp2p<{ identify: Identify; identifyPush: IdentifyPush; ping: Ping }>
+export type ShoalHost = Libp2p<{ identify: Identify; identifyPush: IdentifyPush; ping: Ping; autonat?: unknown; relay?: CircuitRelayService }>
+
+/** A STUN or TURN server for ICE, as RTCIceServer has it. */
+export interface IceServer {
+  urls: string | string[]
+  username?: string
+  credential?: string
+}
+
+/** What a relay grants each reservation, and how many it holds. */
+export interface RelayServerLimits {
+  reservationsMax: number
+  reservationTtlMs: number
+  /** A relayed connection is closed after this long, or after this many bytes each way. */
+  connectionDurationMaxMs: number
+  connectionBytesMax: number
+}
+
+export interface NatOptions {
+  autonat: boolean
+  /** The relay service, created stopped; undefined: this node never relays. */
+  relayServer: RelayServerLimits | undefined
+  /** undefined: no WebRTC; iceServers null: libp2p's public STUN servers. */
+  holePunching: { iceServers: IceServer[] | null } | undefined
+  /** Asked by the connection gater before every dial (NatTraversal.allowsDial). */
+  allowsDial: (address: Multiaddr) => boolean
+}
 
 /** mDNS service name: Shoal peers find each other, not every libp2p node on the LAN. */
 export const MDNS_SERVICE_TAG = '_shoal-p2p._udp.local'
@@ -33,19 +69,50 @@ export interface HostOptions {
   agentVersion: string
   now: () => number
   onConnectionRefused: (reason: ConnectionRefusal) => void
+  nat: NatOptions
 }
+
+/** For hosts that only ever meet peers on their own network, as the benchmarks' hosts on loopback. */
+export const NAT_TRAVERSAL_OFF: NatOptions = { autonat: false, relayServer: undefined, holePunching: undefined, allowsDial: () => true }
 
 export async function createHost(options: HostOptions): Promise<ShoalHost> {
   const { limits } = options
+  const { nat } = options
   const guard = new ConnectionGuard(limits, options.now, options.onConnectionRefused)
+  const listen = [...options.listen]
+  const transports: NonNullable<Libp2pOptions['transports']> = [tcp(), webSockets(), circuitRelayTransport({ reservationCompletionTimeout: RESERVATION_TIMEOUT_MS })]
+  if (nat.holePunching !== undefined) {
+    const { iceServers } = nat.holePunching
+    transports.push(webRTC(iceServers === null ? {} : { rtcConfiguration: { iceServers } }))
+    // Not an address: registers the signalling handler, so peers can reach us over WebRTC.
+    listen.push('/webrtc')
+  }
+  const relay = nat.relayServer
+  const services = {
+    identify: identify(),
+    identifyPush: identifyPush(),
+    ping: ping(),
+    ...(nat.autonat ? { autonat: autoNATv2() } : {}),
+    ...(relay === undefined ? {} : {
+      relay: circuitRelayServer({
+        reservations: {
+          maxReservations: relay.reservationsMax,
+          reservationTtl: relay.reservationTtlMs,
+          applyDefaultLimit: true,
+          defaultDurationLimit: relay.connectionDurationMaxMs,
+          defaultDataLimit: BigInt(relay.connectionBytesMax),
+        },
+      }),
+    }),
+  }
   const host = await createLibp2p({
     privateKey: options.privateKey,
     nodeInfo: { userAgent: options.agentVersion },
-    addresses: { listen: [...options.listen], announce: [...options.announce] },
-    transports: [tcp(), webSockets()],
+    addresses: { listen, announce: [...options.announce] },
+    transports,
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ maxInboundStreams: limits.streamsPerConnectionMax })],
-    connectionGater: guard.gater(),
+    connectionGater: { ...guard.gater(), denyDialMultiaddr: (address) => !nat.allowsDial(address) },
     connectionManager: {
       maxConnections: limits.connectionsMax,
       // The guard enforces the per-IP rate and counts its refusals; libp2p's own check
@@ -55,15 +122,43 @@ export async function createHost(options: HostOptions): Promise<ShoalHost> {
       // connection, uncounted, so it is set above what the guard's rate lets through.
       maxIncomingPendingConnections: INBOUND_PENDING_MAX,
       dialTimeout: 10_000,
+      addressSorter: webRtcLast,
     },
     peerDiscovery: options.mdns ? [mdns({ serviceTag: MDNS_SERVICE_TAG, interval: 5_000 })] : [],
-    services: {
-      identify: identify(),
-      identifyPush: identifyPush(),
-      ping: ping(),
-    },
+    services,
     start: false,
-  })
+  }) as unknown as ShoalHost
   guard.openConnections = () => host.getConnections()
+  guard.relayReservations = () => host.services.relay?.reservations.values() ?? []
   return host
+}
+
+const RESERVATION_TIMEOUT_MS = 10_000
+
+/**
+ * libp2p's order (public before private, loopback and relayed last, TCP before the rest),
+ * then WebRTC addresses after everything: nat-traversal.ts upgrades a relayed connection to
+ * WebRTC itself, since the relayed connection answers at once and ICE may take seconds or fail.
+ */
+function webRtcLast(a: Address, b: Address): -1 | 0 | 1 {
+  return Math.sign(Number(isWebRtc(a.multiaddr)) - Number(isWebRtc(b.multiaddr)) ||
+    loopbackAddressLast(a.multiaddr, b.multiaddr) ||
+    publicAddressesFirst(a.multiaddr, b.multiaddr) ||
+    circuitRelayAddressesLast(a.multiaddr, b.multiaddr) ||
+    Number(b.isCertified) - Number(a.isCertified) ||
+    reliableTransportsFirst(a.multiaddr, b.multiaddr)) as -1 | 0 | 1
+}
+
+function isWebRtc(address: Multiaddr): boolean {
+  return address.getComponents().some((component) => component.name === 'webrtc')
+}
+
+/** What libp2p keeps internal and NAT traversal needs: listening on relays, addresses' verification. */
+export interface HostInternals {
+  transportManager: TransportManager
+  addressManager: AddressManager
+}
+
+export function hostInternals(host: ShoalHost): HostInternals {
+  return (host as unknown as { components: HostInternals }).components
 }

@@ -23,6 +23,8 @@ export class NodeMetrics implements ProtocolMetrics {
   readonly registry = new Registry()
   readonly #bytes: Counter<'protocol' | 'direction'>
   readonly #frames: Counter<'protocol' | 'direction'>
+  readonly #relayedBytes: Counter<'protocol' | 'direction'>
+  readonly #streamsMoved: Counter<'protocol'>
   readonly #rejected: Counter<'protocol' | 'reason'>
   readonly #dropped: Counter<'protocol' | 'reason'>
   readonly #refused: Counter<'reason'>
@@ -59,6 +61,8 @@ export class NodeMetrics implements ProtocolMetrics {
       },
     })
     this.#bytes = new Counter({ name: 'shoal_protocol_bytes_total', help: 'Frame bytes by protocol and direction', labelNames: ['protocol', 'direction'], registers })
+    this.#relayedBytes = new Counter({ name: 'shoal_protocol_relayed_bytes_total', help: 'Frame bytes through a circuit relay (also counted in shoal_protocol_bytes_total), by protocol and direction', labelNames: ['protocol', 'direction'], registers })
+    this.#streamsMoved = new Counter({ name: 'shoal_streams_moved_total', help: 'Streams to a peer moved from a relayed connection to a direct one, by protocol', labelNames: ['protocol'], registers })
     this.#frames = new Counter({ name: 'shoal_protocol_frames_total', help: 'Frames by protocol and direction', labelNames: ['protocol', 'direction'], registers })
     this.#rejected = new Counter({ name: 'shoal_wire_rejected_total', help: 'Streams, requests or peers refused for bad input or excess, by protocol and reason', labelNames: ['protocol', 'reason'], registers })
     this.#dropped = new Counter({ name: 'shoal_dropped_total', help: 'Frames or streams dropped by a bound, by protocol and reason', labelNames: ['protocol', 'reason'], registers })
@@ -69,14 +73,20 @@ export class NodeMetrics implements ProtocolMetrics {
     this.#driverStreams = new Gauge({ name: 'shoal_protocol_streams', help: "Streams held by Shoal's protocol drivers", labelNames: ['protocol', 'direction'], registers })
   }
 
-  frameSent(protocol: string, bytes: number): void {
+  frameSent(protocol: string, bytes: number, relayed: boolean): void {
     this.#bytes.inc({ protocol, direction: 'out' }, bytes)
     this.#frames.inc({ protocol, direction: 'out' })
+    if (relayed) this.#relayedBytes.inc({ protocol, direction: 'out' }, bytes)
   }
 
-  frameReceived(protocol: string, bytes: number): void {
+  frameReceived(protocol: string, bytes: number, relayed: boolean): void {
     this.#bytes.inc({ protocol, direction: 'in' }, bytes)
     this.#frames.inc({ protocol, direction: 'in' })
+    if (relayed) this.#relayedBytes.inc({ protocol, direction: 'in' }, bytes)
+  }
+
+  streamMoved(protocol: string): void {
+    this.#streamsMoved.inc({ protocol })
   }
 
   streamOpened(protocol: string, direction: Direction): void {

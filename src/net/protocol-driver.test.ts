@@ -331,13 +331,13 @@ class RecordingCore implements Core<CommandInput, NetworkAction<string>> {
 /** Counts like CountingProtocolMetrics and remembers the protocol labels it was given. */
 class LabelRecordingMetrics extends CountingProtocolMetrics {
   readonly labels = new Set<string>()
-  override frameSent(protocol: string, bytes: number): void {
+  override frameSent(protocol: string, bytes: number, relayed: boolean): void {
     this.labels.add(protocol)
-    super.frameSent(protocol, bytes)
+    super.frameSent(protocol, bytes, relayed)
   }
-  override frameReceived(protocol: string, bytes: number): void {
+  override frameReceived(protocol: string, bytes: number, relayed: boolean): void {
     this.labels.add(protocol)
-    super.frameReceived(protocol, bytes)
+    super.frameReceived(protocol, bytes, relayed)
   }
   override streamOpened(protocol: string, direction: Direction): void {
     this.labels.add(protocol)

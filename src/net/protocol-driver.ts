@@ -188,6 +188,8 @@ interface ConnectedPeer {
 
 interface Outbound {
   peer: PeerId
+  /** Through a relay: the stream moves to a direct connection when one opens. */
+  relayed: boolean
   /** Undefined while the stream is being negotiated. */
   stream: Stream | undefined
   frames: Array<Uint8Array | Uint8ArrayList | undefined>
@@ -196,6 +198,7 @@ interface Outbound {
 }
 
 interface Inbound {
+  relayed: boolean
   stream: Stream
   reader: FrameReader
 }
@@ -343,8 +346,11 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
       this.#topologyIds.push(await this.#libp2p.register(protocol, {
         onConnect: (peerId, connection) => this.#onPeerConnected(peerId, connection, protocol),
         onDisconnect: (peerId) => this.#onProtocolGone(peerId, protocol),
+        // A peer behind NATs on both sides may only ever be reached through a relay.
+        notifyOnLimitedConnection: true,
       }))
     }
+    this.#libp2p.addEventListener('connection:open', this.#onConnectionOpen)
     this.#libp2p.addEventListener('peer:identify', this.#onIdentify)
     // The registrar tells only of disconnects of peers whose record it can still read.
     this.#libp2p.addEventListener('peer:disconnect', this.#onPeerDisconnect)
@@ -395,6 +401,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
           await this.#libp2p.handle(protocol, (stream, connection) => this.#onInboundStream(stream, connection), {
             maxInboundStreams: this.#limits.inboundStreamsPerConnectionMax,
             maxOutboundStreams: this.#limits.outboundStreamsPerConnectionMax,
+            // The relay's own limits (bytes and time per connection) bound what goes through it.
+            runOnLimitedConnection: true,
           })
           handled.push(protocol)
         }
@@ -433,6 +441,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     for (const dial of this.#dials.values()) dial.settle('stopped')
     this.#libp2p.removeEventListener('peer:identify', this.#onIdentify)
     this.#libp2p.removeEventListener('peer:disconnect', this.#onPeerDisconnect)
+    this.#libp2p.removeEventListener('connection:open', this.#onConnectionOpen)
     for (const topologyId of this.#topologyIds) this.#libp2p.unregister(topologyId)
     this.#topologyIds.length = 0
     const signal = AbortSignal.timeout(this.#limits.stopTimeoutMs)
@@ -633,7 +642,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     let failure: DialFailure | undefined
     try {
       if (multiaddrs.length > 0) await this.#libp2p.peerStore.merge(peerId, { multiaddrs }, { signal })
-      await this.#libp2p.dial(peerId, { signal })
+      // libp2p dials again past a relayed connection; the one we have will do.
+      if (this.#connectionTo(peer) === undefined) await this.#libp2p.dial(peerId, { signal })
       // Already reported by the topology (an existing connection, or identify was quick).
       if (this.#connected.get(peer)?.delivered === true) settle(undefined)
       identifyTimer = setTimeout(() => settle('identify-timeout'), this.#limits.identifyTimeoutMs)
@@ -738,7 +748,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
       const connection = this.#connectionTo(peer)
       // Sends never dial: a peer without a connection is the core's to dial.
       if (connection === undefined) return this.#metrics.dropped(this.#protocol, 'not-connected')
-      outbound = { peer, stream: undefined, frames: [], head: 0, queuedBytes: 0 }
+      outbound = { peer, relayed: connection.limits !== undefined, stream: undefined, frames: [], head: 0, queuedBytes: 0 }
       this.#outbound.set(peer, outbound)
       void this.#openStream(outbound, connection)
     }
@@ -756,7 +766,27 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     } catch {
       return undefined
     }
-    return this.#libp2p.getConnections(peerId).find((connection) => connection.status === 'open' && connection.limits === undefined)
+    const open = this.#libp2p.getConnections(peerId).filter((connection) => connection.status === 'open')
+    return open.find((connection) => connection.limits === undefined) ?? open[0]
+  }
+
+  /**
+   * A direct connection to a peer we send to through a relay (a hole punch succeeded): later
+   * frames go to a new stream on it, the relayed stream sends what it has queued and closes.
+   */
+  readonly #onConnectionOpen = (event: CustomEvent<Connection>): void => {
+    const connection = event.detail
+    if (connection.limits !== undefined) return
+    const outbound = this.#outbound.get(asPeerId(connection.remotePeer.toString()))
+    // One still negotiating moves once negotiated (#openStream).
+    if (outbound?.relayed === true && outbound.stream !== undefined) this.#moveToDirect(outbound, outbound.stream)
+  }
+
+  #moveToDirect(outbound: Outbound, stream: Stream): void {
+    this.#outbound.delete(outbound.peer)
+    this.#metrics.streamMoved(this.#protocol)
+    this.#flush(outbound, true)
+    void closeStream(stream, AbortSignal.timeout(this.#limits.stopTimeoutMs))
   }
 
   async #openStream(outbound: Outbound, connection: Connection): Promise<void> {
@@ -765,6 +795,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
       // Multistream-select offers the ids in turn, newest first.
       stream = await connection.newStream([...this.#protocols], {
         signal: AbortSignal.any([AbortSignal.timeout(this.#limits.streamOpenTimeoutMs), this.#stopController.signal]),
+        runOnLimitedConnection: true,
       })
     } catch {
       this.#discard(outbound, this.#stopped ? 'stopped' : 'stream-open-failed')
@@ -797,6 +828,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
       this.#metrics.streamClosed(this.#protocol, 'outbound')
       this.#discard(outbound, 'stream-closed')
     })
+    if (outbound.relayed && this.#connectionTo(outbound.peer)?.limits === undefined) return this.#moveToDirect(outbound, stream)
     this.#flush(outbound, false)
   }
 
@@ -825,7 +857,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
         this.#metrics.dropped(this.#protocol, 'stream-closed')
         return
       }
-      this.#metrics.frameSent(this.#protocol, frame.byteLength)
+      this.#metrics.frameSent(this.#protocol, frame.byteLength, outbound.relayed)
     }
     outbound.frames = []
     outbound.head = 0
@@ -858,7 +890,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     }
     const peer = asPeerId(connection.remotePeer.toString())
     // A DHT peer opens a stream per request: RequestStreams meters requests instead.
-    if (this.#requests !== undefined) return this.#requests.accept(stream, peer)
+    if (this.#requests !== undefined) return this.#requests.accept(stream, peer, connection.limits !== undefined)
     if (!this.#admitStreamOpen(peer, connection.remotePeer)) {
       this.#metrics.rejected(this.#protocol, 'stream-churn')
       stream.abort(new Error('too many streams'))
@@ -871,7 +903,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
       this.#metrics.rejected(this.#protocol, 'stream-replaced')
       previous.stream.abort(new Error('replaced by a newer stream'))
     }
-    const inbound: Inbound = { stream, reader: new FrameReader(this.#codec.frameBytesMax) }
+    const inbound: Inbound = { relayed: connection.limits !== undefined, stream, reader: new FrameReader(this.#codec.frameBytesMax) }
     this.#inbound.set(peer, inbound)
     this.#metrics.streamOpened(this.#protocol, 'inbound')
     stream.addEventListener('message', (event) => this.#onInboundData(peer, inbound, event.data))
@@ -923,7 +955,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
       if (read.frame === undefined) return
       const decoded = decodeFrame(this.#codec, read.frame)
       if (!decoded.ok) return this.#reject(peer, inbound, decoded.error.code)
-      this.#metrics.frameReceived(this.#protocol, read.frame.byteLength)
+      this.#metrics.frameReceived(this.#protocol, read.frame.byteLength, inbound.relayed)
       this.#deliver({ type: 'message', from: peer, message: decoded.value })
       if (this.#stopped || this.#inbound.get(peer) !== inbound) return
     }

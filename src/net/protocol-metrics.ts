@@ -10,10 +10,15 @@
 import type { Direction } from '../core/sans-io.ts'
 
 export interface ProtocolMetrics {
-  /** A frame went onto a stream; `bytes` includes the length prefix. Counter pair: frames, bytes. */
-  frameSent(protocol: string, bytes: number): void
-  /** A frame was read and decoded; `bytes` is its body. Counter pair: frames, bytes. */
-  frameReceived(protocol: string, bytes: number): void
+  /**
+   * A frame went onto a stream; `bytes` includes the length prefix. Counter pair: frames,
+   * bytes; `relayed` (through a circuit relay) counts the bytes a second time, apart.
+   */
+  frameSent(protocol: string, bytes: number, relayed: boolean): void
+  /** A frame was read and decoded; `bytes` is its body. As frameSent. */
+  frameReceived(protocol: string, bytes: number, relayed: boolean): void
+  /** The driver's stream to a peer left a relayed connection for a direct one. Counter. */
+  streamMoved(protocol: string): void
   /**
    * A remote did something we refuse and its stream was aborted or closed (or its peer hung
    * up): a frame reason (FRAME_TOO_LARGE, BAD_LENGTH_PREFIX), a codec WireError code, or one
@@ -126,14 +131,18 @@ export class CountingProtocolMetrics implements ProtocolMetrics {
     return Object.fromEntries([...this.#counts].filter(([, value]) => value !== 0).sort(([a], [b]) => a.localeCompare(b)))
   }
 
-  frameSent(_protocol: string, bytes: number): void {
+  frameSent(_protocol: string, bytes: number, relayed: boolean): void {
     this.#add('framesSent', undefined, 1)
-    this.#add('bytesSent', undefined, bytes)
+    this.#add('bytesSent', relayed ? 'relayed' : undefined, bytes)
   }
 
-  frameReceived(_protocol: string, bytes: number): void {
+  frameReceived(_protocol: string, bytes: number, relayed: boolean): void {
     this.#add('framesReceived', undefined, 1)
-    this.#add('bytesReceived', undefined, bytes)
+    this.#add('bytesReceived', relayed ? 'relayed' : undefined, bytes)
+  }
+
+  streamMoved(): void {
+    this.#add('streamsMoved', undefined, 1)
   }
 
   rejected(_protocol: string, reason: string): void {

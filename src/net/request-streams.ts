@@ -52,12 +52,16 @@ interface OutboundRequest {
   signal: AbortSignal
   onAbort: () => void
   stream: Stream | undefined
+  /** Its connection goes through a circuit relay. */
+  relayed: boolean
   /** Set once `response` or `request-failed` has been delivered. */
   ended: boolean
 }
 
 interface InboundStream {
   peer: PeerId
+  /** On a connection through a circuit relay. */
+  relayed: boolean
   stream: Stream
   reader: FrameReader
   admission: PeerAdmission
@@ -123,7 +127,7 @@ export class RequestStreams<Message> {
     const body = this.#codec.encode(action.message)
     if (body.byteLength > this.#codec.frameBytesMax) return this.#failEarly(peer, id, 'request-too-large')
     const signal = AbortSignal.any([AbortSignal.timeout(this.#limits.requestTimeoutMs), this.#context.stopSignal])
-    const request: OutboundRequest = { peer, id, signal, onAbort: () => {}, stream: undefined, ended: false }
+    const request: OutboundRequest = { peer, id, signal, onAbort: () => {}, stream: undefined, relayed: false, ended: false }
     request.onAbort = () => {
       this.#fail(request, this.#context.stopSignal.aborted ? 'stopped' : 'timeout')
       // Answered or not, a stream lives no longer than its request's bound.
@@ -162,7 +166,7 @@ export class RequestStreams<Message> {
       stream.abort(new Error('send failed'))
       return
     }
-    this.#metrics.frameSent(this.#protocol, frame.byteLength)
+    this.#metrics.frameSent(this.#protocol, frame.byteLength, request.relayed)
     if (!oneWay) return
     try {
       await stream.close({ signal: request.signal })
@@ -183,6 +187,7 @@ export class RequestStreams<Message> {
       this.#fail(request, requestFailureOf(connection))
       return undefined
     }
+    request.relayed = connection.limits !== undefined
     let stream: Stream
     try {
       // Multistream-select offers the ids in turn, newest first.
@@ -190,6 +195,7 @@ export class RequestStreams<Message> {
         signal: AbortSignal.any([AbortSignal.timeout(this.#limits.streamOpenTimeoutMs), request.signal]),
         // Without a handler (not serving), libp2p would apply its own default.
         maxOutboundStreams: this.#limits.outboundStreamsPerConnectionMax,
+        runOnLimitedConnection: true,
       })
     } catch (error) {
       this.#fail(request, (error as Error | undefined)?.name === 'UnsupportedProtocolError' ? 'protocol-unsupported' : 'stream-open-failed')
@@ -213,7 +219,7 @@ export class RequestStreams<Message> {
     if (read.frame === undefined) return
     const decoded = decodeFrame(this.#codec, read.frame)
     if (!decoded.ok) return this.#refuseResponse(request, decoded.error.code)
-    this.#metrics.frameReceived(this.#protocol, read.frame.byteLength)
+    this.#metrics.frameReceived(this.#protocol, read.frame.byteLength, request.relayed)
     this.#end(request, decoded.value)
     this.#closeOutbound(request)
   }
@@ -256,7 +262,7 @@ export class RequestStreams<Message> {
   // --- inbound ---------------------------------------------------------------------------
 
   /** Takes a remote's stream, which the driver found open on an open connection. */
-  accept(stream: Stream, peer: PeerId): void {
+  accept(stream: Stream, peer: PeerId, relayed: boolean): void {
     const admission = this.#admissionOf(peer)
     if (admission.streamCount >= this.#limits.inboundRequestStreamsPerPeerMax) {
       this.#metrics.rejected(this.#protocol, 'too-many-streams')
@@ -264,7 +270,7 @@ export class RequestStreams<Message> {
       return
     }
     admission.streamCount++
-    const inbound: InboundStream = { peer, stream, reader: new FrameReader(this.#codec.frameBytesMax), admission, unanswered: [], ended: false, timer: undefined }
+    const inbound: InboundStream = { peer, relayed, stream, reader: new FrameReader(this.#codec.frameBytesMax), admission, unanswered: [], ended: false, timer: undefined }
     inbound.timer = setTimeout(() => this.#onIdle(inbound), this.#limits.requestTimeoutMs).unref()
     this.#inbound.add(inbound)
     this.#metrics.streamOpened(this.#protocol, 'inbound')
@@ -290,7 +296,7 @@ export class RequestStreams<Message> {
       if (!this.#admitRequest(inbound)) return this.#refuse(inbound, 'request-rate')
       const decoded = decodeFrame(this.#codec, read.frame)
       if (!decoded.ok) return this.#refuse(inbound, decoded.error.code)
-      this.#metrics.frameReceived(this.#protocol, read.frame.byteLength)
+      this.#metrics.frameReceived(this.#protocol, read.frame.byteLength, inbound.relayed)
       inbound.timer?.refresh()
       const id = this.#nextInboundId++
       inbound.unanswered.push(id)
@@ -330,7 +336,7 @@ export class RequestStreams<Message> {
     } catch {
       return this.#metrics.dropped(this.#protocol, 'stream-closed')
     }
-    this.#metrics.frameSent(this.#protocol, frame.byteLength)
+    this.#metrics.frameSent(this.#protocol, frame.byteLength, inbound.relayed)
     if (!inbound.ended) inbound.timer?.refresh()
     // A remote that does not read its answers gets no more requests read until it does;
     // its answers pile up no further than the requests it already had answered.

@@ -66,6 +66,25 @@ export interface NodeIdentity {
   listenAddresses: string[]
   /** Addresses peers are told to dial, each ending in /p2p/<peer id>. */
   addresses: string[]
+  /** What AutoNAT found: public (peers can dial us), private (behind a NAT), unknown; null offline. */
+  reachability: 'public' | 'private' | 'unknown' | null
+}
+
+/** How a connection to a peer came about. Times in ms from the start of the connect. */
+export interface ConnectResult {
+  peerId: string
+  /** The dial gave a connection through a circuit relay. */
+  relayed: boolean
+  connectMs: number
+  /** The first byte of an answer on a new stream (a ping), or null if the ping failed. */
+  firstByteMs: number | null
+  /**
+   * With waitDirectMs, for a relayed connection: ms from the relayed connection's opening to
+   * a direct one (the WebRTC upgrade); null if none came within the wait.
+   */
+  upgradeMs: number | null
+  /** Upgrade attempts made so far (the first may still be under way). */
+  upgradeAttempts: number
 }
 
 export interface PeerConnection {
@@ -243,7 +262,8 @@ export interface ShoalApi {
   repoVerify(): Promise<VerifyResult>
   /** The following need the network, which runs only in the daemon; elsewhere they fail with OFFLINE. */
   peers(): Promise<PeerInfo[]>
-  swarmConnect(address: string): Promise<{ peerId: string }>
+  /** `address`: a multiaddr ending in /p2p/<peer id>, or a bare peer id looked up in the DHT. */
+  swarmConnect(address: string, options?: { waitDirectMs?: number }): Promise<ConnectResult>
   swarmDisconnect(peerId: string): Promise<void>
   stats(): Promise<NodeStats>
   dhtFindPeer(peerId: string): Promise<DhtPeer & DhtQueryResult>

@@ -46,6 +46,8 @@ const multiaddrText = z.string().regex(/^(\/[^/\s]+)+$/, 'expected a multiaddr s
 
 export const DEFAULT_LISTEN_ADDRESSES = ['/ip4/0.0.0.0/tcp/4001', '/ip4/0.0.0.0/tcp/4002/ws']
 
+const iceServerUrl = z.string().regex(/^(stun|stuns|turn|turns):[^\s]{1,250}$/, 'expected a STUN or TURN url such as stun:198.51.100.1:3478')
+
 const ConfigSchema = z.strictObject({
   api: z.strictObject({
     address: hostPort.default('127.0.0.1:5080'),
@@ -81,12 +83,48 @@ const ConfigSchema = z.strictObject({
       ageMaxHours: z.number().positive().default(7 * 24),
     }).prefault({}),
   }).prefault({}),
+  nat: z.strictObject({
+    /** AutoNAT v2: peers dial our public addresses back; a confirmed one makes the node public. */
+    autonat: z.boolean().default(true),
+    /** Circuit relay v2 server: forwards connections for peers behind NATs. */
+    relayServer: z.strictObject({
+      /** auto: relay while AutoNAT finds this node public; on: always; off: never. */
+      mode: z.enum(['auto', 'on', 'off']).default('auto'),
+      reservationsMax: z.number().int().min(1).max(100_000).default(128),
+      /** Reservations held for peers connecting from one IP address. */
+      reservationsPerIpMax: z.number().int().min(1).max(100_000).default(4),
+      reservationTtlSeconds: z.number().int().min(60).max(86_400).default(3_600),
+      /**
+       * A relayed connection is closed after this long or after this many bytes each way; its
+       * peers may open another. Hole punching needs little; a transfer between two peers
+       * behind symmetric NATs goes through whole.
+       */
+      connectionSecondsMax: z.number().int().min(1).max(86_400).default(3_600),
+      connectionBytesMax: byteSize.default(256 * 2 ** 20),
+    }).prefault({}),
+    relayClient: z.strictObject({
+      /** auto: keep reservations on relays while the node is not public; on: always; off: never. */
+      mode: z.enum(['auto', 'on', 'off']).default('auto'),
+      /** Relays to hold a reservation on at once. */
+      reservations: z.number().int().min(1).max(8).default(2),
+    }).prefault({}),
+    holePunching: z.strictObject({
+      /** Upgrade relayed connections to direct ones with WebRTC (ICE). */
+      enabled: z.boolean().default(true),
+      /** STUN and TURN servers for ICE; null: libp2p's defaults (public STUN servers). */
+      iceServers: z.array(z.strictObject({
+        urls: z.union([iceServerUrl, z.array(iceServerUrl).min(1).max(8)]),
+        username: z.string().max(256).optional(),
+        credential: z.string().max(256).optional(),
+      })).max(16).nullable().default(null),
+    }).prefault({}),
+  }).prefault({}),
   dht: z.strictObject({
     /** libp2p protocol id; /ipfs/kad/1.0.0 joins the public IPFS DHT's wire protocol (for interop). */
     protocol: z.string().regex(/^\/[\x21-\x7e]{1,99}$/, 'expected a protocol id such as /shoal/kad/1.0.0').default('/shoal/kad/1.0.0'),
     /**
      * server: answers DHT requests and is added to peers' routing tables; client: only asks.
-     * auto: server when the node has a public address (one it listens on or announces).
+     * auto: server while the node is public (AutoNAT confirmed an address, or one is announced).
      */
     mode: z.enum(['auto', 'server', 'client']).default('auto'),
     /** S/Kademlia disjoint paths for provider and value lookups; 1 is a plain lookup. */

@@ -9,7 +9,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { ShoalError } from '../core/errors.ts'
 import { DEFAULT_KAD_CONFIG, Kad, type KadAction, type KadCommand, type KadEvent, type KadInput, type KadMode, type QueryId } from '../core/kad/kad.ts'
-import { hasPublicIp } from '../core/ip-address.ts'
+import { reachabilityOf } from '../net/nat-traversal.ts'
 import { keyFromBytes, type Key } from '../core/kad/key.ts'
 import { KAD_LIMITS, type KadMessage, type KadPeer } from '../core/kad/messages.ts'
 import { DEFAULT_RECORD_VALIDATORS } from '../core/kad/validators.ts'
@@ -274,14 +274,10 @@ function cancelled(): QueryDone {
 }
 
 /**
- * auto: a server when the node has a public address. Until AutoNAT confirms reachability
- * (the NAT traversal issue), an address counts as public when it starts with a public IP
- * or a DNS name: one the node listens on or announces.
+ * auto: a server while the node is public: one of its addresses (libp2p lists only verified
+ * ones: confirmed by AutoNAT, or announced) is a public IP or a DNS name, not through a relay.
  */
 export function modeFor(setting: DhtModeSetting, addresses: readonly Multiaddr[]): KadMode {
   if (setting !== 'auto') return setting
-  return addresses.some((address) => {
-    const text = address.toString()
-    return hasPublicIp(text) || /^\/dns(4|6|addr)?\//.test(text)
-  }) ? 'server' : 'client'
+  return reachabilityOf(addresses.map((multiaddr) => ({ multiaddr, verified: true }))) === 'public' ? 'server' : 'client'
 }

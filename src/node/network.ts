@@ -5,6 +5,7 @@
  * the DHT (bootstrap list, peer cache, mDNS, identify) and the peer cache it fills. Reads
  * the clock for the driver.
  */
+import type { Connection, PeerId as Libp2pPeerId } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_MEMBERSHIP_CONFIG, Membership, type MembershipAction, type MembershipInput, type MembershipMessage } from '../core/membership/membership.ts'
 import { Prng } from '../core/prng.ts'
@@ -12,12 +13,13 @@ import { asPeerId, type DiscoverySource } from '../core/sans-io.ts'
 import { ShoalError } from '../core/errors.ts'
 import { createHost, type ShoalHost } from '../net/host.ts'
 import { NodeMetrics } from '../net/metrics.ts'
+import { NatTraversal } from '../net/nat-traversal.ts'
 import { ProtocolDriver } from '../net/protocol-driver.ts'
 import type { PeerCache } from '../store/peer-cache.ts'
 import { membershipCodec } from '../wire/membership.ts'
 import { SHOAL_AGENT_VERSION } from '../version.ts'
 import { parseBootstrapAddress, parseMultiaddr, parsePeerId } from './addresses.ts'
-import type { NodeStats, PeerInfo } from './api.ts'
+import type { ConnectResult, NodeStats, PeerInfo } from './api.ts'
 import { Dht } from './dht.ts'
 import { PubSub } from './pubsub.ts'
 import { Swarm } from './swarm.ts'
@@ -38,6 +40,8 @@ export interface NetworkOptions {
 const HOUR_MS = 3_600_000
 const PEER_CACHE_SAVE_INTERVAL_MS = 5 * 60_000
 const DIAL_TIMEOUT_MS = 15_000
+const CONNECT_WAIT_DIRECT_MAX_MS = 60_000
+const DIRECT_POLL_MS = 20
 
 export class Network {
   readonly host: ShoalHost
@@ -45,17 +49,19 @@ export class Network {
   readonly dht: Dht
   readonly pubsub: PubSub
   readonly swarm: Swarm
+  readonly nat: NatTraversal
   readonly #membership: Membership
   readonly #driver: ProtocolDriver<MembershipMessage, MembershipInput, MembershipAction>
   readonly #peerCache: PeerCache
   readonly #saveTimer: NodeJS.Timeout
 
-  private constructor(host: ShoalHost, metrics: NodeMetrics, dht: Dht, pubsub: PubSub, swarm: Swarm, membership: Membership, driver: ProtocolDriver<MembershipMessage, MembershipInput, MembershipAction>, peerCache: PeerCache) {
+  private constructor(host: ShoalHost, metrics: NodeMetrics, dht: Dht, pubsub: PubSub, swarm: Swarm, nat: NatTraversal, membership: Membership, driver: ProtocolDriver<MembershipMessage, MembershipInput, MembershipAction>, peerCache: PeerCache) {
     this.host = host
     this.metrics = metrics
     this.dht = dht
     this.pubsub = pubsub
     this.swarm = swarm
+    this.nat = nat
     this.#membership = membership
     this.#driver = driver
     this.#peerCache = peerCache
@@ -73,6 +79,13 @@ export class Network {
       relayed: connection.limits !== undefined,
       streamProtocols: connection.streams.map((stream) => stream.protocol),
     })))
+    const nat = repo.config.nat
+    const natTraversal = new NatTraversal({
+      relayServer: nat.relayServer.mode,
+      relayClient: nat.relayClient.mode,
+      reservations: nat.relayClient.reservations,
+      holePunching: nat.holePunching.enabled,
+    }, Date.now)
     host = await createHost({
       privateKey: repo.identity.privateKey,
       listen,
@@ -83,11 +96,24 @@ export class Network {
         perIpMax: settings.connections.perIpMax,
         inboundPerIpPerSecondMax: settings.connections.inboundPerIpPerSecondMax,
         streamsPerConnectionMax: settings.connections.streamsPerConnectionMax,
+        relayReservationsPerIpMax: nat.relayServer.reservationsPerIpMax,
       },
       agentVersion: SHOAL_AGENT_VERSION,
       now: Date.now,
       onConnectionRefused: (reason) => metrics.connectionRefused(reason),
+      nat: {
+        autonat: nat.autonat,
+        relayServer: nat.relayServer.mode === 'off' ? undefined : {
+          reservationsMax: nat.relayServer.reservationsMax,
+          reservationTtlMs: nat.relayServer.reservationTtlSeconds * 1_000,
+          connectionDurationMaxMs: nat.relayServer.connectionSecondsMax * 1_000,
+          connectionBytesMax: nat.relayServer.connectionBytesMax,
+        },
+        holePunching: nat.holePunching.enabled ? { iceServers: nat.holePunching.iceServers } : undefined,
+        allowsDial: (address) => natTraversal.allowsDial(address),
+      },
     })
+    metrics.registerCoreCounters('nat', 'NAT traversal: reachability, relaying, reservations, upgrades of relayed connections', natTraversal.counters)
     const self = asPeerId(host.peerId.toString())
     const membership = new Membership(
       { ...DEFAULT_MEMBERSHIP_CONFIG, self, degreeTarget: settings.degreeTarget },
@@ -112,6 +138,7 @@ export class Network {
     let swarm: Swarm
     try {
       await host.start()
+      await natTraversal.start(host)
       await driver.start()
       dht = await Dht.start(host, repo.config.dht, metrics, repo.datastore.dhtRecords())
       pubsub = await PubSub.start(host, repo.identity.privateKey, repo.config.pubsub, metrics)
@@ -126,10 +153,11 @@ export class Network {
     } catch (error) {
       await pubsub?.stop()
       await dht?.stop()
+      natTraversal.stop()
       await host.stop()
       throw error
     }
-    const network = new Network(host, metrics, dht, pubsub, swarm, membership, driver, peerCache)
+    const network = new Network(host, metrics, dht, pubsub, swarm, natTraversal, membership, driver, peerCache)
     host.addEventListener('peer:discovery', (event) => network.#discovered(event.detail.id.toString(), event.detail.multiaddrs, 'mdns'))
     host.addEventListener('peer:identify', (event) => network.#discovered(event.detail.peerId.toString(), event.detail.listenAddrs, 'identify'))
     for (const cached of await peerCache.load(Date.now())) network.#discovered(cached.peer, cached.addresses.map((address) => multiaddr(address)), 'cache')
@@ -165,14 +193,52 @@ export class Network {
     return [...byPeer.values()].sort((a, b) => a.peerId.localeCompare(b.peerId))
   }
 
-  async connect(address: string): Promise<{ peerId: string }> {
-    const target = parseMultiaddr(address, 'address')
+  async connect(address: string, waitDirectMs: number): Promise<ConnectResult> {
+    if (waitDirectMs > CONNECT_WAIT_DIRECT_MAX_MS) throw new ShoalError('INVALID_ARGUMENT', `wait-direct-ms: at most ${CONNECT_WAIT_DIRECT_MAX_MS}`)
+    const startedMs = performance.now()
+    const signal = AbortSignal.timeout(DIAL_TIMEOUT_MS)
+    let connection: Connection
     try {
-      const connection = await this.host.dial(target, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
-      return { peerId: connection.remotePeer.toString() }
+      if (address.startsWith('/')) {
+        connection = await this.host.dial(parseMultiaddr(address, 'address'), { signal })
+      } else {
+        const peer = parsePeerId(address)
+        const found = await this.dht.findPeer(address, signal)
+        await this.host.peerStore.merge(peer, { multiaddrs: found.addresses.map((text) => multiaddr(text)) })
+        connection = await this.host.dial(peer, { signal })
+      }
     } catch (error) {
+      if (error instanceof ShoalError) throw error
       throw new ShoalError('DIAL_FAILED', `could not connect to ${address}: ${(error as Error).message}`, { cause: error })
     }
+    const connectMs = performance.now() - startedMs
+    const peer = connection.remotePeer
+    let firstByteMs: number | null = null
+    try {
+      await firstByteOfPing(connection)
+      firstByteMs = performance.now() - startedMs
+    } catch {
+      // Reported as null: connected, but no answer.
+    }
+    const relayed = connection.limits !== undefined
+    if (relayed && waitDirectMs > 0) await this.#directConnection(peer, waitDirectMs)
+    const outcome = this.nat.upgradeOutcome(peer)
+    const directAtMs = outcome?.directAtMs
+    return {
+      peerId: peer.toString(),
+      relayed,
+      connectMs,
+      firstByteMs,
+      upgradeMs: relayed && directAtMs !== undefined ? directAtMs - outcome!.relayedAtMs : null,
+      upgradeAttempts: outcome?.attempts ?? 0,
+    }
+  }
+
+  /** Resolves when a direct connection to `peer` is open, or after `waitMs`. */
+  async #directConnection(peer: Libp2pPeerId, waitMs: number): Promise<void> {
+    const isDirect = (): boolean => this.host.getConnections(peer).some((connection) => connection.status === 'open' && connection.limits === undefined)
+    const deadline = Date.now() + waitMs
+    while (!isDirect() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, DIRECT_POLL_MS))
   }
 
   async disconnect(peerIdText: string): Promise<void> {
@@ -193,6 +259,7 @@ export class Network {
     await this.pubsub.stop()
     await Promise.all([this.#driver.stop(), this.dht.stop()])
     await this.#savePeerCache()
+    this.nat.stop()
     await this.host.stop()
   }
 
@@ -211,3 +278,23 @@ export class Network {
 }
 
 const PROTOCOL_P2P = 0x01a5
+
+const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+const PING_BYTES = 32
+
+/** Sends a ping on this very connection (libp2p's ping service would dial anew past a relayed one) and resolves at the first byte back. */
+async function firstByteOfPing(connection: Connection): Promise<void> {
+  const signal = AbortSignal.timeout(DIAL_TIMEOUT_MS)
+  const stream = await connection.newStream(PING_PROTOCOL, { signal, runOnLimitedConnection: true })
+  try {
+    const answered = new Promise<void>((resolve, reject) => {
+      stream.addEventListener('message', () => resolve(), { once: true })
+      stream.addEventListener('close', () => reject(new Error('ping stream closed')), { once: true })
+      signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true })
+    })
+    stream.send(crypto.getRandomValues(new Uint8Array(PING_BYTES)))
+    await answered
+  } finally {
+    stream.abort(new Error('ping done'))
+  }
+}

@@ -20,7 +20,7 @@ import type { PinStore } from '../store/pin-store.ts'
 import { SHOAL_AGENT_VERSION } from '../version.ts'
 import type {
   AddCandidate, AddedRoot, AddOptions, CatOptions, DhtPeer, DhtQueryResult, DhtTable, DirectoryEntry, EntryStat, FetchOptions, FetchResult, GcResult, LedgerEntry,
-  NodeIdentity, NodeStats, PeerInfo, PinInfo, PubSubPublished, PubSubSubscribeOptions, PubSubSubscription, RepoStat, ShoalApi,
+  ConnectResult, NodeIdentity, NodeStats, PeerInfo, PinInfo, PubSubPublished, PubSubSubscribeOptions, PubSubSubscription, RepoStat, ShoalApi,
   VerifyResult,
 } from './api.ts'
 import type { Network, NetworkOptions } from './network.ts'
@@ -57,6 +57,7 @@ export class ShoalNode implements ShoalApi {
       repoPath: this.repo.path,
       listenAddresses: this.#network?.listenAddresses() ?? [],
       addresses: this.#network?.announcedAddresses() ?? [],
+      reachability: this.#network?.nat.reachability ?? null,
     }
   }
 
@@ -77,8 +78,8 @@ export class ShoalNode implements ShoalApi {
     return this.#online().peers()
   }
 
-  swarmConnect(address: string): Promise<{ peerId: string }> {
-    return this.#online().connect(address)
+  swarmConnect(address: string, options: { waitDirectMs?: number } = {}): Promise<ConnectResult> {
+    return this.#online().connect(address, options.waitDirectMs ?? 0)
   }
 
   swarmDisconnect(peerId: string): Promise<void> {
