@@ -30,6 +30,7 @@ export async function startBenchHost(privateKey?: PrivateKey): Promise<ShoalHost
     agentVersion: SHOAL_AGENT_VERSION,
     now: Date.now,
     onConnectionRefused: () => {},
+    onAddressRejected: () => {},
     nat: NAT_TRAVERSAL_OFF,
   })
   await host.start()

@@ -53,7 +53,7 @@ for (const [first, second] of pairs) {
 
 function formatRow(row: NatConnectRow & { pair: string; run: number }): string {
   const how = row.relayedAtStart ? (row.directAtEnd ? `relayed → direct after ${Math.round(row.upgradeMs!)} ms (attempt ${row.upgradeAttempts})` : 'relayed, stayed relayed') : 'direct'
-  return `${row.pair} run ${row.run}: ${row.connected ? 'connected' : `FAILED (${row.error})`}, ${how}, first byte ${row.firstByteMs === null ? '-' : Math.round(row.firstByteMs)} ms, alive after ${row.aliveAfterMs} ms: ${row.alive}`
+  return `${row.pair} run ${row.run}: ${row.connected ? 'connected' : `FAILED (${row.error})`}, ${how}, first byte ${row.firstByteMs === null ? '-' : Math.round(row.firstByteMs)} ms, alive after ${row.aliveAfterMs} ms: ${row.alive}${row.error === undefined ? '' : ` (${row.error})`}`
 }
 
 function median(values: number[]): string {

@@ -87,7 +87,7 @@ test('five daemons on loopback form a full mesh from one bootstrap address', { t
   const second = daemons[1]!
   assert.equal((await runShoal(['--repo', first.repo, 'swarm', 'disconnect', second.peerId])).code, 0)
   const connected = await runShoal(['--repo', first.repo, 'swarm', 'connect', second.address])
-  assert.equal(connected.stdout.trim(), `connected to ${second.peerId}`)
+  assert.match(connected.stdout.trim(), new RegExp(`^connected to ${second.peerId} directly in \\d+ ms; first byte at \\d+ ms$`))
   const badAddress = await runShoal(['--repo', first.repo, 'swarm', 'connect', `/ip4/127.0.0.1/tcp/1/p2p/${UNKNOWN_PEER}`])
   assert.equal(badAddress.code, 1)
   assert.match(badAddress.stderr, /^shoal: could not connect to \/ip4\/127\.0\.0\.1\/tcp\/1\/p2p\/\S+: .+\n$/)

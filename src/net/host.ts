@@ -69,6 +69,8 @@ export interface HostOptions {
   agentVersion: string
   now: () => number
   onConnectionRefused: (reason: ConnectionRefusal) => void
+  /** An address of ours that a peer reported (observed, or a relay's in a reservation) and that names no network: not taken. */
+  onAddressRejected: () => void
   nat: NatOptions
 }
 
@@ -108,7 +110,7 @@ export async function createHost(options: HostOptions): Promise<ShoalHost> {
   const host = await createLibp2p({
     privateKey: options.privateKey,
     nodeInfo: { userAgent: options.agentVersion },
-    addresses: { listen, announce: [...options.announce] },
+    addresses: { listen, announce: [...options.announce], announceFilter: (addresses) => addresses.filter(isNetworkAddress) },
     transports,
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ maxInboundStreams: limits.streamsPerConnectionMax })],
@@ -128,6 +130,7 @@ export async function createHost(options: HostOptions): Promise<ShoalHost> {
     services,
     start: false,
   }) as unknown as ShoalHost
+  guardAddressManager(hostInternals(host).addressManager, options.onAddressRejected)
   guard.openConnections = () => host.getConnections()
   guard.relayReservations = () => host.services.relay?.reservations.values() ?? []
   return host
@@ -151,6 +154,28 @@ function webRtcLast(a: Address, b: Address): -1 | 0 | 1 {
 
 function isWebRtc(address: Multiaddr): boolean {
   return address.getComponents().some((component) => component.name === 'webrtc')
+}
+
+/** An IP or DNS address (a relayed one starts with its relay's): one a peer could dial. */
+function isNetworkAddress(address: Multiaddr): boolean {
+  const first = address.getComponents()[0]?.name ?? ''
+  return first === 'ip4' || first === 'ip6' || first.startsWith('dns')
+}
+
+/**
+ * libp2p's address manager throws, from inside event listeners (which kills the process),
+ * when it is asked to confirm an address with no IP or DNS part, such as `/webrtc/p2p/<id>`
+ * that a peer reported as observed, or that a relay put in our reservation. Such addresses
+ * are refused here, before they reach it.
+ */
+function guardAddressManager(addressManager: AddressManager, onRejected: () => void): void {
+  for (const method of ['addObservedAddr', 'confirmObservedAddr'] as const) {
+    const original = addressManager[method].bind(addressManager) as (address: Multiaddr, ...rest: unknown[]) => void
+    addressManager[method] = ((address: Multiaddr, ...rest: unknown[]) => {
+      if (!isNetworkAddress(address)) return onRejected()
+      original(address, ...rest)
+    }) as AddressManager[typeof method]
+  }
 }
 
 /** What libp2p keeps internal and NAT traversal needs: listening on relays, addresses' verification. */

@@ -6,7 +6,7 @@
  * the clock for the driver.
  */
 import type { Connection, PeerId as Libp2pPeerId } from '@libp2p/interface'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_MEMBERSHIP_CONFIG, Membership, type MembershipAction, type MembershipInput, type MembershipMessage } from '../core/membership/membership.ts'
 import { Prng } from '../core/prng.ts'
 import { asPeerId, type DiscoverySource } from '../core/sans-io.ts'
@@ -101,6 +101,7 @@ export class Network {
       agentVersion: SHOAL_AGENT_VERSION,
       now: Date.now,
       onConnectionRefused: (reason) => metrics.connectionRefused(reason),
+      onAddressRejected: () => metrics.rejected('address-manager', 'not-a-network-address'),
       nat: {
         autonat: nat.autonat,
         relayServer: nat.relayServer.mode === 'off' ? undefined : {
@@ -197,12 +198,13 @@ export class Network {
     if (waitDirectMs > CONNECT_WAIT_DIRECT_MAX_MS) throw new ShoalError('INVALID_ARGUMENT', `wait-direct-ms: at most ${CONNECT_WAIT_DIRECT_MAX_MS}`)
     const startedMs = performance.now()
     const signal = AbortSignal.timeout(DIAL_TIMEOUT_MS)
+    const target = address.startsWith('/') ? parseMultiaddr(address, 'address') : peerIdOrInvalid(address)
     let connection: Connection
     try {
-      if (address.startsWith('/')) {
-        connection = await this.host.dial(parseMultiaddr(address, 'address'), { signal })
+      if (isMultiaddr(target)) {
+        connection = await this.host.dial(target, { signal })
       } else {
-        const peer = parsePeerId(address)
+        const peer = target
         const found = await this.dht.findPeer(address, signal)
         await this.host.peerStore.merge(peer, { multiaddrs: found.addresses.map((text) => multiaddr(text)) })
         connection = await this.host.dial(peer, { signal })
@@ -296,5 +298,13 @@ async function firstByteOfPing(connection: Connection): Promise<void> {
     await answered
   } finally {
     stream.abort(new Error('ping done'))
+  }
+}
+
+function peerIdOrInvalid(text: string): Libp2pPeerId {
+  try {
+    return parsePeerId(text)
+  } catch {
+    throw new ShoalError('INVALID_ARGUMENT', `invalid address '${text}': neither a multiaddr nor a peer id`)
   }
 }

@@ -33,10 +33,11 @@ export async function connectThroughNat(testbed: NatTestbed): Promise<NatConnect
   const result = JSON.parse(connect.stdout) as ConnectResult
   await new Promise((resolve) => setTimeout(resolve, ALIVE_AFTER_MS))
   const peers = await testbed.shoal('peer1', ['peers', '--json'])
-  const peer = (JSON.parse(peers.stdout) as PeerInfo[]).find((info) => info.peerId === result.peerId)
+  const peer = peers.code === 0 ? (JSON.parse(peers.stdout) as PeerInfo[]).find((info) => info.peerId === result.peerId) : undefined
+  const exited = testbed.exitedNodes()
   return {
     connected: true,
-    error: undefined,
+    error: exited.length > 0 ? `daemon exited: ${exited.join(', ')}` : undefined,
     relayedAtStart: result.relayed,
     directAtEnd: peer?.connections.some((connection) => !connection.relayed) ?? false,
     firstByteMs: result.firstByteMs,

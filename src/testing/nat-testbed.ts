@@ -72,6 +72,11 @@ export class NatTestbed {
     return testbed
   }
 
+  /** Nodes whose daemon has exited (crashed: the testbed never stops one before down()). */
+  exitedNodes(): NatNode[] {
+    return [...this.#nodes].flatMap(([node, { process: child }]) => child.exitCode !== null || child.signalCode !== null ? [node] : [])
+  }
+
   peerId(node: NatNode): string {
     return this.#nodes.get(node)!.peerId
   }
