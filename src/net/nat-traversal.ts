@@ -86,6 +86,7 @@ const RELAYED_DRAIN_POLL_MS = 250
 /** Streams still open on the relayed connection this long after the upgrade are reset. */
 const RELAYED_DRAIN_MAX_MS = 10_000
 const OUTCOMES_MAX = 1_000
+const IDENTIFY_DEADLINE_MS = 10_000
 
 export class NatTraversal {
   readonly counters = {
@@ -102,6 +103,8 @@ export class NatTraversal {
     /** A direct connection existed, or came by another way, before ours. */
     upgradeAlreadyDirect: 0,
     relayedClosedAfterUpgrade: 0,
+    /** WebRTC connections closed because identify never ran on them (ICE never connected). */
+    deadDirectClosed: 0,
   }
 
   #host!: ShoalHost
@@ -115,6 +118,7 @@ export class NatTraversal {
   #stopped = false
   readonly #outcomes = new Map<string, UpgradeOutcome>()
   readonly #upgradeTargets = new Set<string>()
+  readonly #awaitingIdentify = new Set<Connection>()
   readonly #timers = new Set<NodeJS.Timeout>()
 
   constructor(settings: NatTraversalSettings, now: () => number) {
@@ -150,6 +154,7 @@ export class NatTraversal {
       if (this.#settings.relayServer !== 'on') await this.#setRelayServing(false)
     }
     this.#host.addEventListener('peer:identify', this.#onIdentify)
+    this.#host.addEventListener('connection:open', this.#onConnectionOpen)
     this.#host.addEventListener('self:peer:update', this.#onSelfUpdate)
     this.#timer = setInterval(() => void this.#evaluate(), REACHABILITY_CHECK_MS).unref()
     await this.#evaluate()
@@ -161,6 +166,7 @@ export class NatTraversal {
     for (const timer of this.#timers) clearTimeout(timer)
     this.#timers.clear()
     this.#host.removeEventListener('peer:identify', this.#onIdentify)
+    this.#host.removeEventListener('connection:open', this.#onConnectionOpen)
     this.#host.removeEventListener('self:peer:update', this.#onSelfUpdate)
   }
 
@@ -220,8 +226,26 @@ export class NatTraversal {
     }
   }
 
+  /**
+   * @libp2p/webrtc's answering side sets up the connection when the offerer closes the
+   * signalling stream, connected or not (ICE having failed, say): such a connection is open
+   * but carries nothing. Identify runs on every new connection; one it has not run on by
+   * IDENTIFY_DEADLINE_MS is closed.
+   */
+  readonly #onConnectionOpen = (event: CustomEvent<Connection>): void => {
+    const connection = event.detail
+    if (!connection.remoteAddr.getComponents().some((component) => component.name === 'webrtc')) return
+    this.#awaitingIdentify.add(connection)
+    this.#later(IDENTIFY_DEADLINE_MS, () => {
+      if (!this.#awaitingIdentify.delete(connection) || connection.status !== 'open') return
+      this.counters.deadDirectClosed++
+      connection.abort(new Error('identify never ran on this WebRTC connection'))
+    })
+  }
+
   readonly #onIdentify = (event: CustomEvent<IdentifyResult>): void => {
     const { connection, protocols, peerId } = event.detail
+    this.#awaitingIdentify.delete(connection)
     if (!this.#settings.holePunching || connection.limits === undefined || connection.direction !== 'outbound') return
     const key = peerId.toString()
     // identify runs again on identify-push; one upgrade per relayed connection.

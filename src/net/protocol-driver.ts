@@ -241,6 +241,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
   readonly #connected = new Map<PeerId, ConnectedPeer>()
   readonly #outbound = new Map<PeerId, Outbound>()
   readonly #inbound = new Map<PeerId, Inbound>()
+  /** Connections identify has run on: proven to carry streams. */
+  readonly #identified = new WeakSet<Connection>()
   readonly #streamOpens = new Map<PeerId, StreamOpens>()
   readonly #dials = new Map<PeerId, PendingDial>()
   /** Dials for requests, each shared by the requests waiting on its peer. */
@@ -350,7 +352,6 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
         notifyOnLimitedConnection: true,
       }))
     }
-    this.#libp2p.addEventListener('connection:open', this.#onConnectionOpen)
     this.#libp2p.addEventListener('peer:identify', this.#onIdentify)
     // The registrar tells only of disconnects of peers whose record it can still read.
     this.#libp2p.addEventListener('peer:disconnect', this.#onPeerDisconnect)
@@ -441,7 +442,6 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     for (const dial of this.#dials.values()) dial.settle('stopped')
     this.#libp2p.removeEventListener('peer:identify', this.#onIdentify)
     this.#libp2p.removeEventListener('peer:disconnect', this.#onPeerDisconnect)
-    this.#libp2p.removeEventListener('connection:open', this.#onConnectionOpen)
     for (const topologyId of this.#topologyIds) this.#libp2p.unregister(topologyId)
     this.#topologyIds.length = 0
     const signal = AbortSignal.timeout(this.#limits.stopTimeoutMs)
@@ -616,6 +616,9 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
   }
 
   readonly #onIdentify = (event: CustomEvent<IdentifyResult>): void => {
+    const { connection } = event.detail
+    this.#identified.add(connection)
+    if (connection.limits === undefined) this.#moveOffRelay(asPeerId(connection.remotePeer.toString()))
     const dial = this.#dials.get(asPeerId(event.detail.peerId.toString()))
     // A peer that speaks the protocol (any id) is reported by a topology, which settles the dial.
     if (dial !== undefined && this.#newestSpoken(event.detail.protocols) === undefined) dial.settle('protocol-unsupported')
@@ -767,18 +770,21 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
       return undefined
     }
     const open = this.#libp2p.getConnections(peerId).filter((connection) => connection.status === 'open')
-    return open.find((connection) => connection.limits === undefined) ?? open[0]
+    const direct = open.filter((connection) => connection.limits === undefined)
+    const relayed = open.find((connection) => connection.limits !== undefined)
+    // A direct connection beside a relayed one is an upgrade (WebRTC), used once identify has
+    // run on it: a WebRTC connection can be open while ICE never connected (the answering
+    // side upgrades when the offerer gives up), and its streams would never open.
+    return direct.find((connection) => this.#identified.has(connection)) ?? relayed ?? direct[0]
   }
 
   /**
-   * A direct connection to a peer we send to through a relay (a hole punch succeeded): later
-   * frames go to a new stream on it, the relayed stream sends what it has queued and closes.
+   * A direct connection to a peer we send to through a relay (a hole punch succeeded, and
+   * identify ran on it): later frames go to a new stream on it, the relayed stream sends what
+   * it has queued and closes. One still negotiating moves once negotiated (#openStream).
    */
-  readonly #onConnectionOpen = (event: CustomEvent<Connection>): void => {
-    const connection = event.detail
-    if (connection.limits !== undefined) return
-    const outbound = this.#outbound.get(asPeerId(connection.remotePeer.toString()))
-    // One still negotiating moves once negotiated (#openStream).
+  #moveOffRelay(peer: PeerId): void {
+    const outbound = this.#outbound.get(peer)
     if (outbound?.relayed === true && outbound.stream !== undefined) this.#moveToDirect(outbound, outbound.stream)
   }
 
