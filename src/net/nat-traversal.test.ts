@@ -5,7 +5,11 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { connectThroughNat } from '../testing/nat-connect.ts'
 import { NatTestbed, natTestbedUnavailable, type NatMode } from '../testing/nat-testbed.ts'
+import { FLOOD_HOST_LIMITS, floodReservations } from '../testing/relay-flood.ts'
 import { reachabilityOf, webRtcAddressThrough } from './nat-traversal.ts'
+
+/** The full 1,000: npm run bench:relay-flood. */
+const RELAY_FLOOD_ATTEMPTS = 150
 
 const address = (text: string, verified: boolean) => ({ multiaddr: multiaddr(text), verified })
 
@@ -46,3 +50,14 @@ for (const [first, second, direct] of [['portrestricted', 'portrestricted', true
     }
   })
 }
+
+test('a relay holds its limits under a reservation flood from one host, and still serves a peer from another', { timeout: 120_000 }, async () => {
+  const result = await floodReservations(RELAY_FLOOD_ATTEMPTS)
+  assert.ok(result.floodReservations <= FLOOD_HOST_LIMITS.relayReservationsPerIpMax, `reservations held for the flooding IP: ${result.floodReservations}`)
+  assert.ok(result.floodReservations >= 1, 'the first peers from that IP did get reservations')
+  const refused = Object.values(result.refusals).reduce((sum, count) => sum + count, 0)
+  assert.ok(refused >= RELAY_FLOOD_ATTEMPTS - 2 * FLOOD_HOST_LIMITS.relayReservationsPerIpMax - 10 * result.seconds - 10, `refusals counted: ${JSON.stringify(result.refusals)} in ${result.seconds.toFixed(1)} s`)
+  assert.ok((result.refusals['relay-reservations-per-ip'] ?? 0) > 0, `the per-IP reservation cap refused some: ${JSON.stringify(result.refusals)}`)
+  assert.ok(result.wellBehavedReserved, 'a peer from another IP gets a reservation after the flood')
+  assert.ok(result.wellBehavedReached, 'and is reached through the relay')
+})
