@@ -3,8 +3,8 @@
  * identify (and identify-push, so that connected peers learn when a protocol driver stops or
  * starts serving, e.g. the DHT switching between client and server) and ping, mDNS when
  * asked for. For NATs: AutoNAT v2 (client and server), circuit relay v2 (the transport that
- * dials and listens through relays; the relay server, which nat-traversal.ts starts and stops
- * with reachability) and WebRTC, whose ICE punches through NATs for direct connections,
+ * dials and listens through relays; the relay server, which serves while nat-traversal.ts
+ * finds the node public) and WebRTC, whose ICE punches through NATs for direct connections,
  * signalled over a relayed connection. Shoal's own protocols are bound to it by the protocol
  * driver; discovery and dialling policy live in the membership core, so the host dials
  * nobody on its own.
@@ -49,7 +49,7 @@ export interface RelayServerLimits {
 
 export interface NatOptions {
   autonat: boolean
-  /** The relay service, created stopped; undefined: this node never relays. */
+  /** The relay service's limits; undefined: no relay service, this node never relays. */
   relayServer: RelayServerLimits | undefined
   /** undefined: no WebRTC; iceServers null: libp2p's public STUN servers. */
   holePunching: { iceServers: IceServer[] | null } | undefined
@@ -152,7 +152,7 @@ function webRtcLast(a: Address, b: Address): -1 | 0 | 1 {
     reliableTransportsFirst(a.multiaddr, b.multiaddr)) as -1 | 0 | 1
 }
 
-function isWebRtc(address: Multiaddr): boolean {
+export function isWebRtc(address: Multiaddr): boolean {
   return address.getComponents().some((component) => component.name === 'webrtc')
 }
 

@@ -20,7 +20,7 @@ import type { Connection, IdentifyResult, PeerId, StreamHandler } from '@libp2p/
 import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { hasPublicIp } from '../core/ip-address.ts'
-import { hostInternals, type ShoalHost } from './host.ts'
+import { hostInternals, isWebRtc, type ShoalHost } from './host.ts'
 
 /** public: a peer can dial us (AutoNAT confirmed an address, or the operator announced one). */
 export type Reachability = 'public' | 'private' | 'unknown'
@@ -143,7 +143,7 @@ export class NatTraversal {
    * that answers at once is the better first connection).
    */
   allowsDial(address: Multiaddr): boolean {
-    return !address.getComponents().some((component) => component.name === 'webrtc') || this.#upgradeTargets.has(address.toString())
+    return !isWebRtc(address) || this.#upgradeTargets.has(address.toString())
   }
 
   async start(host: ShoalHost): Promise<void> {
@@ -234,7 +234,7 @@ export class NatTraversal {
    */
   readonly #onConnectionOpen = (event: CustomEvent<Connection>): void => {
     const connection = event.detail
-    if (!connection.remoteAddr.getComponents().some((component) => component.name === 'webrtc')) return
+    if (!isWebRtc(connection.remoteAddr)) return
     this.#awaitingIdentify.add(connection)
     this.#later(IDENTIFY_DEADLINE_MS, () => {
       if (!this.#awaitingIdentify.delete(connection) || connection.status !== 'open') return
