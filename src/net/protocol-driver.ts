@@ -188,7 +188,7 @@ interface ConnectedPeer {
 
 interface Outbound {
   peer: PeerId
-  /** Through a relay: the stream moves to a direct connection when one opens. */
+  /** Through a relay: the stream moves to a direct connection once identify has run on one. */
   relayed: boolean
   /** Undefined while the stream is being negotiated. */
   stream: Stream | undefined
