@@ -26,10 +26,9 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import type { DhtPeer, DhtTable, NodeStats } from '../node/api.ts'
 import { eventually, runShoal, startDaemon, type Daemon } from '../testing/cli.ts'
 import { errorRecorder } from '../testing/libp2p.ts'
-import { onCleanup, tempDir } from '../testing/temp.ts'
+import { onCleanup, tempDir, type HasAfter } from '../testing/temp.ts'
 import { KAD_PROTOCOL_PUBLIC } from '../wire/kad.ts'
 
-type HasAfter = Parameters<typeof onCleanup>[0]
 
 const PUBLIC_SERVER = { 'dht.mode': 'server', 'dht.protocol': KAD_PROTOCOL_PUBLIC }
 const DAEMON_COUNT = 3

@@ -29,9 +29,8 @@ import { initRepo } from '../node/repo.ts'
 import { ShoalNode } from '../node/shoal-node.ts'
 import { eventually, runShoal, startDaemon, type Daemon } from '../testing/cli.ts'
 import { errorRecorder } from '../testing/libp2p.ts'
-import { onCleanup, tempDir } from '../testing/temp.ts'
+import { onCleanup, tempDir, type HasAfter } from '../testing/temp.ts'
 
-type HasAfter = Parameters<typeof onCleanup>[0]
 
 const TOPIC = 'interop'
 /** Shoal's default heartbeat, and the reference's. */

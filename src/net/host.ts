@@ -14,10 +14,10 @@ import { autoNATv2 } from '@libp2p/autonat-v2'
 import { circuitRelayServer, circuitRelayTransport, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { identify, identifyPush, type Identify, type IdentifyPush } from '@libp2p/identify'
 import type { Address, Libp2p, PrivateKey } from '@libp2p/interface'
-import type { AddressManager, TransportManager } from '@libp2p/interface-internal'
+import type { AddressManager, Registrar, TransportManager } from '@libp2p/interface-internal'
 import { mdns } from '@libp2p/mdns'
 import { circuitRelayAddressesLast, loopbackAddressLast, publicAddressesFirst, reliableTransportsFirst } from '@libp2p/utils'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { CODE_P2P, type Multiaddr } from '@multiformats/multiaddr'
 import { ping, type Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { webRTC } from '@libp2p/webrtc'
@@ -69,8 +69,8 @@ export interface HostOptions {
   agentVersion: string
   now: () => number
   onConnectionRefused: (reason: ConnectionRefusal) => void
-  /** An address of ours that a peer reported (observed, or a relay's in a reservation) and that names no network: not taken. */
-  onAddressRejected: () => void
+  /** An address of ours that a peer reported (observed, or a relay's in a reservation) and that was not taken. */
+  onAddressRejected: (reason: AddressRejection) => void
   nat: NatOptions
 }
 
@@ -156,6 +156,12 @@ export function isWebRtc(address: Multiaddr): boolean {
   return address.getComponents().some((component) => component.name === 'webrtc')
 }
 
+/**
+ * not-a-network-address: it names no IP or DNS name. observed-address-unreachable: AutoNAT
+ * found it could not be dialled (a NAT mapping that is not ours to keep, or a spoofed report).
+ */
+export type AddressRejection = 'not-a-network-address' | 'observed-address-unreachable'
+
 /** An IP or DNS address (a relayed one starts with its relay's): one a peer could dial. */
 function isNetworkAddress(address: Multiaddr): boolean {
   const first = address.getComponents()[0]?.name ?? ''
@@ -163,25 +169,34 @@ function isNetworkAddress(address: Multiaddr): boolean {
 }
 
 /**
- * libp2p's address manager throws, from inside event listeners (which kills the process),
- * when it is asked to confirm an address with no IP or DNS part, such as `/webrtc/p2p/<id>`
- * that a peer reported as observed, or that a relay put in our reservation. Such addresses
- * are refused here, before they reach it.
+ * What peers say our addresses are is a claim: an observed address is announced only once
+ * AutoNAT has had it dialled (libp2p's address manager), and here is counted when AutoNAT
+ * finds it unreachable. libp2p's address manager also throws, from inside event listeners
+ * (which kills the process), when asked to confirm an address with no IP or DNS part, such
+ * as `/webrtc/p2p/<id>` that a peer reported as observed, or that a relay put in our
+ * reservation: such addresses are refused here, before they reach it.
  */
-function guardAddressManager(addressManager: AddressManager, onRejected: () => void): void {
+function guardAddressManager(addressManager: AddressManager, onRejected: (reason: AddressRejection) => void): void {
   for (const method of ['addObservedAddr', 'confirmObservedAddr'] as const) {
     const original = addressManager[method].bind(addressManager) as (address: Multiaddr, ...rest: unknown[]) => void
     addressManager[method] = ((address: Multiaddr, ...rest: unknown[]) => {
-      if (!isNetworkAddress(address)) return onRejected()
+      if (!isNetworkAddress(address)) return onRejected('not-a-network-address')
       original(address, ...rest)
     }) as AddressManager[typeof method]
   }
+  const remove = addressManager.removeObservedAddr.bind(addressManager) as (address: Multiaddr, ...rest: unknown[]) => void
+  addressManager.removeObservedAddr = (address: Multiaddr, ...rest: unknown[]) => {
+    const bare = address.decapsulateCode(CODE_P2P)
+    if (addressManager.getObservedAddrs().some((observed) => observed.decapsulateCode(CODE_P2P).equals(bare))) onRejected('observed-address-unreachable')
+    remove(address, ...rest)
+  }
 }
 
-/** What libp2p keeps internal and NAT traversal needs: listening on relays, addresses' verification. */
+/** What libp2p keeps internal and NAT traversal needs: listening on relays, addresses' verification, the transports' handlers. */
 export interface HostInternals {
   transportManager: TransportManager
   addressManager: AddressManager
+  registrar: Registrar
 }
 
 export function hostInternals(host: ShoalHost): HostInternals {

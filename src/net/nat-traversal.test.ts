@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { Connection, Libp2p } from '@libp2p/interface'
+import { noise } from '@chainsafe/libp2p-noise'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p } from 'libp2p'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { connectThroughNat } from '../testing/nat-connect.ts'
 import { NatTestbed, natTestbedUnavailable, type NatMode } from '../testing/nat-testbed.ts'
-import { FLOOD_HOST_LIMITS, floodReservations } from '../testing/relay-flood.ts'
-import { reachabilityOf, webRtcAddressThrough } from './nat-traversal.ts'
+import { waitFor } from '../testing/libp2p.ts'
+import { FLOOD_HOST_LIMITS, floodReservations, loopbackRelay, reserve, reservingClient } from '../testing/relay-flood.ts'
+import { onCleanup, type HasAfter } from '../testing/temp.ts'
+import { SHOAL_AGENT_VERSION } from '../version.ts'
+import { createHost, hostInternals, NAT_TRAVERSAL_OFF, type AddressRejection, type NatOptions, type ShoalHost } from './host.ts'
+import { NatTraversal, reachabilityOf, webRtcAddressThrough, type NatTraversalSettings } from './nat-traversal.ts'
 
 /** The full 1,000: npm run bench:relay-flood. */
 const RELAY_FLOOD_ATTEMPTS = 150
@@ -60,4 +70,181 @@ test('a relay holds its limits under a reservation flood from one host, and stil
   assert.ok((result.refusals['relay-reservations-per-ip'] ?? 0) > 0, `the per-IP reservation cap refused some: ${JSON.stringify(result.refusals)}`)
   assert.ok(result.wellBehavedReserved, 'a peer from another IP gets a reservation after the flood')
   assert.ok(result.wellBehavedReached, 'and is reached through the relay')
+})
+
+const ECHO_PROTOCOL = '/shoal-test/echo/1'
+const PING_PROTOCOL = '/ipfs/ping/1.0.0'
+const RELAY_ONLY: NatTraversalSettings = { relayServer: 'on', relayClient: 'off', reservations: 0, holePunching: false }
+
+/** Sends `bytes` on a new stream of `connection` and resolves with as many bytes echoed back, or rejects if the stream closes first. */
+async function echo(connection: Connection, protocol: string, bytes: Uint8Array): Promise<void> {
+  const stream = await connection.newStream(protocol, { runOnLimitedConnection: true, signal: AbortSignal.timeout(5_000) })
+  const answered = new Promise<void>((resolve, reject) => {
+    let received = 0
+    stream.addEventListener('message', (event) => {
+      received += event.data.byteLength
+      if (received >= bytes.byteLength) resolve()
+    })
+    stream.addEventListener('close', () => reject(new Error(`stream closed after ${received} bytes back`)), { once: true })
+  })
+  for (let offset = 0; offset < bytes.byteLength; offset += 1_024) {
+    if (stream.writeStatus !== 'writable') break
+    if (!stream.send(bytes.subarray(offset, offset + 1_024))) await stream.onDrain().catch(() => {})
+  }
+  try {
+    await answered
+  } finally {
+    stream.abort(new Error('echo done'))
+  }
+}
+
+test('a relay cuts relayed connections at their byte and time limits, counts each, and goes on relaying', { timeout: 60_000 }, async (t) => {
+  const { relay, relayAt } = await loopbackRelay({ reservationsMax: 8, reservationTtlMs: 60_000, connectionDurationMaxMs: 2_000, connectionBytesMax: 64 * 1_024 })
+  const nat = new NatTraversal(RELAY_ONLY, Date.now)
+  await nat.start(relay)
+  const target = await reservingClient('127.0.0.1')
+  const dialer = await reservingClient('127.0.0.1')
+  onCleanup(t, async () => {
+    nat.stop()
+    await Promise.all([target.stop(), dialer.stop(), relay.stop()])
+  })
+  await target.handle(ECHO_PROTOCOL, (stream) => {
+    stream.addEventListener('message', (event) => { if (stream.writeStatus === 'writable') stream.send(event.data) })
+  }, { runOnLimitedConnection: true })
+  await reserve(target, relayAt('127.0.0.1'))
+  const through = relayAt('127.0.0.1').encapsulate(`/p2p-circuit/p2p/${target.peerId}`)
+
+  // 128 KiB each way through a 64 KiB limit: the relay cuts the connection.
+  const first = await dialer.dial(through)
+  assert.ok(first.limits !== undefined, 'relayed')
+  await assert.rejects(echo(first, ECHO_PROTOCOL, new Uint8Array(128 * 1_024)), /stream closed/)
+  await waitFor(() => nat.counters.relayedCutAtByteLimit === 1, () => `cut at the byte limit: ${JSON.stringify(nat.counters)}`)
+  await waitFor(() => first.status !== 'open', 'the relayed connection closed')
+
+  // An idle relayed connection ends at the time limit.
+  const second = await dialer.dial(through)
+  assert.notEqual(second.id, first.id)
+  await echo(second, ECHO_PROTOCOL, new Uint8Array(1_024))
+  await waitFor(() => nat.counters.relayedCutAtDurationLimit === 1, () => `cut at the time limit: ${JSON.stringify(nat.counters)}`, 6_000)
+  await waitFor(() => second.status !== 'open', 'the relayed connection closed')
+
+  // The reservation stands, and the relay relays the next connection as before.
+  const third = await dialer.dial(through)
+  await echo(third, ECHO_PROTOCOL, new Uint8Array(1_024))
+  assert.equal(nat.counters.relayedCutAtByteLimit + nat.counters.relayedCutAtDurationLimit, 2)
+})
+
+/** A started Shoal host on 127.0.0.1. */
+async function loopbackHost(t: HasAfter, nat: NatOptions, onAddressRejected: (reason: AddressRejection) => void = () => {}): Promise<ShoalHost> {
+  const host = await createHost({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    announce: [],
+    mdns: false,
+    limits: FLOOD_HOST_LIMITS,
+    agentVersion: SHOAL_AGENT_VERSION,
+    now: Date.now,
+    onConnectionRefused: () => {},
+    onAddressRejected,
+    nat,
+  })
+  await host.start()
+  onCleanup(t, () => host.stop())
+  return host
+}
+
+/** Protobuf by hand, for messages a well-behaved library would never send. */
+const varintField = (field: number, value: number): number[] => [...varint(field << 3), ...varint(value)]
+const bytesField = (field: number, bytes: Uint8Array): number[] => [...varint((field << 3) | 2), ...varint(bytes.byteLength), ...bytes]
+const lengthPrefixed = (body: number[]): Uint8Array => new Uint8Array([...varint(body.length), ...body])
+
+function varint(value: number): number[] {
+  const bytes: number[] = []
+  for (; value >= 0x80; value >>>= 7) bytes.push((value & 0x7f) | 0x80)
+  bytes.push(value)
+  return bytes
+}
+
+/** A WebRTC signalling message as @libp2p/webrtc's protobuf has it: type, data. */
+function signallingMessage(type: number, data: string): Uint8Array {
+  return lengthPrefixed([...varintField(1, type), ...bytesField(2, Buffer.from(data))])
+}
+
+test('malformed WebRTC signalling is refused and counted, and the relayed connection it came on stands', { timeout: 60_000 }, async (t) => {
+  const { relay, relayAt } = await loopbackRelay({ reservationsMax: 8, reservationTtlMs: 60_000, connectionDurationMaxMs: 60_000, connectionBytesMax: 2 ** 20 })
+  onCleanup(t, () => relay.stop())
+  // No STUN server: on loopback ICE needs none.
+  const target = await loopbackHost(t, { ...NAT_TRAVERSAL_OFF, holePunching: { iceServers: [] } })
+  const nat = new NatTraversal({ relayServer: 'off', relayClient: 'off', reservations: 0, holePunching: true }, Date.now)
+  await nat.start(target)
+  onCleanup(t, () => nat.stop())
+  const attacker = await reservingClient('127.0.0.1')
+  onCleanup(t, () => attacker.stop())
+  await reserve(target as never, relayAt('127.0.0.1'))
+  const connection = await attacker.dial(relayAt('127.0.0.1').encapsulate(`/p2p-circuit/p2p/${target.peerId}`))
+  const garbage = [
+    new Uint8Array([10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+    signallingMessage(1, 'an answer where an offer belongs'),
+    signallingMessage(0, 'v=0 but not an SDP offer at all'),
+  ]
+  for (const [index, message] of garbage.entries()) {
+    const stream = await connection.newStream('/webrtc-signaling/0.0.1', { runOnLimitedConnection: true })
+    stream.send(message)
+    await waitFor(() => nat.counters.signallingMalformed === index + 1, () => `message ${index} counted: ${JSON.stringify(nat.counters)}`)
+  }
+  assert.equal(nat.counters.signallingFailed, 0)
+  assert.equal(connection.status, 'open')
+  await echo(connection, PING_PROTOCOL, new Uint8Array(32))
+})
+
+/**
+ * A peer whose identify answer reports `observed` as the address it sees us at: libp2p's
+ * identify message (publicKey = 1, protocols = 3, observedAddr = 4, agentVersion = 6).
+ */
+async function spoofingPeer(t: HasAfter, observed: Uint8Array): Promise<Libp2p> {
+  const privateKey = await generateKeyPair('Ed25519')
+  const peer = await createLibp2p({
+    privateKey,
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+  })
+  onCleanup(t, () => peer.stop())
+  const message = lengthPrefixed([
+    ...bytesField(1, publicKeyToProtobuf(privateKey.publicKey)),
+    ...bytesField(3, Buffer.from(PING_PROTOCOL)),
+    ...bytesField(4, observed),
+    ...bytesField(6, Buffer.from('spoofer')),
+  ])
+  await peer.handle('/ipfs/id/1.0.0', (stream) => {
+    stream.send(message)
+    void stream.close()
+  })
+  return peer
+}
+
+test('observed addresses peers report are never announced unverified; unreachable and malformed ones are counted', { timeout: 60_000 }, async (t) => {
+  const rejections: AddressRejection[] = []
+  const host = await loopbackHost(t, { ...NAT_TRAVERSAL_OFF, autonat: true }, (reason) => rejections.push(reason))
+  const { addressManager } = hostInternals(host)
+  const spoofed = multiaddr('/ip4/11.22.33.44/tcp/4001/ws')
+  const spoofers = [
+    await spoofingPeer(t, spoofed.bytes),
+    await spoofingPeer(t, multiaddr('/webrtc').bytes),
+    await spoofingPeer(t, new Uint8Array([0xff, 0xff, 0xff, 0x01])),
+  ]
+  for (const spoofer of spoofers) await host.dial(spoofer.getMultiaddrs()[0]!)
+  await waitFor(() => addressManager.getObservedAddrs().some((address) => address.equals(spoofed)), 'the spoofed address awaits AutoNAT')
+  await waitFor(() => rejections.includes('not-a-network-address'), () => `the address naming no network refused: ${rejections}`)
+  assert.ok(!host.getMultiaddrs().some((address) => address.toString().includes('11.22.33.44')), 'never announced while unverified')
+  // AutoNAT's verdict: on loopback no server could dial the spoofed address back (nor may
+  // one: it is not ours), so its call is made here as the AutoNAT client makes it.
+  addressManager.removeObservedAddr(spoofed)
+  assert.deepEqual(rejections.filter((reason) => reason === 'observed-address-unreachable'), ['observed-address-unreachable'])
+  assert.ok(!addressManager.getObservedAddrs().some((address) => address.equals(spoofed)))
+  // Our own connectivity is untouched: the three connections stand, and a new peer is reached.
+  for (const spoofer of spoofers) assert.equal(host.getConnections(spoofer.peerId)[0]?.status, 'open')
+  const honest = await loopbackHost(t, NAT_TRAVERSAL_OFF)
+  await echo(await host.dial(honest.getMultiaddrs()[0]!), PING_PROTOCOL, new Uint8Array(32))
 })

@@ -16,7 +16,7 @@
  * to the direct connection (protocol-driver.ts) and the relayed one is closed once its last
  * stream has gone; on failure it stays, and the upgrade is tried again later.
  */
-import type { Connection, IdentifyResult, PeerId, StreamHandler } from '@libp2p/interface'
+import type { Connection, IdentifyResult, PeerId, StreamCloseEvent, StreamHandler, StreamHandlerRecord } from '@libp2p/interface'
 import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { hasPublicIp } from '../core/ip-address.ts'
@@ -75,6 +75,8 @@ export function webRtcAddressThrough(relayed: Multiaddr, peer: PeerId): Multiadd
 }
 
 const WEBRTC_SIGNALLING_PROTOCOL = '/webrtc-signaling/0.0.1'
+/** Errors that end signalling without anything wrong in what the peer sent. */
+const SIGNALLING_FAILURES = new Set(['AbortError', 'TimeoutError', 'ConnectionFailedError', 'StreamResetError'])
 const REACHABILITY_CHECK_MS = 5_000
 /** A node with public addresses that AutoNAT has not confirmed by then looks for relays too. */
 const UNKNOWN_GRACE_MS = 60_000
@@ -105,6 +107,13 @@ export class NatTraversal {
     relayedClosedAfterUpgrade: 0,
     /** WebRTC connections closed because identify never ran on them (ICE never connected). */
     deadDirectClosed: 0,
+    /** Connections we relayed, cut by the relay service at their reservation's byte or time limit. */
+    relayedCutAtByteLimit: 0,
+    relayedCutAtDurationLimit: 0,
+    /** Inbound WebRTC signalling refused: undecodable messages, a wrong message type, an SDP that does not parse. */
+    signallingMalformed: 0,
+    /** Inbound WebRTC signalling that timed out, was reset, or whose ICE failed. */
+    signallingFailed: 0,
   }
 
   #host!: ShoalHost
@@ -114,6 +123,8 @@ export class NatTraversal {
   #unknownSinceMs: number
   #searchingRelays = false
   #relayServing = false
+  /** The relay service's hop handler, wrapped to count the limits it enforces. */
+  #hopHandler: StreamHandlerRecord | undefined
   #timer: NodeJS.Timeout | undefined
   #stopped = false
   readonly #outcomes = new Map<string, UpgradeOutcome>()
@@ -148,10 +159,21 @@ export class NatTraversal {
 
   async start(host: ShoalHost): Promise<void> {
     this.#host = host
-    // Created running (libp2p starts every service); 'on' and 'auto' decide from here.
+    // The relay service and the WebRTC transport registered their handlers as the host started.
+    // Ours wrap them, to count what they refuse; relaying then waits for 'on' or for 'auto' to decide.
     if (this.#host.services.relay !== undefined) {
-      this.#relayServing = true
-      if (this.#settings.relayServer !== 'on') await this.#setRelayServing(false)
+      this.#hopHandler = await this.#wrapHandler(RELAY_V2_HOP_CODEC, (error) => {
+        if (error.name === 'TransferLimitError') this.counters.relayedCutAtByteLimit++
+        else if (error.name === 'DurationLimitError') this.counters.relayedCutAtDurationLimit++
+      })
+      await this.#host.unhandle(RELAY_V2_HOP_CODEC)
+      if (this.#settings.relayServer === 'on') await this.#setRelayServing(true)
+    }
+    if (this.#settings.holePunching) {
+      await this.#wrapHandler(WEBRTC_SIGNALLING_PROTOCOL, (error) => {
+        if (SIGNALLING_FAILURES.has(error.name)) this.counters.signallingFailed++
+        else this.counters.signallingMalformed++
+      })
     }
     this.#host.addEventListener('peer:identify', this.#onIdentify)
     this.#host.addEventListener('connection:open', this.#onConnectionOpen)
@@ -214,16 +236,35 @@ export class NatTraversal {
    * undone: it aborts its shutdown signal for good.)
    */
   async #setRelayServing(serving: boolean): Promise<void> {
-    const relay = this.#host.services.relay as unknown as { onHop: StreamHandler } | undefined
-    if (relay === undefined || serving === this.#relayServing) return
+    const hop = this.#hopHandler
+    if (hop === undefined || serving === this.#relayServing) return
     this.#relayServing = serving
     if (serving) {
       this.counters.relayServerStarts++
-      await this.#host.handle(RELAY_V2_HOP_CODEC, relay.onHop, { runOnLimitedConnection: true })
+      await this.#host.handle(RELAY_V2_HOP_CODEC, hop.handler, hop.options)
     } else {
       this.counters.relayServerStops++
       await this.#host.unhandle(RELAY_V2_HOP_CODEC)
     }
+  }
+
+  /**
+   * Re-registers the handler a libp2p service has for `protocol`, with the same options,
+   * behind one that tells `onAbort` why the service aborted a stream (libp2p only logs it).
+   */
+  async #wrapHandler(protocol: string, onAbort: (error: Error) => void): Promise<StreamHandlerRecord> {
+    const { registrar } = hostInternals(this.#host)
+    const { handler, options } = registrar.getHandler(protocol)
+    const wrapped: StreamHandler = (stream, connection) => {
+      stream.addEventListener('close', (event) => {
+        const { error, local } = event as StreamCloseEvent
+        // Aborted here, by the service; a reset by the remote is the remote's business.
+        if (error !== undefined && local === true) onAbort(error)
+      }, { once: true })
+      return handler(stream, connection)
+    }
+    await registrar.handle(protocol, wrapped, { ...options, force: true })
+    return { handler: wrapped, options }
   }
 
   /**

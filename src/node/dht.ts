@@ -6,7 +6,7 @@
  * into promises for the API. Reads the clock for the driver.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { CODE_P2P, type Multiaddr } from '@multiformats/multiaddr'
 import { ShoalError } from '../core/errors.ts'
 import { DEFAULT_KAD_CONFIG, Kad, type KadAction, type KadCommand, type KadEvent, type KadInput, type KadMode, type QueryId } from '../core/kad/kad.ts'
 import { reachabilityOf } from '../net/nat-traversal.ts'
@@ -224,7 +224,7 @@ export class Dht {
   readonly #onAddressesChanged = (): void => {
     if (this.#stopped) return
     const addresses = this.#host.getMultiaddrs()
-    this.#driver.input({ type: 'set-addresses', addresses: addresses.map((address) => address.decapsulateCode(PROTOCOL_P2P).toString()) })
+    this.#driver.input({ type: 'set-addresses', addresses: addresses.map((address) => address.decapsulateCode(CODE_P2P).toString()) })
     const mode = modeFor(this.#modeSetting, addresses)
     if (mode === this.core.mode) return
     this.#driver.input({ type: 'set-mode', mode })
@@ -237,8 +237,6 @@ export class Dht {
     })
   }
 }
-
-const PROTOCOL_P2P = 0x01a5
 
 function peerIdBytes(peer: PeerId): Uint8Array {
   return peerIdFromString(peer).toMultihash().bytes

@@ -6,7 +6,7 @@
  * the clock for the driver.
  */
 import type { Connection, PeerId as Libp2pPeerId } from '@libp2p/interface'
-import { isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { CODE_P2P, isMultiaddr, multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_MEMBERSHIP_CONFIG, Membership, type MembershipAction, type MembershipInput, type MembershipMessage } from '../core/membership/membership.ts'
 import { Prng } from '../core/prng.ts'
 import { asPeerId, type DiscoverySource } from '../core/sans-io.ts'
@@ -101,7 +101,7 @@ export class Network {
       agentVersion: SHOAL_AGENT_VERSION,
       now: Date.now,
       onConnectionRefused: (reason) => metrics.connectionRefused(reason),
-      onAddressRejected: () => metrics.rejected('address-manager', 'not-a-network-address'),
+      onAddressRejected: (reason) => metrics.rejected('address-manager', reason),
       nat: {
         autonat: nat.autonat,
         relayServer: nat.relayServer.mode === 'off' ? undefined : {
@@ -167,7 +167,7 @@ export class Network {
   }
 
   listenAddresses(): string[] {
-    return this.host.getMultiaddrs().map((address) => address.decapsulateCode(PROTOCOL_P2P).toString())
+    return this.host.getMultiaddrs().map((address) => address.decapsulateCode(CODE_P2P).toString())
   }
 
   announcedAddresses(): string[] {
@@ -278,8 +278,6 @@ export class Network {
     })
   }
 }
-
-const PROTOCOL_P2P = 0x01a5
 
 const PING_PROTOCOL = '/ipfs/ping/1.0.0'
 const PING_BYTES = 32

@@ -4,11 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { onCleanup } from './temp.ts'
-
-type HasAfter = Pick<TestContext, 'after'>
+import { onCleanup, type HasAfter } from './temp.ts'
 
 export const SHOAL_BIN = fileURLToPath(new URL('../cli/shoal.js', import.meta.url))
 

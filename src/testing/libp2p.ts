@@ -15,9 +15,8 @@ import { asPeerId, type PeerId } from '../core/sans-io.ts'
 import { ProtocolDriver, type ProtocolDriverLimits } from '../net/protocol-driver.ts'
 import { CountingProtocolMetrics } from '../net/protocol-metrics.ts'
 import { membershipCodec } from '../wire/membership.ts'
-import { onCleanup } from './temp.ts'
+import { onCleanup, type HasAfter } from './temp.ts'
 
-type HasAfter = Parameters<typeof onCleanup>[0]
 
 /** Fast membership timings so that tests see several rounds in a second. */
 export const FAST_MEMBERSHIP: Omit<MembershipConfig, 'self'> = {

@@ -11,10 +11,10 @@ import { identify } from '@libp2p/identify'
 import type { Libp2p } from '@libp2p/interface'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
-import { multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import type { ConnectionRefusal } from '../net/connection-guard.ts'
-import { createHost, hostInternals, type RelayServerLimits } from '../net/host.ts'
+import { createHost, hostInternals, type RelayServerLimits, type ShoalHost } from '../net/host.ts'
 import { SHOAL_AGENT_VERSION } from '../version.ts'
 
 export const FLOOD_RELAY_LIMITS: RelayServerLimits = { reservationsMax: 128, reservationTtlMs: 3_600_000, connectionDurationMaxMs: 60_000, connectionBytesMax: 2 ** 20 }
@@ -34,21 +34,7 @@ export interface RelayFloodResult {
 
 export async function floodReservations(attempts: number): Promise<RelayFloodResult> {
   const refusals: Partial<Record<ConnectionRefusal, number>> = {}
-  const relay = await createHost({
-    privateKey: await generateKeyPair('Ed25519'),
-    listen: ['/ip4/0.0.0.0/tcp/0'],
-    announce: [],
-    mdns: false,
-    limits: FLOOD_HOST_LIMITS,
-    agentVersion: SHOAL_AGENT_VERSION,
-    now: Date.now,
-    onConnectionRefused: (reason) => { refusals[reason] = (refusals[reason] ?? 0) + 1 },
-    onAddressRejected: () => {},
-    nat: { autonat: false, relayServer: FLOOD_RELAY_LIMITS, holePunching: undefined, allowsDial: () => true },
-  })
-  await relay.start()
-  const port = relay.getMultiaddrs().map((address) => address.toString()).find((text) => text.startsWith('/ip4/127.0.0.1/tcp/'))!.split('/')[4]
-  const relayAt = (ip: string) => multiaddr(`/ip4/${ip}/tcp/${port}/p2p/${relay.peerId}`)
+  const { relay, relayAt } = await loopbackRelay(FLOOD_RELAY_LIMITS, (reason) => { refusals[reason] = (refusals[reason] ?? 0) + 1 })
   const startedMs = performance.now()
   try {
     for (let attempt = 0; attempt < attempts; attempt++) {
@@ -75,7 +61,27 @@ export async function floodReservations(attempts: number): Promise<RelayFloodRes
   }
 }
 
-async function reservingClient(ip: string): Promise<Libp2p> {
+/** A started relay host on every loopback address, with Shoal's connection guard at FLOOD_HOST_LIMITS. */
+export async function loopbackRelay(limits: RelayServerLimits, onConnectionRefused: (reason: ConnectionRefusal) => void = () => {}): Promise<{ relay: ShoalHost; relayAt: (ip: string) => Multiaddr }> {
+  const relay = await createHost({
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/0.0.0.0/tcp/0'],
+    announce: [],
+    mdns: false,
+    limits: FLOOD_HOST_LIMITS,
+    agentVersion: SHOAL_AGENT_VERSION,
+    now: Date.now,
+    onConnectionRefused,
+    onAddressRejected: () => {},
+    nat: { autonat: false, relayServer: limits, holePunching: undefined, allowsDial: () => true },
+  })
+  await relay.start()
+  const port = relay.getMultiaddrs().map((address) => address.toString()).find((text) => text.startsWith('/ip4/127.0.0.1/tcp/'))!.split('/')[4]
+  return { relay, relayAt: (ip) => multiaddr(`/ip4/${ip}/tcp/${port}/p2p/${relay.peerId}`) }
+}
+
+/** A stock libp2p node that dials from `ip` and can listen through relays. */
+export async function reservingClient(ip: string): Promise<Libp2p> {
   return createLibp2p({
     privateKey: await generateKeyPair('Ed25519'),
     addresses: { listen: [] },
@@ -87,6 +93,6 @@ async function reservingClient(ip: string): Promise<Libp2p> {
 }
 
 /** Asks `relay` for a reservation: resolves once the relay granted one, rejects when refused. */
-async function reserve(client: Libp2p, relay: ReturnType<typeof multiaddr>): Promise<void> {
+export async function reserve(client: Libp2p, relay: Multiaddr): Promise<void> {
   await hostInternals(client as never).transportManager.listen([relay.encapsulate('/p2p-circuit')])
 }

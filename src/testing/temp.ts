@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
 
-type HasAfter = Pick<TestContext, 'after'>
+export type HasAfter = Pick<TestContext, 'after'>
 
 const cleanupStacks = new WeakMap<HasAfter, Array<() => unknown>>()
 
