@@ -74,11 +74,15 @@ export type RequestInput<Message> =
   /**
    * A remote's request: answer with `respond` (same id) or not at all. `remoteIsServer`: the
    * remote says (by identify) that it serves the protocol, and `addresses` are those it was
-   * reported connected with; a client's are empty.
+   * reported connected with; a client's are those identify gave (empty in simulation). A
+   * client that made a request is reported `peer-disconnected` when it disconnects, as a
+   * connected server is.
    */
   | { type: 'request'; from: PeerId; id: RequestId; message: Message; addresses: readonly string[]; remoteIsServer: boolean }
   | { type: 'response'; from: PeerId; id: RequestId; message: Message | undefined }
   | { type: 'request-failed'; peer: PeerId; id: RequestId; reason: string }
+  /** A client that made a request identified itself anew (identify-push): its addresses now. */
+  | { type: 'client-identified'; peer: PeerId; addresses: readonly string[] }
 
 export type RequestAction<Message> =
   /** `oneWay`: no reply is awaited; `response` without a message reports it written. */

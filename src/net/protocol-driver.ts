@@ -243,6 +243,10 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
   readonly #inbound = new Map<PeerId, Inbound>()
   /** Connections identify has run on: proven to carry streams. */
   readonly #identified = new WeakSet<Connection>()
+  /** Request style: identified peers that do not speak the protocol (clients), as identify gave their addresses; until they disconnect. */
+  readonly #clientAddresses = new Map<PeerId, readonly string[]>()
+  /** Clients whose requests reached the core: it hears when they disconnect. */
+  readonly #clientsReported = new Set<PeerId>()
   readonly #streamOpens = new Map<PeerId, StreamOpens>()
   readonly #dials = new Map<PeerId, PendingDial>()
   /** Dials for requests, each shared by the requests waiting on its peer. */
@@ -291,7 +295,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
         stopSignal: this.#stopController.signal,
         deliver: (input) => this.#deliver(input),
         connect: (peer, addresses) => this.#connect(peer, addresses),
-        serverAddresses: (peer) => this.#connected.get(peer)?.addresses,
+        requester: (peer) => this.#requester(peer),
         disconnect: (peer, reason) => this.#disconnect(peer, reason),
       })
       : undefined
@@ -567,14 +571,29 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
   async #recordOf(peerId: Libp2pPeerId): Promise<{ addresses: string[]; protocol: string | undefined }> {
     try {
       const record = await this.#libp2p.peerStore.get(peerId)
-      const addresses = record.addresses
-        .map((address) => address.multiaddr.toString())
-        .filter((address) => address.length <= this.#limits.addressLengthMax)
-        .slice(0, this.#limits.addressesCountMax)
-      return { addresses, protocol: this.#newestSpoken(record.protocols) }
+      return { addresses: this.#bounded(record.addresses.map((address) => address.multiaddr)), protocol: this.#newestSpoken(record.protocols) }
     } catch {
       return { addresses: [], protocol: undefined }
     }
+  }
+
+  #bounded(addresses: readonly Multiaddr[]): string[] {
+    return addresses
+      .map((address) => address.toString())
+      .filter((address) => address.length <= this.#limits.addressLengthMax)
+      .slice(0, this.#limits.addressesCountMax)
+  }
+
+  /**
+   * A request's sender: a server if the core has it connected; else a client, which the core
+   * hears `peer-disconnected` of once it has asked something (the DHT names connected
+   * clients when asked for them: they are in no routing table).
+   */
+  #requester(peer: PeerId): { addresses: readonly string[]; server: boolean } {
+    const server = this.#connected.get(peer)
+    if (server !== undefined) return { addresses: server.addresses, server: true }
+    this.#clientsReported.add(peer)
+    return { addresses: this.#clientAddresses.get(peer) ?? [], server: false }
   }
 
   /** The first of our ids, newest first, that `protocols` lists. */
@@ -606,6 +625,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
 
   readonly #onPeerDisconnect = (event: CustomEvent<Libp2pPeerId>): void => {
     const peer = asPeerId(event.detail.toString())
+    this.#clientAddresses.delete(peer)
+    if (this.#clientsReported.delete(peer) && !this.#connected.has(peer)) this.#deliver({ type: 'peer-disconnected', peer })
     // Streams close with their connection and their listeners clean up; this is for a
     // stream whose close came before we listened.
     const outbound = this.#outbound.get(peer)
@@ -616,12 +637,21 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
   }
 
   readonly #onIdentify = (event: CustomEvent<IdentifyResult>): void => {
-    const { connection } = event.detail
+    const { connection, protocols, listenAddrs } = event.detail
     this.#identified.add(connection)
-    if (connection.limits === undefined) this.#moveOffRelay(asPeerId(connection.remotePeer.toString()))
-    const dial = this.#dials.get(asPeerId(event.detail.peerId.toString()))
+    const peer = asPeerId(connection.remotePeer.toString())
+    if (this.#style === 'requests' && this.#newestSpoken(protocols) === undefined) {
+      const addresses = this.#bounded(listenAddrs)
+      this.#clientAddresses.set(peer, addresses)
+      // Behind a NAT, a client's relayed addresses come after its first requests.
+      if (this.#clientsReported.has(peer)) this.#deliver({ type: 'client-identified', peer, addresses })
+    } else {
+      this.#clientAddresses.delete(peer)
+    }
+    if (connection.limits === undefined) this.#moveOffRelay(peer)
+    const dial = this.#dials.get(peer)
     // A peer that speaks the protocol (any id) is reported by a topology, which settles the dial.
-    if (dial !== undefined && this.#newestSpoken(event.detail.protocols) === undefined) dial.settle('protocol-unsupported')
+    if (dial !== undefined && this.#newestSpoken(protocols) === undefined) dial.settle('protocol-unsupported')
   }
 
   // --- dial and disconnect -----------------------------------------------------------

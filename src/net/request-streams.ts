@@ -33,8 +33,11 @@ export interface RequestStreamsContext<Message> {
   deliver: (input: RequestInput<Message>) => void
   /** An open connection to the peer, or the outcome of a dial for it (bounded and counted by the driver). */
   connect: (peer: PeerId, addresses: readonly string[]) => Promise<Connection | DialFailure>
-  /** The addresses the peer was reported with if identify says it speaks the protocol (a server), else undefined. */
-  serverAddresses: (peer: PeerId) => readonly string[] | undefined
+  /**
+   * Who a request came from: a server (identify says it speaks the protocol) with the
+   * addresses it was reported with, or a client with those identify gave.
+   */
+  requester: (peer: PeerId) => { addresses: readonly string[]; server: boolean }
   /** Hangs the peer up, counted under `reason`. */
   disconnect: (peer: PeerId, reason: string) => void
 }
@@ -303,8 +306,8 @@ export class RequestStreams<Message> {
       this.#unanswered.set(id, inbound)
       // A core need not answer (one-way messages): past the bound the oldest are let go.
       if (inbound.unanswered.length > this.#limits.unansweredRequestsPerStreamMax) this.#unanswered.delete(inbound.unanswered.shift()!)
-      const addresses = this.#context.serverAddresses(inbound.peer)
-      this.#context.deliver({ type: 'request', from: inbound.peer, id, message: decoded.value, addresses: addresses ?? [], remoteIsServer: addresses !== undefined })
+      const { addresses, server } = this.#context.requester(inbound.peer)
+      this.#context.deliver({ type: 'request', from: inbound.peer, id, message: decoded.value, addresses, remoteIsServer: server })
       // The core's actions may have closed the stream (a disconnect, say).
       if (!this.#inbound.has(inbound)) return
     }

@@ -211,7 +211,7 @@ export class Network {
       }
     } catch (error) {
       if (error instanceof ShoalError) throw error
-      throw new ShoalError('DIAL_FAILED', `could not connect to ${address}: ${(error as Error).message}`, { cause: error })
+      throw new ShoalError('DIAL_FAILED', `could not connect to ${address}: ${dialFailure(error as Error)}`, { cause: error })
     }
     const connectMs = performance.now() - startedMs
     const peer = connection.remotePeer
@@ -297,6 +297,13 @@ async function firstByteOfPing(connection: Connection): Promise<void> {
   } finally {
     stream.abort(new Error('ping done'))
   }
+}
+
+/** libp2p's message, and for a dial of several addresses, why each failed. */
+function dialFailure(error: Error): string {
+  if (!(error instanceof AggregateError)) return error.message
+  const reasons = [...new Set(error.errors.map((each: Error) => each.message))]
+  return `${error.message} (${reasons.join('; ')})`
 }
 
 function peerIdOrInvalid(text: string): Libp2pPeerId {

@@ -30,8 +30,9 @@ export interface NatConnectRow {
 export const WAIT_DIRECT_MS = 5_000
 const ALIVE_AFTER_MS = 3_000
 
-export async function connectThroughNat(testbed: NatTestbed): Promise<NatConnectRow> {
-  const address = await testbed.dialAddress('peer2')
+/** `by`: peer 2's relayed address, or its peer id alone (found through the DHT: the relay names its connected clients). */
+export async function connectThroughNat(testbed: NatTestbed, by: 'address' | 'peer-id' = 'address'): Promise<NatConnectRow> {
+  const address = by === 'address' ? await testbed.dialAddress('peer2') : (await testbed.identity('peer2')).peerId
   const connect = await testbed.shoal('peer1', ['swarm', 'connect', address, '--wait-direct', String(WAIT_DIRECT_MS), '--json'])
   if (connect.code !== 0) {
     return { connected: false, error: connect.stderr.trim(), relayedAtStart: false, directAtEnd: false, firstByteMs: null, upgradeMs: null, upgradeAttempts: 0, alive: false, aliveAfterMs: ALIVE_AFTER_MS }

@@ -87,10 +87,10 @@ export class NatTestbed {
     return collect(child, timeoutMs)
   }
 
-  async identity(node: NatNode): Promise<{ addresses: string[]; reachability: string | null }> {
+  async identity(node: NatNode): Promise<{ peerId: string; addresses: string[]; reachability: string | null }> {
     const result = await this.shoal(node, ['id', '--json'])
     if (result.code !== 0) throw new Error(`shoal id on ${node} failed: ${result.stderr}`)
-    return JSON.parse(result.stdout) as { addresses: string[]; reachability: string | null }
+    return JSON.parse(result.stdout) as { peerId: string; addresses: string[]; reachability: string | null }
   }
 
   /**

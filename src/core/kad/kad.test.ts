@@ -26,6 +26,8 @@ class TestNetwork {
   readonly persisted: Array<{ peer: PeerId; action: Extract<KadAction, { type: 'persist' }> }> = []
   readonly silent = new Set<PeerId>()
   readonly clients = new Set<PeerId>()
+  /** What the driver reports requesters' addresses as (identify's, in a real node); none if unset. */
+  readonly addresses = new Map<PeerId, string[]>()
   readonly requestsSeen: Array<{ from: PeerId; to: PeerId; message: KadMessage }> = []
   now: Millis = 0
   readonly #queue: Array<{ to: PeerId; input: KadInput }> = []
@@ -100,7 +102,7 @@ class TestNetwork {
         }
         if (this.silent.has(action.to)) return
         // The request's id doubles as the inbound id: unique per remote, as the contract allows.
-        this.#queue.push({ to: action.to, input: { type: 'request', from, id: action.id, message: action.message, addresses: [], remoteIsServer: !this.clients.has(from) } })
+        this.#queue.push({ to: action.to, input: { type: 'request', from, id: action.id, message: action.message, addresses: this.addresses.get(from) ?? [], remoteIsServer: !this.clients.has(from) } })
         if (action.oneWay) this.#queue.push({ to: from, input: { type: 'response', from: action.to, id: action.id, message: undefined } })
         return
       }
@@ -328,6 +330,32 @@ describe('Kad', () => {
     net.advance(DEFAULT_KAD_CONFIG.requestTimeoutMs)
     assert.equal(bucketOf('peer-1'), undefined)
     assert.equal(bucketOf(rival), target)
+  })
+
+  it('servers name a connected client when asked for it (one behind a NAT is found), and forget it once it disconnects', () => {
+    const net = network(30)
+    const client = asPeerId('client')
+    net.add('client', { mode: 'client' })
+    net.clients.add(client)
+    net.addresses.set(client, ['/ip4/10.0.2.2/tcp/4001'])
+    net.input('client', { type: 'peer-connected', peer: asPeerId('peer-0'), direction: 'outbound', addresses: [] })
+    // Its self-lookup reaches the servers closest to it, those a search for it ends at.
+    net.input('client', { type: 'find-closest', queryId: 1, key: peerBytes(client) })
+    const asked = new Set(net.requestsSeen.filter((request) => request.from === client).map((request) => request.to))
+    // Then it got a reservation on a relay, and identify-push told the servers.
+    const relayed = '/ip4/11.0.0.10/tcp/4001/p2p/12D3KooWCwithWR4qvuXXsxgUkLR7d3HHNq8UU1Zi5QVYubcxMVK/p2p-circuit'
+    for (const server of asked) net.input(server, { type: 'client-identified', peer: client, addresses: [relayed] })
+    net.input('peer-9', { type: 'find-peer', queryId: 1, peer: client })
+    assert.deepEqual(net.eventsOf('peer-9', 'peer-found'), [{ type: 'peer-found', queryId: 1, peer: { id: client, addresses: [relayed], connection: 'connected' } }])
+    for (const server of asked) net.input(server, { type: 'peer-disconnected', peer: client })
+    net.input('peer-9', { type: 'find-peer', queryId: 2, peer: client })
+    assert.equal(net.done('peer-9', 2).outcome, 'not-found')
+    // A peer that never asked anything is not named on its word.
+    const server = net.cores.get(asPeerId('peer-3'))!
+    server.handle(net.now, { type: 'client-identified', peer: asPeerId('stranger'), addresses: [relayed] })
+    server.handle(net.now, { type: 'request', from: asPeerId('peer-4'), id: 7, addresses: [], remoteIsServer: true, message: { type: 'FIND_NODE', key: peerBytes(asPeerId('stranger')), record: undefined, closerPeers: [], providerPeers: [] } })
+    const answer = server.poll()
+    assert.ok(answer?.type === 'respond' && !answer.message.closerPeers.some((peer) => peer.id === 'stranger'))
   })
 
   it('as a client it answers nothing and servers keep it out of their tables', () => {

@@ -234,6 +234,8 @@ interface TokenBucket {
 /** Rate-limit buckets are swept of full ones when this many peers have one. */
 const WRITE_BUCKETS_SWEEP_COUNT = 4_096
 const INTERNAL_QUERY_ID_START = -1
+/** Connected clients a server can name when asked for them; past this, the longest silent are forgotten. */
+const CONNECTED_CLIENTS_MAX = 1_024
 
 export class Kad implements Core<KadInput, KadAction> {
   readonly counters: KadCounters = {
@@ -256,6 +258,8 @@ export class Kad implements Core<KadInput, KadAction> {
   readonly #ownProvides = new Map<string, OwnProvide>()
   readonly #writeBuckets = new Map<PeerId, TokenBucket>()
   readonly #discoveryPending = new Set<PeerId>()
+  /** Clients that asked us something and are still connected, by the hex of their id's bytes (the key FIND_NODE carries). */
+  readonly #connectedClients = new Map<string, KadPeer>()
   #actions: KadAction[] = []
   #actionHead = 0
   #mode: KadMode
@@ -324,12 +328,17 @@ export class Kad implements Core<KadInput, KadAction> {
       case 'tick': return this.#onTick(now)
       case 'peer-connected': return this.#learn(now, input.peer, input.addresses)
       // Contacts stay in the table when their connection closes: liveness checks decide.
-      case 'peer-disconnected': return
+      case 'peer-disconnected':
+        this.#connectedClients.delete(hexOf(this.#config.peerIdBytes(input.peer)))
+        return
       case 'dial-failed': return
       case 'peer-discovered': return this.#onDiscovered(now, input.peer, input.addresses)
       case 'request': return this.#onRequest(now, input.from, input.id, input.message, input.addresses, input.remoteIsServer)
       case 'response': return this.#onResponse(now, input.from, input.id, input.message)
       case 'request-failed': return this.#onRequestFailed(now, input.id, false)
+      case 'client-identified':
+        if (this.#connectedClients.has(hexOf(this.#config.peerIdBytes(input.peer)))) this.#rememberClient(input.peer, input.addresses)
+        return
       case 'find-peer': return this.#startQuery(now, input.queryId, 'find-peer', this.#config.peerIdBytes(input.peer), { targetPeer: input.peer })
       case 'find-providers': return this.#startQuery(now, input.queryId, 'find-providers', input.key, { countMax: input.countMax })
       case 'find-closest': return this.#startQuery(now, input.queryId, 'find-closest', input.key, {})
@@ -797,6 +806,7 @@ export class Kad implements Core<KadInput, KadAction> {
     }
     // Kademlia learns from every message; only servers belong in the table.
     if (remoteIsServer) this.#learn(now, from, addresses)
+    else this.#rememberClient(from, addresses)
     this.counters.requestsServed++
     const closer = (key: Uint8Array): KadPeer[] => this.#closerPeers(keyFromBytes(key), from)
     switch (request.type) {
@@ -805,10 +815,11 @@ export class Kad implements Core<KadInput, KadAction> {
       case 'FIND_NODE': {
         // Asked for itself, a node is the closest peer there is (distance 0) and names itself
         // first, as go- and js-libp2p-kad-dht do: else a node that only the asker knows of
-        // could never be found, since nobody else would name it.
-        const closerPeers = bytesEqual(request.key, this.#selfIdBytes)
-          ? [this.#selfPeer(), ...closer(request.key)].slice(0, this.#config.routing.bucketSize)
-          : closer(request.key)
+        // could never be found, since nobody else would name it. So with a connected client
+        // (go-libp2p-kad-dht names any connected peer asked for): clients are in no table,
+        // and a node behind a NAT, reachable through its relay, would be found by nobody.
+        const exact = bytesEqual(request.key, this.#selfIdBytes) ? this.#selfPeer() : this.#connectedClients.get(hexOf(request.key))
+        const closerPeers = exact === undefined ? closer(request.key) : [exact, ...closer(request.key)].slice(0, this.#config.routing.bucketSize)
         return this.#respond(from, id, { ...message('FIND_NODE', request.key), closerPeers })
       }
       case 'GET_PROVIDERS': {
@@ -839,6 +850,15 @@ export class Kad implements Core<KadInput, KadAction> {
         if (this.#storeValue(now, record.key, record.value)) this.#respond(from, id, request)
       }
     }
+  }
+
+  #rememberClient(peer: PeerId, addresses: readonly string[]): void {
+    if (addresses.length === 0) return
+    const key = hexOf(this.#config.peerIdBytes(peer))
+    // Re-inserted, so that the map's order is that of the last request.
+    this.#connectedClients.delete(key)
+    this.#connectedClients.set(key, { id: peer, addresses, connection: 'connected' })
+    if (this.#connectedClients.size > CONNECTED_CLIENTS_MAX) this.#connectedClients.delete(this.#connectedClients.keys().next().value!)
   }
 
   #respond(to: PeerId, id: RequestId, body: KadMessage): void {
