@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
-import type { Connection, Libp2p } from '@libp2p/interface'
 import { noise } from '@chainsafe/libp2p-noise'
+import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { Connection, Libp2p } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
-import { createLibp2p } from 'libp2p'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
 import { connectThroughNat } from '../testing/nat-connect.ts'
 import { NatTestbed, natTestbedUnavailable } from '../testing/nat-testbed.ts'
 import { waitFor } from '../testing/libp2p.ts'
@@ -16,7 +15,7 @@ import { FLOOD_HOST_LIMITS, floodReservations, loopbackRelay, reserve, reserving
 import { onCleanup, type HasAfter } from '../testing/temp.ts'
 import { SHOAL_AGENT_VERSION } from '../version.ts'
 import { createHost, hostInternals, NAT_TRAVERSAL_OFF, type AddressRejection, type NatOptions, type ShoalHost } from './host.ts'
-import { NatTraversal, reachabilityOf, webRtcAddressThrough, type NatTraversalSettings } from './nat-traversal.ts'
+import { NatTraversal, reachabilityOf, webRtcAddressThrough } from './nat-traversal.ts'
 
 /** The full 1,000: npm run bench:relay-flood. */
 const RELAY_FLOOD_ATTEMPTS = 150
@@ -75,7 +74,6 @@ test('a relay holds its limits under a reservation flood from one host, and stil
 
 const ECHO_PROTOCOL = '/shoal-test/echo/1'
 const PING_PROTOCOL = '/ipfs/ping/1.0.0'
-const RELAY_ONLY: NatTraversalSettings = { relayServer: 'on', relayClient: 'off', reservations: 0, holePunching: false }
 
 /** Sends `bytes` on a new stream of `connection` and resolves with as many bytes echoed back, or rejects if the stream closes first. */
 async function echo(connection: Connection, protocol: string, bytes: Uint8Array): Promise<void> {
@@ -101,7 +99,7 @@ async function echo(connection: Connection, protocol: string, bytes: Uint8Array)
 
 test('a relay cuts relayed connections at their byte and time limits, counts each, and goes on relaying', { timeout: 60_000 }, async (t) => {
   const { relay, relayAt } = await loopbackRelay({ reservationsMax: 8, reservationTtlMs: 60_000, connectionDurationMaxMs: 2_000, connectionBytesMax: 64 * 1_024 })
-  const nat = new NatTraversal(RELAY_ONLY, Date.now)
+  const nat = new NatTraversal({ relayServer: 'on', relayClient: 'off', reservations: 0, holePunching: false }, Date.now)
   await nat.start(relay)
   const target = await reservingClient('127.0.0.1')
   const dialer = await reservingClient('127.0.0.1')
