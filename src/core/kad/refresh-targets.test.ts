@@ -1,9 +1,17 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { commonPrefixLength, keyFromBytes } from './key.ts'
-import { REFRESH_PREFIX_LENGTH_MAX, refreshPreimage } from './refresh-targets.ts'
+import { PREFIX_COUNT, prefixOf, preimage, REFRESH_PREFIX_LENGTH_MAX, refreshPreimage, shippedPreimageCounters } from './refresh-targets.ts'
 
 describe('refreshPreimage', () => {
+  it('ships a table whose every entry hashes to its own prefix', () => {
+    const counters = shippedPreimageCounters()
+    assert.equal(counters.length, PREFIX_COUNT)
+    counters.forEach((counter, prefix) => {
+      if (counter === 0 || prefixOf(keyFromBytes(preimage(counter))) !== prefix) assert.fail(`prefix ${prefix}: counter ${counter} is wrong; run npm run generate:refresh-preimages`)
+    })
+  })
+
   it('gives preimages whose keys share exactly the asked prefix with self', () => {
     const self = keyFromBytes(new TextEncoder().encode('self'))
     for (let prefixLength = 0; prefixLength <= REFRESH_PREFIX_LENGTH_MAX; prefixLength++) {
