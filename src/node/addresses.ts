@@ -8,7 +8,11 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { ShoalError } from '../core/errors.ts'
 
+/** Longer than any real address (or peer id): refused before the parser sees it. */
+export const MULTIADDR_TEXT_LENGTH_MAX = 1_024
+
 export function parseMultiaddr(text: string, what: string): Multiaddr {
+  if (text.length > MULTIADDR_TEXT_LENGTH_MAX) throw new ShoalError('INVALID_ARGUMENT', `invalid ${what}: ${text.length} characters is longer than ${MULTIADDR_TEXT_LENGTH_MAX}`)
   try {
     return multiaddr(text)
   } catch (error) {
@@ -17,6 +21,7 @@ export function parseMultiaddr(text: string, what: string): Multiaddr {
 }
 
 export function parsePeerId(text: string): PeerId {
+  if (text.length > MULTIADDR_TEXT_LENGTH_MAX) throw new ShoalError('INVALID_ARGUMENT', `invalid peer id: ${text.length} characters is longer than ${MULTIADDR_TEXT_LENGTH_MAX}`)
   try {
     return peerIdFromString(text)
   } catch {

@@ -242,20 +242,29 @@ export function setConfigValue(config: Config, key: string, text: string): Confi
 
 export async function readConfig(repoPath: string): Promise<Config> {
   const path = join(repoPath, CONFIG_FILE)
-  let text: string
+  let bytes: Uint8Array
   try {
-    text = await readFile(path, 'utf8')
+    bytes = await readFile(path)
   } catch (error) {
     if (systemErrorCode(error) === 'ENOENT') throw new ShoalError('REPO_MISSING', `no config at ${path}; run: shoal init`)
     throw error
   }
+  return parseConfigFile(bytes, path)
+}
+
+/** Far more than any config needs (the default is about 3 KB). */
+export const CONFIG_FILE_BYTES_MAX = 256 * 1024
+
+/** A config file's bytes (UTF-8 JSON); `source` names it in the error. */
+export function parseConfigFile(bytes: Uint8Array, source: string): Config {
+  if (bytes.byteLength > CONFIG_FILE_BYTES_MAX) throw new ShoalError('INVALID_CONFIG', `${source}: ${bytes.byteLength} bytes is more than ${CONFIG_FILE_BYTES_MAX}`)
   let json: unknown
   try {
-    json = JSON.parse(text)
+    json = JSON.parse(new TextDecoder().decode(bytes))
   } catch (error) {
-    throw new ShoalError('INVALID_CONFIG', `${path}: not valid JSON (${(error as Error).message})`)
+    throw new ShoalError('INVALID_CONFIG', `${source}: not valid JSON (${(error as Error).message})`)
   }
-  return parseConfig(json, path)
+  return parseConfig(json, source)
 }
 
 /** Replaces config.json atomically: a crash leaves the old file or the new one. */

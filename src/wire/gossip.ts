@@ -201,6 +201,13 @@ const LIST_LIMIT_CODES: Record<string, string> = {
   peers: 'too-many-prune-peers',
 }
 
+/** Every code decodeGossip refuses a frame with. */
+export const GOSSIP_WIRE_ERROR_CODES: ReadonlySet<string> = new Set([
+  'frame-too-large', 'malformed', 'too-many-subscriptions', 'too-many-messages', 'too-many-ihave-entries', 'too-many-iwant-entries',
+  'too-many-grafts', 'too-many-prunes', 'too-many-idontwant-entries', 'too-many-message-ids', 'too-many-prune-peers', 'topic-too-long',
+  'message-id-too-long', 'message-too-large', 'seqno-too-long', 'signature-too-long', 'key-too-long', 'signed-peer-record-too-long',
+])
+
 export function decodeGossip(bytes: Uint8Array): DecodeResult<GossipRpc> {
   if (bytes.byteLength > GOSSIP_LIMITS.frameBytesMax) return wireError('frame-too-large', `${bytes.byteLength} bytes`)
   let frame: RpcFrame

@@ -93,6 +93,12 @@ function arrayBufferBacked(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return bytes as Uint8Array<ArrayBuffer>
 }
 
+/** Every code decodeKad refuses a frame with; the module's comment says when. */
+export const KAD_WIRE_ERROR_CODES: ReadonlySet<string> = new Set([
+  'frame-too-large', 'malformed', 'too-many-peers', 'too-many-addresses', 'bad-message-type',
+  'key-too-large', 'record-key-too-large', 'value-too-large', 'time-received-too-long',
+])
+
 export function decodeKad(bytes: Uint8Array): DecodeResult<KadMessage> {
   if (bytes.byteLength > KAD_LIMITS.frameBytesMax) return wireError('frame-too-large', `${bytes.byteLength} bytes`)
   let frame: KadFrame

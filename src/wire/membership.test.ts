@@ -28,7 +28,7 @@ test('malformed frames are rejected with a reason, never thrown', () => {
     assert.ok(rejectionCode(valid.subarray(0, length)) !== undefined, `truncated at ${length}`)
   }
   assert.equal(rejectionCode(new Uint8Array(0)), 'empty-frame')
-  assert.equal(rejectionCode(new Uint8Array(MEMBERSHIP_FRAME_BYTES_MAX + 1)), 'too-large')
+  assert.equal(rejectionCode(new Uint8Array(MEMBERSHIP_FRAME_BYTES_MAX + 1)), 'frame-too-large')
   assert.equal(rejectionCode(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)), 'malformed')
   assert.equal(rejectionCode(MembershipFrame.encode({ ping: { nonce: 1 }, pong: { nonce: 1 } })), 'several-messages')
   assert.equal(rejectionCode(MembershipFrame.encode({ exchangeResponse: { peers: [{ id: '', addresses: [] }] } })), 'bad-peer-id')

@@ -31,8 +31,13 @@ export function encodeMembership(message: MembershipMessage): Uint8Array {
   }
 }
 
+/** Every code decodeMembership refuses a frame with. */
+export const MEMBERSHIP_WIRE_ERROR_CODES: ReadonlySet<string> = new Set([
+  'frame-too-large', 'malformed', 'too-many-items', 'empty-frame', 'several-messages', 'bad-peer-id', 'address-too-long',
+])
+
 export function decodeMembership(bytes: Uint8Array): DecodeResult<MembershipMessage> {
-  if (bytes.byteLength > MEMBERSHIP_FRAME_BYTES_MAX) return wireError('too-large', `${bytes.byteLength} bytes`)
+  if (bytes.byteLength > MEMBERSHIP_FRAME_BYTES_MAX) return wireError('frame-too-large', `${bytes.byteLength} bytes`)
   let frame: MembershipFrame
   try {
     frame = MembershipFrame.decode(bytes, {

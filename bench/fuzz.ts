@@ -1,0 +1,49 @@
+/**
+ * `npm run fuzz [-- --inputs N --targets kad,gossip --seed S]`: N inputs (default 1,000,000)
+ * per parser of outside input (src/testing/fuzz-targets.ts), from a seed that replays them.
+ * Prints, per target, what was accepted and refused (by reason), the defects (anything thrown,
+ * any unknown reason), the rate, and how the heap moved: sampled after a full GC at every
+ * tenth of the run, its growth from the first sample to the last must stay under
+ * HEAP_GROWTH_MAX_MB. Exits 1 on a defect or on growth past that.
+ */
+import { parseArgs } from 'node:util'
+import { fuzz } from '../src/testing/fuzz.ts'
+import { fuzzTargets } from '../src/testing/fuzz-targets.ts'
+
+const HEAP_GROWTH_MAX_MB = 16
+
+const { values } = parseArgs({ options: {
+  inputs: { type: 'string', default: '1000000' },
+  targets: { type: 'string' },
+  seed: { type: 'string', default: '1' },
+} })
+const inputs = Number(values.inputs)
+if (!Number.isSafeInteger(inputs) || inputs < 10) throw new RangeError(`--inputs: an integer of at least 10, not ${values.inputs}`)
+const gc = (globalThis as { gc?: () => void }).gc
+if (gc === undefined) throw new Error('run with node --expose-gc (npm run fuzz does)')
+const wanted = values.targets?.split(',')
+const targets = fuzzTargets().filter((target) => wanted === undefined || wanted.includes(target.name))
+if (targets.length === 0) throw new Error(`--targets: none of ${values.targets} (known: ${fuzzTargets().map((target) => target.name).join(', ')})`)
+
+const heapMb = (): number => {
+  gc()
+  return process.memoryUsage().heapUsed / 2 ** 20
+}
+
+console.log(`fuzz: ${inputs.toLocaleString('en')} inputs per target, seed ${values.seed}; node ${process.version}`)
+console.log('target | inputs | accepted | refused | reasons seen | defects | inputs/s | heap growth MB')
+let failed = false
+for (const target of targets) {
+  const samples: number[] = []
+  const report = fuzz(target, { inputs, seed: values.seed, checkpointEvery: Math.floor(inputs / 10), onCheckpoint: () => samples.push(heapMb()) })
+  const growth = samples.length > 1 ? samples.at(-1)! - samples[0]! : 0
+  const refused = Object.values(report.rejections).reduce((sum, count) => sum + count, 0)
+  const defects = report.inputs - report.accepted - refused
+  console.log([target.name, report.inputs, report.accepted, refused, Object.keys(report.rejections).length, defects,
+    Math.round(report.inputs / report.seconds), growth.toFixed(1)].join(' | '))
+  for (const defect of report.defects) console.log(`  defect (${defect.kind}, ${defect.bytes} bytes, ${defect.input}): ${defect.error}`)
+  if (defects > 0 || growth > HEAP_GROWTH_MAX_MB) failed = true
+  console.log(`  reasons: ${JSON.stringify(report.rejections)}`)
+}
+console.log(failed ? 'FAILED: defects, or heap growth over ' + HEAP_GROWTH_MAX_MB + ' MB' : `passed: no defects, heap growth under ${HEAP_GROWTH_MAX_MB} MB for every target`)
+process.exitCode = failed ? 1 : 0
