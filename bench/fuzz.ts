@@ -1,12 +1,18 @@
 /**
- * `npm run fuzz [-- --inputs N --targets kad,gossip --seed S]`: N inputs (default 1,000,000)
- * per parser of outside input (src/testing/fuzz-targets.ts), from a seed that replays them.
+ * `npm run fuzz [-- --inputs N --targets kad,gossip --seed S --api-requests M]`: N inputs
+ * (default 1,000,000) per parser of outside input (src/testing/fuzz-targets.ts), from a seed
+ * that replays them; then M requests (default 20,000; 0 for none) to the HTTP API of an
+ * offline node (src/testing/api-fuzz.ts).
  * Prints, per target, what was accepted and refused (by reason), the defects (anything thrown,
  * any unknown reason), the rate, and how the heap moved: sampled after a full GC at every
  * tenth of the run, its growth from the first sample to the last must stay under
  * HEAP_GROWTH_MAX_MB. Exits 1 on a defect or on growth past that.
  */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { apiFuzzDaemon, fuzzApi } from '../src/testing/api-fuzz.ts'
 import { fuzz } from '../src/testing/fuzz.ts'
 import { fuzzTargets } from '../src/testing/fuzz-targets.ts'
 
@@ -16,6 +22,7 @@ const { values } = parseArgs({ options: {
   inputs: { type: 'string', default: '1000000' },
   targets: { type: 'string' },
   seed: { type: 'string', default: '1' },
+  'api-requests': { type: 'string', default: '20000' },
 } })
 const inputs = Number(values.inputs)
 if (!Number.isSafeInteger(inputs) || inputs < 10) throw new RangeError(`--inputs: an integer of at least 10, not ${values.inputs}`)
@@ -44,6 +51,20 @@ for (const target of targets) {
   for (const defect of report.defects) console.log(`  defect (${defect.kind}, ${defect.bytes} bytes, ${defect.input}): ${defect.error}`)
   if (defects > 0 || growth > HEAP_GROWTH_MAX_MB) failed = true
   console.log(`  reasons: ${JSON.stringify(report.rejections)}`)
+}
+const apiRequests = Number(values['api-requests'])
+if (apiRequests > 0) {
+  const directory = await mkdtemp(join(tmpdir(), 'shoal-fuzz-api-'))
+  const daemon = await apiFuzzDaemon(join(directory, 'repo'))
+  try {
+    const report = await fuzzApi(daemon.url, daemon.samples, apiRequests, values.seed)
+    console.log(`HTTP API: ${report.requests} requests in ${report.seconds.toFixed(1)} s (${Math.round(report.requests / report.seconds)}/s); statuses ${JSON.stringify(report.statuses)}; error codes ${JSON.stringify(report.codes)}; defects ${report.defects.length}`)
+    for (const defect of report.defects) console.log(`  defect: ${defect}`)
+    if (report.defects.length > 0) failed = true
+  } finally {
+    await daemon.close()
+    await rm(directory, { recursive: true, force: true })
+  }
 }
 console.log(failed ? 'FAILED: defects, or heap growth over ' + HEAP_GROWTH_MAX_MB + ' MB' : `passed: no defects, heap growth under ${HEAP_GROWTH_MAX_MB} MB for every target`)
 process.exitCode = failed ? 1 : 0

@@ -8,7 +8,8 @@
  * these, one `app.get/post` per ShoalApi call, before the server listens.
  */
 import { once } from 'node:events'
-import { isIP } from 'node:net'
+import { STATUS_CODES } from 'node:http'
+import { isIP, type Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import multipart from '@fastify/multipart'
@@ -70,7 +71,7 @@ export interface ApiServerOptions {
 const EVENT_STREAM_KEEPALIVE_MS = 15_000
 
 export async function startApiServer(api: ShoalApi, options: ApiServerOptions): Promise<ApiServer> {
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 })
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024, clientErrorHandler: answerUnparsableRequest })
   await app.register(multipart, {
     limits: { fieldNameSize: 64, fieldSize: 1024, fields: 16, fileSize: Number.POSITIVE_INFINITY, files: Number.POSITIVE_INFINITY, headerPairs: 32 },
   })
@@ -401,6 +402,20 @@ function parseBoolean(text: string, name: string): boolean {
   if (text === 'true') return true
   if (text === 'false') return false
   throw new ShoalError('INVALID_ARGUMENT', `'${name}' must be true or false`)
+}
+
+/**
+ * What Node's HTTP parser refuses before Fastify sees it (a request line and headers over
+ * 16 KiB, a malformed request): answered in the API's error shape, as every other error is.
+ */
+function answerUnparsableRequest(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, message] = error.code === 'HPE_HEADER_OVERFLOW'
+    ? [431, 'the request line and headers are larger than 16 KiB (a query parameter too long?)']
+    : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'the request took too long to arrive'] : [400, `malformed HTTP request (${error.code ?? error.message})`]
+  const body = JSON.stringify({ error: { code: 'INVALID_ARGUMENT', message } })
+  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`)
+  socket.destroy(error)
 }
 
 function sendError(reply: FastifyReply, error: unknown, status?: number): FastifyReply {

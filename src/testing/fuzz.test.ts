@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { join } from 'node:path'
+import { apiFuzzDaemon, fuzzApi } from './api-fuzz.ts'
 import { fuzz, INPUT_KINDS } from './fuzz.ts'
 import { fuzzTargets } from './fuzz-targets.ts'
+import { onCleanup, tempDir } from './temp.ts'
 
 /** The million per target: npm run fuzz. */
 const QUICK_INPUTS = 2_500
@@ -15,3 +18,15 @@ for (const target of fuzzTargets()) {
     assert.ok(Object.keys(report.rejections).length > 0 && report.accepted > 0, `both outcomes seen: ${JSON.stringify(report)}`)
   })
 }
+
+/** The larger run: npm run fuzz (--api-requests). */
+const QUICK_API_REQUESTS = 480
+
+test(`fuzz the HTTP API: ${QUICK_API_REQUESTS} requests with parameters missing, valid, changed, random, long or repeated get a success or a named error`, { timeout: 120_000 }, async (t) => {
+  const daemon = await apiFuzzDaemon(join(await tempDir(t), 'repo'))
+  onCleanup(t, () => daemon.close())
+  const report = await fuzzApi(daemon.url, daemon.samples, QUICK_API_REQUESTS, process.env['SHOAL_SEED'] ?? 'quick')
+  assert.deepEqual(report.defects, [], JSON.stringify(report.statuses))
+  assert.equal(report.requests, QUICK_API_REQUESTS)
+  assert.ok((report.statuses[200] ?? 0) > 0 && (report.codes['INVALID_ARGUMENT'] ?? 0) > 0, `successes and refusals both seen: ${JSON.stringify(report)}`)
+})
