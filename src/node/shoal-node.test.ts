@@ -2,6 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { CID } from 'multiformats/cid'
 import { blockKey, parseCid } from '../core/content/cid.ts'
 import { isShoalError } from '../core/errors.ts'
 import { onCleanup, pseudoRandomBytes, tempDir } from '../testing/temp.ts'
@@ -60,6 +61,9 @@ test('bad paths give specific errors', async (t) => {
   await fails(node.stat(''), 'INVALID_CID')
   await fails(node.stat('bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'), 'NOT_FOUND')
   await fails(node.stat(`${root!.cid}/missing`), 'PATH_NOT_FOUND')
+  // A CID of a codec that is not UnixFS (dag-cbor here; the fuzzer found one it had no reader for).
+  const dagCbor = CID.createV1(0x71, CID.parse(root!.cid).multihash).toString()
+  for (const call of [node.stat(dagCbor), node.ls(dagCbor), Array.fromAsync(node.cat(dagCbor)), node.pinAdd(dagCbor)]) await fails(call, 'INVALID_CID')
   await fails(node.ls(`${root!.cid}/a`), 'NOT_A_DIRECTORY')
   await fails(Array.fromAsync(node.cat(root!.cid)), 'NOT_A_FILE')
   await fails(node.add(candidates(file('../escape', Uint8Array.of(1)))), 'INVALID_ARGUMENT')

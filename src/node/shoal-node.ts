@@ -13,7 +13,7 @@ import { exporter, type UnixFSEntry } from 'ipfs-unixfs-exporter'
 import * as dagPb from '@ipld/dag-pb'
 import createMortice, { type Mortice } from 'mortice'
 import type { CID } from 'multiformats/cid'
-import { blockKey, DAG_PB_CODE, parseCid } from '../core/content/cid.ts'
+import { blockKey, DAG_PB_CODE, parseCid, parseUnixFsCid } from '../core/content/cid.ts'
 import { isShoalError, ShoalError } from '../core/errors.ts'
 import type { BlockStore } from '../store/block-store.ts'
 import type { PinStore } from '../store/pin-store.ts'
@@ -117,7 +117,7 @@ export class ShoalNode implements ShoalApi {
   }
 
   async fetch(cidText: string, options: FetchOptions = {}): Promise<FetchResult> {
-    const cid = parseCid(cidText)
+    const cid = parseUnixFsCid(cidText)
     const network = this.#online()
     // Blocks arriving are not pinned until the end: gc must not sweep them meanwhile.
     const release = await this.#gcLock.readLock()
@@ -217,7 +217,7 @@ export class ShoalNode implements ShoalApi {
   }
 
   async pinAdd(cidText: string, options: { recursive?: boolean } = {}): Promise<PinInfo> {
-    const cid = parseCid(cidText)
+    const cid = parseUnixFsCid(cidText)
     const type = options.recursive ?? true ? 'recursive' : 'direct'
     // A pin promises the content is here: check every block it keeps.
     if (type === 'recursive') await this.#walk(cid, new Set(), { missing: 'throw' })
@@ -334,7 +334,7 @@ export class ShoalNode implements ShoalApi {
 
   async #resolve(path: string, signal?: AbortSignal): Promise<UnixFSEntry> {
     const segments = path.replace(/^\/?ipfs\//, '').split('/').filter((segment) => segment.length > 0)
-    const cid = parseCid(segments[0] ?? '')
+    const cid = parseUnixFsCid(segments[0] ?? '')
     try {
       return await exporter([cid.toString(), ...segments.slice(1)].join('/'), this.#exportStorage(cid, signal), { signal })
     } catch (error) {

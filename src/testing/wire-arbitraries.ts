@@ -3,7 +3,7 @@
  * and the fuzzer's corpus (fuzz-targets.ts): each within its codec's limits, so that
  * whatever is encoded decodes back unchanged.
  */
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import fc from 'fast-check'
 import { CID } from 'multiformats/cid'
@@ -17,8 +17,12 @@ import { asContentKey, type BlockRef, REJECT_REASONS, SWARM_LIMITS, type SwarmMe
 import { asPeerId } from '../core/sans-io.ts'
 import { PRUNE_BACKOFF_SECONDS_MAX } from '../wire/gossip.ts'
 
-// Ed25519 only, so that gossipRpcSize's nominal peer id is every id's real length.
-export const peerIds = await Promise.all(Array.from({ length: 8 }, async () => asPeerId(peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString())))
+// Ed25519 only, so that gossipRpcSize's nominal peer id is every id's real length; from
+// fixed seeds, so that a fuzzer's seed replays its corpus.
+export const peerIds = await Promise.all(Array.from({ length: 8 }, async (_, index) => {
+  const key = await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(index + 1))
+  return asPeerId(peerIdFromPrivateKey(key).toString())
+}))
 const peerIdArbitrary = fc.constantFrom(...peerIds)
 
 // --- kad ---------------------------------------------------------------------------

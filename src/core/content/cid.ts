@@ -27,6 +27,18 @@ export function parseCid(text: string): CID {
 }
 
 /**
+ * A CID of UnixFS content (dag-pb or raw): what Shoal reads, pins and fetches. Other codecs
+ * (dag-cbor, say) parse as CIDs but name nothing Shoal can walk.
+ */
+export function parseUnixFsCid(text: string): CID {
+  const cid = parseCid(text)
+  if (cid.code !== DAG_PB_CODE && cid.code !== RAW_CODE) {
+    throw new ShoalError('INVALID_CID', `invalid CID '${abbreviate(text.trim())}': codec 0x${cid.code.toString(16)} is not UnixFS (dag-pb 0x70 or raw 0x55)`)
+  }
+  return cid
+}
+
+/**
  * Blocks are stored by multihash, not by CID: the same bytes under a CIDv0 and a CIDv1, or
  * under two codecs, are one block. The key is the base32 multihash, safe as a file name.
  */
