@@ -58,10 +58,11 @@ export function fuzz(target: FuzzTarget, options: FuzzOptions): FuzzReport {
   const prng = Prng.fromSeed(`${options.seed}/${target.name}`)
   const report: FuzzReport = { target: target.name, inputs: 0, accepted: 0, rejections: {}, defects: [], seconds: 0 }
   let defectCount = 0
+  const scratch: Scratch = { bytes: undefined }
   const startedMs = performance.now()
   for (let index = 0; index < options.inputs; index++) {
     const kind = INPUT_KINDS[index % INPUT_KINDS.length]!
-    const input = makeInput(kind, target, prng)
+    const input = makeInput(kind, target, prng, scratch)
     let code: string | undefined
     let defect: string | undefined
     try {
@@ -88,9 +89,12 @@ export function fuzz(target: FuzzTarget, options: FuzzOptions): FuzzReport {
   return report
 }
 
-let scratch: Uint8Array | undefined
+/** Per run, so that a seed replays the same inputs whatever ran before. */
+interface Scratch {
+  bytes: Uint8Array | undefined
+}
 
-function makeInput(kind: InputKind, target: FuzzTarget, prng: Prng): Uint8Array {
+function makeInput(kind: InputKind, target: FuzzTarget, prng: Prng, scratch: Scratch): Uint8Array {
   const valid = target.corpus[prng.int(target.corpus.length)]!
   switch (kind) {
     case 'random': return randomBytes(prng, prng.int(Math.min(target.sizeMax, RANDOM_BYTES_MAX) + 1))
@@ -101,8 +105,8 @@ function makeInput(kind: InputKind, target: FuzzTarget, prng: Prng): Uint8Array 
       // frame would start. Cut from one buffer: for megabyte bounds, a new one each time would
       // be most of the run.
       const length = target.sizeMax + 1 + (prng.int(16) === 0 ? prng.int(target.sizeMax + 1) : prng.int(16))
-      scratch = scratch !== undefined && scratch.byteLength >= length ? scratch : randomBytes(prng, 2 * target.sizeMax + 17)
-      const bytes = scratch.subarray(0, length)
+      if (scratch.bytes === undefined || scratch.bytes.byteLength < length) scratch.bytes = randomBytes(prng, 2 * target.sizeMax + 17)
+      const bytes = scratch.bytes.subarray(0, length)
       bytes.set(valid.subarray(0, Math.min(valid.byteLength, length)))
       return bytes
     }
