@@ -1,0 +1,16 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { crashAdds } from '../testing/crash-add.ts'
+import { tempDir } from '../testing/temp.ts'
+
+/** The 50 and more: npm run bench:crash. */
+const QUICK_KILLS = 8
+
+test(`shoal add killed with SIGKILL at ${QUICK_KILLS} seeded instants: the repository opens, every block verifies, every pin is complete, and the add then gives the right CID`, { timeout: 180_000 }, async (t) => {
+  const report = await crashAdds(await tempDir(t), { kills: QUICK_KILLS, fileMib: 4, seed: process.env['SHOAL_SEED'] ?? 'quick' })
+  assert.deepEqual(report.problems, [], `replay: SHOAL_SEED=${process.env['SHOAL_SEED'] ?? 'quick'}`)
+  assert.equal(report.kills, QUICK_KILLS)
+  assert.ok(report.killsAfterExit < QUICK_KILLS, `some kills landed mid-add: ${JSON.stringify(report.killAfterMs)} (an add takes ${report.addMs.toFixed(0)} ms)`)
+  assert.ok(report.blocksChecked > 0, 'blocks were written before some kill')
+  assert.ok(report.finalCidMatches, 'the add after the kills gives the CID of an add into a fresh repository')
+})
