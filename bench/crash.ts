@@ -1,28 +1,47 @@
 /**
- * `npm run bench:crash [-- --kills N --file-mib M --seed S]` (default 50 kills of the add of a
- * 16 MiB file): src/testing/crash-add.ts, with what each check found.
+ * `npm run bench:crash [-- --kills N --download-kills D --file-mib M --seed S]` (defaults: 50
+ * kills of `shoal add` and 50 of a leecher daemon mid-download, a 16 MiB file): the harnesses
+ * of src/testing/crash-add.ts and crash-download.ts, with what their checks found.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { crashAdds } from '../src/testing/crash-add.ts'
+import { crashDownloads } from '../src/testing/crash-download.ts'
+import type { HasAfter } from '../src/testing/temp.ts'
 
 const { values } = parseArgs({ options: {
   kills: { type: 'string', default: '50' },
+  'download-kills': { type: 'string', default: '50' },
   'file-mib': { type: 'string', default: '16' },
   seed: { type: 'string', default: '1' },
 } })
+const fileMib = Number(values['file-mib'])
+const spread = (instants: number[]): string => {
+  const sorted = [...instants].sort((a, b) => a - b)
+  return `${sorted[0]}–${sorted.at(-1)} ms (median ${sorted[sorted.length >> 1]})`
+}
 const directory = await mkdtemp(join(tmpdir(), 'shoal-crash-'))
+const cleanups: Array<() => unknown> = []
+const context = { after: (cleanup: () => unknown) => void cleanups.push(cleanup) } as unknown as HasAfter
+let problems = 0
 try {
-  const report = await crashAdds(directory, { kills: Number(values.kills), fileMib: Number(values['file-mib']), seed: values.seed })
-  const sorted = [...report.killAfterMs].sort((a, b) => a - b)
-  console.log(`shoal add of ${values['file-mib']} MiB (uninterrupted: ${report.addMs.toFixed(0)} ms), killed with SIGKILL ${report.kills} times, seed ${values.seed}`)
-  console.log(`kill instants: ${sorted[0]}–${sorted.at(-1)} ms after start (median ${sorted[sorted.length >> 1]}); ${report.killsAfterExit} found the add already done`)
-  console.log(`checks after each kill: ${report.blocksChecked} block reads verified, ${report.pinsChecked} pins read back whole`)
-  console.log(`final add gives the fresh repository's CID: ${report.finalCidMatches}`)
-  console.log(report.problems.length === 0 ? 'problems: none' : `problems (${report.problems.length}):\n  ${report.problems.join('\n  ')}`)
-  process.exitCode = report.problems.length === 0 && report.finalCidMatches ? 0 : 1
+  const add = await crashAdds(join(directory, 'add'), { kills: Number(values.kills), fileMib, seed: values.seed })
+  console.log(`shoal add of ${fileMib} MiB (uninterrupted: ${add.addMs.toFixed(0)} ms), killed with SIGKILL ${add.kills} times, seed ${values.seed}`)
+  console.log(`  kill instants ${spread(add.killAfterMs)} after start; ${add.killsAfterExit} found the add already done`)
+  console.log(`  checks after each kill: ${add.blocksChecked} block reads verified, ${add.pinsChecked} pins read back whole; final add gives the fresh repository's CID: ${add.finalCidMatches}`)
+  console.log(`  problems: ${add.problems.length === 0 ? 'none' : add.problems.join('; ')}`)
+  problems += add.problems.length + (add.finalCidMatches ? 0 : 1)
+
+  const download = await crashDownloads(context, join(directory, 'download'), { kills: Number(values['download-kills']), fileMib, seed: values.seed })
+  console.log(`a leecher daemon fetching ${fileMib} MiB (uninterrupted: ${download.fetchMs.toFixed(0)} ms) killed with SIGKILL ${download.kills} times`)
+  console.log(`  kill instants ${spread(download.killAfterMs)} after the fetch started; held after each kill (MiB): ${download.heldBytes.map((bytes) => (bytes / 2 ** 20).toFixed(0)).join(' ')}`)
+  console.log(`  final fetch received ${download.finalReceivedBytes} bytes for ${download.finalMissingBytes} missing (${download.finalReceivedBytes - download.finalMissingBytes} fetched again)`)
+  console.log(`  problems: ${download.problems.length === 0 ? 'none' : download.problems.join('; ')}`)
+  problems += download.problems.length
 } finally {
+  for (const cleanup of cleanups.reverse()) await cleanup()
   await rm(directory, { recursive: true, force: true })
 }
+process.exitCode = problems === 0 ? 0 : 1

@@ -1,0 +1,114 @@
+/**
+ * Crash safety of a swarm download: a leecher daemon fetches a file from a seeder daemon (both
+ * on loopback) and is killed with SIGKILL at a seeded random instant of the fetch, again and
+ * again. After every kill its repository is opened in this process and checked (it opens,
+ * every block verifies, every pin is complete), and the bytes of the file it holds are
+ * counted. At the end a fetch runs to completion: it must receive no more than what was
+ * missing, give or take the few blocks the endgame asks of two peers at once.
+ */
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import * as dagPb from '@ipld/dag-pb'
+import { CID } from 'multiformats/cid'
+import { HttpClient } from '../api/http-client.ts'
+import { Prng } from '../core/prng.ts'
+import { ShoalNode } from '../node/shoal-node.ts'
+import { runShoal, startDaemon, type Daemon } from './cli.ts'
+import { pseudoRandomBytes, type HasAfter } from './temp.ts'
+
+export interface DownloadCrashReport {
+  kills: number
+  killAfterMs: number[]
+  /** An uninterrupted fetch of the file by a fresh leecher, API call to result. */
+  fetchMs: number
+  fileBytes: number
+  /** What the leecher held after each kill (file bytes, in raw leaves). */
+  heldBytes: number[]
+  /** The final fetch: what it received, and what was missing when it started. */
+  finalReceivedBytes: number
+  finalMissingBytes: number
+  problems: string[]
+}
+
+const MiB = 1024 * 1024
+
+export async function crashDownloads(t: HasAfter, directory: string, options: { kills: number; fileMib: number; seed: string }): Promise<DownloadCrashReport> {
+  const prng = Prng.fromSeed(`crash-download/${options.seed}`)
+  const source = join(directory, 'source.bin')
+  const fileBytes = options.fileMib * MiB
+  await writeFile(source, pseudoRandomBytes(fileBytes, 11))
+  const seeder = await startDaemon(t, join(directory, 'seeder'))
+  const added = await runShoal(['--repo', seeder.repo, 'add', '--quiet', source])
+  if (added.code !== 0) throw new Error(`add on the seeder failed: ${added.stderr}`)
+  const cid = added.stdout.trim()
+
+  const reference = await startDaemon(t, join(directory, 'reference'), { bootstrap: [seeder.address] })
+  const startedMs = performance.now()
+  await (await apiOf(reference)).fetch(cid)
+  const fetchMs = performance.now() - startedMs
+  reference.process.kill('SIGKILL')
+
+  const repo = join(directory, 'leecher')
+  const report: DownloadCrashReport = { kills: 0, killAfterMs: [], fetchMs, fileBytes, heldBytes: [], finalReceivedBytes: 0, finalMissingBytes: 0, problems: [] }
+  for (let kill = 0; kill < options.kills; kill++) {
+    const leecher = await startDaemon(t, repo, { bootstrap: [seeder.address] })
+    const delayMs = prng.int(Math.ceil(fetchMs))
+    const fetching = (await apiOf(leecher)).fetch(cid).catch(() => undefined)
+    await sleep(delayMs)
+    leecher.process.kill('SIGKILL')
+    await new Promise((resolve) => leecher.process.once('exit', resolve))
+    await fetching
+    report.kills++
+    report.killAfterMs.push(delayMs)
+    report.heldBytes.push(await check(repo, cid, report, `kill ${kill} at ${delayMs} ms`))
+  }
+  report.finalMissingBytes = fileBytes - (report.heldBytes.at(-1) ?? 0)
+  const leecher = await startDaemon(t, repo, { bootstrap: [seeder.address] })
+  const result = await (await apiOf(leecher)).fetch(cid)
+  report.finalReceivedBytes = result.bytesReceived
+  leecher.process.kill('SIGKILL')
+  await new Promise((resolve) => leecher.process.once('exit', resolve))
+  const held = await check(repo, cid, report, 'after the final fetch')
+  if (held !== fileBytes) report.problems.push(`after the final fetch the leecher holds ${held} of ${fileBytes} bytes`)
+  return report
+}
+
+async function apiOf(daemon: Daemon): Promise<HttpClient> {
+  return new HttpClient((await readFile(join(daemon.repo, 'api'), 'utf8')).trim())
+}
+
+/** Opens the repository as the next command would and checks it; resolves with the bytes of the file under `root` it holds. */
+async function check(repo: string, root: string, report: DownloadCrashReport, when: string): Promise<number> {
+  let node: ShoalNode
+  try {
+    node = await ShoalNode.open(repo)
+  } catch (error) {
+    report.problems.push(`${when}: the repository did not open: ${(error as Error).message}`)
+    return 0
+  }
+  try {
+    const verify = await node.repoVerify()
+    for (const corrupt of verify.corrupt) report.problems.push(`${when}: block ${corrupt} is corrupt`)
+    for (const pin of await node.pinLs()) {
+      try {
+        for await (const _chunk of node.cat(pin.cid)) { /* every block read is hashed */ }
+      } catch (error) {
+        report.problems.push(`${when}: pin ${pin.cid} is incomplete: ${(error as Error).message}`)
+      }
+    }
+    const blocks = node.repo.blocks
+    const rootCid = CID.parse(root)
+    if (!(await blocks.has(rootCid))) return 0
+    let held = 0
+    for (const link of dagPb.decode(await blocks.get(rootCid)).Links) {
+      if (await blocks.has(link.Hash)) held += (await blocks.get(link.Hash)).byteLength
+    }
+    return held
+  } finally {
+    await node.close()
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
