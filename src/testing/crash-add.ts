@@ -7,7 +7,7 @@
  * read back, each block hashed). At the end an add runs to completion and must give the CID
  * of an add into a fresh repository.
  */
-import { writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Prng } from '../core/prng.ts'
 import { initRepo } from '../node/repo.ts'
@@ -35,6 +35,7 @@ const MiB = 1024 * 1024
 
 export async function crashAdds(directory: string, options: { kills: number; fileMib: number; seed: string }): Promise<AddCrashReport> {
   const prng = Prng.fromSeed(`crash-add/${options.seed}`)
+  await mkdir(directory, { recursive: true })
   const source = join(directory, 'source.bin')
   await writeFile(source, pseudoRandomBytes(options.fileMib * MiB, 7))
   const reference = join(directory, 'reference')

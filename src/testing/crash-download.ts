@@ -6,7 +6,7 @@
  * counted. At the end a fetch runs to completion: it must receive no more than what was
  * missing, give or take the few blocks the endgame asks of two peers at once.
  */
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
@@ -34,6 +34,7 @@ const MiB = 1024 * 1024
 
 export async function crashDownloads(t: HasAfter, directory: string, options: { kills: number; fileMib: number; seed: string }): Promise<DownloadCrashReport> {
   const prng = Prng.fromSeed(`crash-download/${options.seed}`)
+  await mkdir(directory, { recursive: true })
   const source = join(directory, 'source.bin')
   const fileBytes = options.fileMib * MiB
   await writeFile(source, pseudoRandomBytes(fileBytes, 11))
