@@ -36,7 +36,7 @@ try {
 
   const download = await crashDownloads(context, join(directory, 'download'), { kills: Number(values['download-kills']), fileMib, seed: values.seed })
   console.log(`a leecher daemon fetching ${fileMib} MiB (uninterrupted: ${download.fetchMs.toFixed(0)} ms) killed with SIGKILL ${download.kills} times`)
-  console.log(`  kill instants ${spread(download.killAfterMs)} after the fetch started; held after each kill (MiB): ${download.heldBytes.map((bytes) => (bytes / 2 ** 20).toFixed(0)).join(' ')}`)
+  console.log(`  kill instants ${spread(download.killAfterMs)} after the fetch started; ${download.completedBeforeKill} found the file whole; held after each kill (MiB): ${download.heldBytes.map((bytes) => (bytes / 2 ** 20).toFixed(0)).join(' ')}`)
   console.log(`  final fetch received ${download.finalReceivedBytes} bytes for ${download.finalMissingBytes} missing (${download.finalReceivedBytes - download.finalMissingBytes} fetched again)`)
   console.log(`  problems: ${download.problems.length === 0 ? 'none' : download.problems.join('; ')}`)
   problems += download.problems.length

@@ -1,12 +1,13 @@
 /**
- * Crash safety of a swarm download: a leecher daemon fetches a file from a seeder daemon (both
- * on loopback) and is killed with SIGKILL at a seeded random instant of the fetch, again and
- * again. After every kill its repository is opened in this process and checked (it opens,
- * every block verifies, every pin is complete), and the bytes of the file it holds are
- * counted. At the end a fetch runs to completion: it must receive no more than what was
- * missing, give or take the few blocks the endgame asks of two peers at once.
+ * Crash safety of a swarm download: a leecher daemon fetches a file (one level of leaves under
+ * its root) from a seeder daemon, both on loopback, and is killed with SIGKILL at a seeded
+ * random instant of the fetch, again and again, each restart resuming from what it holds
+ * (once it holds the whole file, from an empty repository). After every kill its repository
+ * is opened in this process and checked (it opens, every block verifies, every pin is
+ * complete), and the bytes of the file it holds are counted. At the end a fetch runs to
+ * completion and reports what it received: no more than what was missing, with one seeder.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
@@ -22,8 +23,10 @@ export interface DownloadCrashReport {
   /** An uninterrupted fetch of the file by a fresh leecher, API call to result. */
   fetchMs: number
   fileBytes: number
-  /** What the leecher held after each kill (file bytes, in raw leaves). */
+  /** What the leecher held after each kill (bytes of the file). */
   heldBytes: number[]
+  /** Kills that found the file whole; the repository was then emptied for the next round. */
+  completedBeforeKill: number
   /** The final fetch: what it received, and what was missing when it started. */
   finalReceivedBytes: number
   finalMissingBytes: number
@@ -50,9 +53,11 @@ export async function crashDownloads(t: HasAfter, directory: string, options: { 
   reference.process.kill('SIGKILL')
 
   const repo = join(directory, 'leecher')
-  const report: DownloadCrashReport = { kills: 0, killAfterMs: [], fetchMs, fileBytes, heldBytes: [], finalReceivedBytes: 0, finalMissingBytes: 0, problems: [] }
+  const report: DownloadCrashReport = { kills: 0, killAfterMs: [], fetchMs, fileBytes, heldBytes: [], completedBeforeKill: 0, finalReceivedBytes: 0, finalMissingBytes: 0, problems: [] }
+  let held = 0
   for (let kill = 0; kill < options.kills; kill++) {
     const leecher = await startDaemon(t, repo, { bootstrap: [seeder.address] })
+    // Within the time a whole fetch takes from a fresh start (finding the seeder included).
     const delayMs = prng.int(Math.ceil(fetchMs))
     const fetching = (await apiOf(leecher)).fetch(cid).catch(() => undefined)
     await sleep(delayMs)
@@ -61,15 +66,22 @@ export async function crashDownloads(t: HasAfter, directory: string, options: { 
     await fetching
     report.kills++
     report.killAfterMs.push(delayMs)
-    report.heldBytes.push(await check(repo, cid, report, `kill ${kill} at ${delayMs} ms`))
+    held = await check(repo, cid, report, `kill ${kill} at ${delayMs} ms`)
+    report.heldBytes.push(held)
+    if (held === fileBytes) {
+      // Done before the kill: the next rounds start over from an empty repository.
+      report.completedBeforeKill++
+      await rm(repo, { recursive: true, force: true })
+      held = 0
+    }
   }
-  report.finalMissingBytes = fileBytes - (report.heldBytes.at(-1) ?? 0)
+  report.finalMissingBytes = fileBytes - held
   const leecher = await startDaemon(t, repo, { bootstrap: [seeder.address] })
   const result = await (await apiOf(leecher)).fetch(cid)
   report.finalReceivedBytes = result.bytesReceived
   leecher.process.kill('SIGKILL')
   await new Promise((resolve) => leecher.process.once('exit', resolve))
-  const held = await check(repo, cid, report, 'after the final fetch')
+  held = await check(repo, cid, report, 'after the final fetch')
   if (held !== fileBytes) report.problems.push(`after the final fetch the leecher holds ${held} of ${fileBytes} bytes`)
   return report
 }
