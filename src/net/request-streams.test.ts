@@ -316,7 +316,7 @@ test('a server that never answers: the core times out first, then the driver end
   await slow.libp2p.dial(b.libp2p.getMultiaddrs())
   const started = performance.now()
   const id = ask(slow, b.peer, bytes(SILENT, 1), { timeoutMs: 100 })
-  await waitFor(() => slow.core.timedOut.includes(id), 'the core timed it out')
+  await waitFor(() => slow.core.timedOut.includes(id), () => `the core timed it out (ended: ${JSON.stringify(slow.core.endingOf(id))}; ${JSON.stringify(slow.metrics.snapshot())})`)
   assert.equal(slow.core.endingOf(id), undefined, 'the driver has not ended it yet')
   assert.deepEqual(await ending(slow, id), { type: 'request-failed', peer: b.peer, id, reason: 'timeout' })
   const elapsedMs = performance.now() - started
