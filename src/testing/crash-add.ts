@@ -9,6 +9,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Prng } from '../core/prng.ts'
 import { initRepo } from '../node/repo.ts'
 import { ShoalNode } from '../node/shoal-node.ts'
@@ -68,30 +69,37 @@ export async function crashAdds(directory: string, options: { kills: number; fil
 }
 
 async function check(repo: string, report: AddCrashReport, when: string): Promise<void> {
+  const checked = await checkRepository(repo, when, report.problems, async () => undefined)
+  report.blocksChecked += checked?.blockCount ?? 0
+  report.pinsChecked += checked?.pinCount ?? 0
+}
+
+/**
+ * Opens the repository as the next command would and checks it: it opens, every block
+ * verifies, every pin reads back whole (each block hashed). What is wrong goes to `problems`;
+ * `then` looks further while the repository is open. Undefined if it did not open.
+ */
+export async function checkRepository<T>(repo: string, when: string, problems: string[], then: (node: ShoalNode) => Promise<T>): Promise<{ blockCount: number; pinCount: number; value: T } | undefined> {
   let node: ShoalNode
   try {
     node = await ShoalNode.open(repo)
   } catch (error) {
-    report.problems.push(`${when}: the repository did not open: ${(error as Error).message}`)
-    return
+    problems.push(`${when}: the repository did not open: ${(error as Error).message}`)
+    return undefined
   }
   try {
     const verify = await node.repoVerify()
-    report.blocksChecked += verify.blockCount
-    for (const cid of verify.corrupt) report.problems.push(`${when}: block ${cid} is corrupt`)
-    for (const pin of await node.pinLs()) {
-      report.pinsChecked++
+    for (const cid of verify.corrupt) problems.push(`${when}: block ${cid} is corrupt`)
+    const pins = await node.pinLs()
+    for (const pin of pins) {
       try {
         for await (const _chunk of node.cat(pin.cid)) { /* every block read is hashed */ }
       } catch (error) {
-        report.problems.push(`${when}: pin ${pin.cid} is incomplete: ${(error as Error).message}`)
+        problems.push(`${when}: pin ${pin.cid} is incomplete: ${(error as Error).message}`)
       }
     }
+    return { blockCount: verify.blockCount, pinCount: pins.length, value: await then(node) }
   } finally {
     await node.close()
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }

@@ -9,12 +9,13 @@
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
 import { HttpClient } from '../api/http-client.ts'
 import { Prng } from '../core/prng.ts'
-import { ShoalNode } from '../node/shoal-node.ts'
 import { runShoal, startDaemon, type Daemon } from './cli.ts'
+import { checkRepository } from './crash-add.ts'
 import { pseudoRandomBytes, type HasAfter } from './temp.ts'
 
 export interface DownloadCrashReport {
@@ -90,25 +91,9 @@ async function apiOf(daemon: Daemon): Promise<HttpClient> {
   return new HttpClient((await readFile(join(daemon.repo, 'api'), 'utf8')).trim())
 }
 
-/** Opens the repository as the next command would and checks it; resolves with the bytes of the file under `root` it holds. */
+/** Checks the repository (checkRepository); resolves with the bytes of the file under `root` it holds. */
 async function check(repo: string, root: string, report: DownloadCrashReport, when: string): Promise<number> {
-  let node: ShoalNode
-  try {
-    node = await ShoalNode.open(repo)
-  } catch (error) {
-    report.problems.push(`${when}: the repository did not open: ${(error as Error).message}`)
-    return 0
-  }
-  try {
-    const verify = await node.repoVerify()
-    for (const corrupt of verify.corrupt) report.problems.push(`${when}: block ${corrupt} is corrupt`)
-    for (const pin of await node.pinLs()) {
-      try {
-        for await (const _chunk of node.cat(pin.cid)) { /* every block read is hashed */ }
-      } catch (error) {
-        report.problems.push(`${when}: pin ${pin.cid} is incomplete: ${(error as Error).message}`)
-      }
-    }
+  const checked = await checkRepository(repo, when, report.problems, async (node) => {
     const blocks = node.repo.blocks
     const rootCid = CID.parse(root)
     if (!(await blocks.has(rootCid))) return 0
@@ -117,11 +102,6 @@ async function check(repo: string, root: string, report: DownloadCrashReport, wh
       if (await blocks.has(link.Hash)) held += (await blocks.get(link.Hash)).byteLength
     }
     return held
-  } finally {
-    await node.close()
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
+  })
+  return checked?.value ?? 0
 }

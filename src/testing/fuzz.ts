@@ -6,6 +6,7 @@
  * input with a few bytes changed, inserted or removed. Each input must be accepted or refused
  * with one of the target's reason codes; anything thrown, or an unknown code, is a defect.
  */
+import { concat } from 'uint8arrays/concat'
 import { Prng } from '../core/prng.ts'
 
 export interface FuzzTarget {
@@ -99,7 +100,7 @@ function makeInput(kind: InputKind, target: FuzzTarget, prng: Prng, scratch: Scr
   switch (kind) {
     case 'random': return randomBytes(prng, prng.int(Math.min(target.sizeMax, RANDOM_BYTES_MAX) + 1))
     case 'truncated': return valid.slice(0, prng.int(valid.byteLength + 1))
-    case 'trailing': return concat(valid, randomBytes(prng, 1 + prng.int(16)))
+    case 'trailing': return concat([valid, randomBytes(prng, 1 + prng.int(16))])
     case 'oversized': {
       // Just past the bound, or (one in 16) up to twice it; valid bytes first, as a peer's real
       // frame would start. Cut from one buffer: for megabyte bounds, a new one each time would
@@ -116,8 +117,8 @@ function makeInput(kind: InputKind, target: FuzzTarget, prng: Prng, scratch: Scr
         const at = prng.int(bytes.byteLength + 1)
         const operation = prng.int(3)
         if (operation === 0 && at < bytes.byteLength) bytes[at] = prng.int(256)
-        else if (operation === 1) bytes = concat(bytes.subarray(0, at), Uint8Array.of(prng.int(256)), bytes.subarray(at))
-        else if (at < bytes.byteLength) bytes = concat(bytes.subarray(0, at), bytes.subarray(at + 1))
+        else if (operation === 1) bytes = concat([bytes.subarray(0, at), Uint8Array.of(prng.int(256)), bytes.subarray(at)])
+        else if (at < bytes.byteLength) bytes = concat([bytes.subarray(0, at), bytes.subarray(at + 1)])
       }
       return bytes
     }
@@ -129,16 +130,6 @@ function randomBytes(prng: Prng, length: number): Uint8Array {
   for (let index = 0; index < length; index += 4) {
     const word = prng.nextUint32()
     for (let shift = 0; shift < 4 && index + shift < length; shift++) bytes[index + shift] = (word >>> (8 * shift)) & 0xff
-  }
-  return bytes
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0))
-  let offset = 0
-  for (const part of parts) {
-    bytes.set(part, offset)
-    offset += part.byteLength
   }
   return bytes
 }

@@ -3,20 +3,11 @@ import { describe, it } from 'node:test'
 import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { createIPNSRecord, marshalIPNSRecord, multihashToIPNSRoutingKey } from 'ipns'
+import { concat } from 'uint8arrays/concat'
 import { DEFAULT_RECORD_VALIDATORS, ipnsValidator, namespaceOf, publicKeyValidator, validateRecord } from './validators.ts'
 
 const encoder = new TextEncoder()
 const VALUE = '/ipfs/bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const bytes = new Uint8Array(parts.reduce((total, part) => total + part.byteLength, 0))
-  let offset = 0
-  for (const part of parts) {
-    bytes.set(part, offset)
-    offset += part.byteLength
-  }
-  return bytes
-}
 
 describe('record validators', () => {
   it('reads the namespace between the first two slashes', () => {
@@ -30,7 +21,7 @@ describe('record validators', () => {
 
   it('accepts a public key under its sha2-256 multihash and refuses another', async () => {
     const key = publicKeyToProtobuf((await generateKeyPair('Ed25519')).publicKey)
-    const routingKey = concat(encoder.encode('/pk/'), new Uint8Array([0x12, 0x20]), sha256(key))
+    const routingKey = concat([encoder.encode('/pk/'), new Uint8Array([0x12, 0x20]), sha256(key)])
     assert.equal(publicKeyValidator.validate(routingKey, key, 0), undefined)
     const other = publicKeyToProtobuf((await generateKeyPair('Ed25519')).publicKey)
     assert.equal(publicKeyValidator.validate(routingKey, other, 0), 'pk-hash-mismatch')
