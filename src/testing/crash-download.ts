@@ -24,11 +24,11 @@ export interface DownloadCrashReport {
   /** An uninterrupted fetch of the file by a fresh leecher, API call to result. */
   fetchMs: number
   fileBytes: number
-  /** What the leecher held after each kill (bytes of the file). */
+  /** What the leecher held after each kill: bytes of the file's blocks, its root's included. */
   heldBytes: number[]
   /** Kills that found the file whole; the repository was then emptied for the next round. */
   completedBeforeKill: number
-  /** The final fetch: what it received, and what was missing when it started. */
+  /** The final fetch: what it received, and what was missing when it started (blocks' bytes, as heldBytes). */
   finalReceivedBytes: number
   finalMissingBytes: number
   problems: string[]
@@ -52,9 +52,13 @@ export async function crashDownloads(t: HasAfter, directory: string, options: { 
   await (await apiOf(reference)).fetch(cid)
   const fetchMs = performance.now() - startedMs
   reference.process.kill('SIGKILL')
+  await new Promise((resolve) => reference.process.once('exit', resolve))
+  const problems: string[] = []
+  // What a whole copy holds: the file's bytes and the root block's.
+  const dagBytes = await check(join(directory, 'reference'), cid, problems, 'after the reference fetch')
 
   const repo = join(directory, 'leecher')
-  const report: DownloadCrashReport = { kills: 0, killAfterMs: [], fetchMs, fileBytes, heldBytes: [], completedBeforeKill: 0, finalReceivedBytes: 0, finalMissingBytes: 0, problems: [] }
+  const report: DownloadCrashReport = { kills: 0, killAfterMs: [], fetchMs, fileBytes, heldBytes: [], completedBeforeKill: 0, finalReceivedBytes: 0, finalMissingBytes: 0, problems }
   let held = 0
   for (let kill = 0; kill < options.kills; kill++) {
     const leecher = await startDaemon(t, repo, { bootstrap: [seeder.address] })
@@ -67,23 +71,23 @@ export async function crashDownloads(t: HasAfter, directory: string, options: { 
     await fetching
     report.kills++
     report.killAfterMs.push(delayMs)
-    held = await check(repo, cid, report, `kill ${kill} at ${delayMs} ms`)
+    held = await check(repo, cid, report.problems, `kill ${kill} at ${delayMs} ms`)
     report.heldBytes.push(held)
-    if (held === fileBytes) {
+    if (held === dagBytes) {
       // Done before the kill: the next rounds start over from an empty repository.
       report.completedBeforeKill++
       await rm(repo, { recursive: true, force: true })
       held = 0
     }
   }
-  report.finalMissingBytes = fileBytes - held
+  report.finalMissingBytes = dagBytes - held
   const leecher = await startDaemon(t, repo, { bootstrap: [seeder.address] })
   const result = await (await apiOf(leecher)).fetch(cid)
   report.finalReceivedBytes = result.bytesReceived
   leecher.process.kill('SIGKILL')
   await new Promise((resolve) => leecher.process.once('exit', resolve))
-  held = await check(repo, cid, report, 'after the final fetch')
-  if (held !== fileBytes) report.problems.push(`after the final fetch the leecher holds ${held} of ${fileBytes} bytes`)
+  held = await check(repo, cid, report.problems, 'after the final fetch')
+  if (held !== dagBytes) report.problems.push(`after the final fetch the leecher holds ${held} of ${dagBytes} bytes`)
   return report
 }
 
@@ -91,14 +95,15 @@ async function apiOf(daemon: Daemon): Promise<HttpClient> {
   return new HttpClient((await readFile(join(daemon.repo, 'api'), 'utf8')).trim())
 }
 
-/** Checks the repository (checkRepository); resolves with the bytes of the file under `root` it holds. */
-async function check(repo: string, root: string, report: DownloadCrashReport, when: string): Promise<number> {
-  const checked = await checkRepository(repo, when, report.problems, async (node) => {
+/** Checks the repository (checkRepository); resolves with the bytes of the blocks of the DAG under `root` it holds. */
+async function check(repo: string, root: string, problems: string[], when: string): Promise<number> {
+  const checked = await checkRepository(repo, when, problems, async (node) => {
     const blocks = node.repo.blocks
     const rootCid = CID.parse(root)
     if (!(await blocks.has(rootCid))) return 0
-    let held = 0
-    for (const link of dagPb.decode(await blocks.get(rootCid)).Links) {
+    const rootBlock = await blocks.get(rootCid)
+    let held = rootBlock.byteLength
+    for (const link of dagPb.decode(rootBlock).Links) {
       if (await blocks.has(link.Hash)) held += (await blocks.get(link.Hash)).byteLength
     }
     return held
