@@ -81,3 +81,22 @@ test('a peer serving bad blocks is banned and nothing it sent is stored; the fet
   await libp2p.dial(fetcher.network.host.getMultiaddrs()[0]!).catch(() => undefined)
   await eventually('the banned peer to be hung up on', async () => (libp2p.getConnections().length === 0 ? true : undefined), 10_000)
 })
+
+test('content gc removed is downloaded again by a later fetch, not found complete at once', { timeout: 60_000 }, async (t) => {
+  const [seeder, fetcher] = await Promise.all([onlineNode(t), onlineNode(t)])
+  const bytes = new Uint8Array(randomBytes(300_000))
+  const [added] = await seeder.node.add((async function* () {
+    yield { kind: 'file' as const, path: '', content: (async function* () { yield bytes })() }
+  })())
+  await fetcher.node.swarmConnect(seeder.network.announcedAddresses()[0]!)
+  const counters = fetcher.network.swarm.core.counters
+  for (const round of [1, 2]) {
+    const receivedBefore = counters.bytesReceived
+    await fetcher.node.fetch(added!.cid, { pin: false })
+    assert.ok(counters.bytesReceived - receivedBefore >= bytes.byteLength, `round ${round}: received ${counters.bytesReceived - receivedBefore} bytes`)
+    assert.deepEqual(Buffer.concat(await Array.fromAsync(fetcher.node.cat(added!.cid))), Buffer.from(bytes))
+    const collected = await fetcher.node.gc()
+    assert.ok(collected.removedBlockCount > 0, `round ${round}: gc removed nothing`)
+    assert.equal((await fetcher.node.repoStat()).blockCount, 0)
+  }
+})

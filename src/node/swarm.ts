@@ -224,6 +224,20 @@ export class Swarm {
     if (!this.#stopped) this.#driver?.input(input)
   }
 
+  /**
+   * Blocks gc removed. The swarm session of content whose root went closes, and the content's
+   * seeding limits are forgotten: otherwise the session, complete, would answer a later fetch
+   * at once with nothing stored, and offer peers blocks it cannot read.
+   */
+  removed(cids: Iterable<CID>): void {
+    for (const cid of cids) {
+      const root = asContentKey(cid.toString())
+      this.#seeding.delete(root)
+      this.#stoppedSeeding.delete(root)
+      this.#input({ type: 'close', root })
+    }
+  }
+
   #abandon(key: ContentKey, waiter: Waiter, reason: unknown): void {
     const active = this.#fetches.get(key)
     if (active === undefined || !active.waiters.delete(waiter)) return
