@@ -18,7 +18,7 @@
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
-import { checkBlock, DAG_PB_CODE, RAW_CODE } from '../core/content/cid.ts'
+import { blockKey, checkBlock, DAG_PB_CODE, RAW_CODE } from '../core/content/cid.ts'
 import { isShoalError, ShoalError } from '../core/errors.ts'
 import { Prng } from '../core/prng.ts'
 import { asPeerId, type NetworkInput, type PeerId } from '../core/sans-io.ts'
@@ -225,13 +225,17 @@ export class Swarm {
   }
 
   /**
-   * Blocks gc removed. The swarm session of content whose root went closes, and the content's
-   * seeding limits are forgotten: otherwise the session, complete, would answer a later fetch
-   * at once with nothing stored, and offer peers blocks it cannot read.
+   * Blocks gc removed. The swarm session of content whose root went closes, its seeding
+   * limits are forgotten, and what is known complete is looked up again: otherwise a session,
+   * complete, would answer a later fetch at once with nothing stored, and offer peers blocks
+   * it cannot read. Matched by multihash: the store names its blocks as raw CIDs.
    */
-  removed(cids: Iterable<CID>): void {
-    for (const cid of cids) {
-      const root = asContentKey(cid.toString())
+  removed(cids: readonly CID[]): void {
+    if (cids.length === 0) return
+    this.#completeContent.clear()
+    const removed = new Set(cids.map(blockKey))
+    for (const root of new Set([...this.core.sessionRoots(), ...this.#seeding.keys(), ...this.#stoppedSeeding])) {
+      if (!removed.has(blockKey(CID.parse(root)))) continue
       this.#seeding.delete(root)
       this.#stoppedSeeding.delete(root)
       this.#input({ type: 'close', root })

@@ -365,6 +365,11 @@ export class SwarmCore {
     return session === undefined ? undefined : this.#progressOf(session)
   }
 
+  /** The content of every session, downloading or seeding. */
+  sessionRoots(): ContentKey[] {
+    return [...this.#sessions.keys()]
+  }
+
   get sessionCount(): number {
     return this.#sessions.size
   }
