@@ -9,7 +9,7 @@ import { createHost, NAT_TRAVERSAL_OFF, type ShoalHost } from '../src/net/host.t
 import { SHOAL_AGENT_VERSION } from '../src/version.ts'
 
 /** A single-IP testbed: every connection comes from 127.0.0.1. */
-export const HOST_LIMITS = { connectionsMax: 300, perIpMax: 1_000, inboundPerIpPerSecondMax: 1_000_000, streamsPerConnectionMax: 256, relayReservationsPerIpMax: 4 }
+export const HOST_LIMITS = { connectionsMax: 300, perIpMax: 1_000, inboundPerIpPerSecondMax: 1_000_000, streamsPerConnectionMax: 256, handshakesMax: 1_000, handshakesPerIpMax: 1_000, relayReservationsPerIpMax: 4 }
 
 /** Shoal's host settings (net/host.ts) for a libp2p reference node, so that neither refuses the other's testbed load. */
 export const REFERENCE_CONNECTION_MANAGER = {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { MultiaddrConnection, PeerId } from '@libp2p/interface'
+import { StreamAbortEvent, StreamCloseEvent, type MultiaddrConnection, type PeerId } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { ConnectionGuard, type ConnectionLimits, type ConnectionRefusal } from './connection-guard.ts'
@@ -11,19 +11,24 @@ function setup(limits: Partial<ConnectionLimits> = {}) {
   const refusals: ConnectionRefusal[] = []
   const open: Array<{ remoteAddr: Multiaddr; remotePeer: PeerId }> = []
   const guard = new ConnectionGuard(
-    { connectionsMax: 100, perIpMax: 100, inboundPerIpPerSecondMax: 1_000, streamsPerConnectionMax: 10, relayReservationsPerIpMax: 2, ...limits },
+    { connectionsMax: 100, perIpMax: 100, inboundPerIpPerSecondMax: 1_000, streamsPerConnectionMax: 10, handshakesMax: 100, handshakesPerIpMax: 100, relayReservationsPerIpMax: 2, ...limits },
     () => now,
     (reason) => refusals.push(reason),
   )
   guard.openConnections = () => open
   const gater = guard.gater()
+  /** An inbound connection at the gate: an event target, as libp2p's MultiaddrConnection is, to say when it closes. */
+  const arriving = (address: string): MultiaddrConnection => Object.assign(new EventTarget(), { remoteAddr: multiaddr(address) }) as unknown as MultiaddrConnection
+  const admitted = (connection: MultiaddrConnection): boolean => !(gater.denyInboundConnection!(connection) as boolean)
+  /** A connection that, once admitted, completes its handshake and opens. */
   const attempt = (address: string): boolean => {
-    const remoteAddr = multiaddr(address)
-    const denied = gater.denyInboundConnection!({ remoteAddr } as MultiaddrConnection) as boolean
-    if (!denied) open.push({ remoteAddr, remotePeer: ANY_PEER })
-    return !denied
+    const connection = arriving(address)
+    if (!admitted(connection)) return false
+    open.push({ remoteAddr: connection.remoteAddr, remotePeer: ANY_PEER })
+    guard.connectionOpened(connection.remoteAddr)
+    return true
   }
-  return { guard, gater, attempt, refusals, open, advance: (ms: number) => { now += ms } }
+  return { guard, gater, arriving, admitted, attempt, refusals, open, advance: (ms: number) => { now += ms } }
 }
 
 const ANY_PEER = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
@@ -61,4 +66,29 @@ test('a relay holds at most relayReservationsPerIpMax reservations for peers beh
   assert.equal(deny(peers[0]!), false, 'a peer renewing its own reservation is not')
   assert.equal(deny(peers[3]!), false, 'nor a peer behind another IP')
   assert.deepEqual(refusals, ['relay-reservations-per-ip'])
+})
+
+test('handshakes under way are limited per IP and in total; those that never open are counted by how they ended', () => {
+  const { guard, arriving, admitted, attempt, refusals } = setup({ handshakesMax: 5, handshakesPerIpMax: 2 })
+  const stalled = Array.from({ length: 4 }, (_, port) => arriving(`/ip4/10.0.0.1/tcp/${port + 1}`))
+  assert.deepEqual(stalled.map(admitted), [true, true, false, false])
+  assert.deepEqual(refusals, ['handshakes-per-ip-max', 'handshakes-per-ip-max'])
+  assert.ok(attempt('/ip4/10.0.0.1/tcp/99') === false, 'a third from the IP waits for a handshake to end')
+  const others = Array.from({ length: 4 }, (_, index) => arriving(`/ip4/10.0.1.${index + 1}/tcp/1`))
+  assert.deepEqual(others.map(admitted), [true, true, true, false], 'five handshakes at most in all')
+  assert.equal(refusals.at(-1), 'handshakes-max')
+
+  refusals.length = 0
+  stalled[0]!.dispatchEvent(new StreamCloseEvent(false))
+  stalled[1]!.dispatchEvent(new StreamAbortEvent(Object.assign(new Error('signal timed out'), { name: 'TimeoutError' })))
+  others[0]!.dispatchEvent(new StreamAbortEvent(Object.assign(new Error('bad noise'), { name: 'EncryptionFailedError' })))
+  assert.deepEqual(refusals, ['handshake-abandoned', 'handshake-timeout', 'handshake-failed'])
+  assert.ok(attempt('/ip4/10.0.0.1/tcp/100'), 'the IP has handshake slots again')
+  // An opened connection's close is not a handshake's end.
+  refusals.length = 0
+  const opened = arriving('/ip4/10.0.0.1/tcp/101')
+  assert.ok(admitted(opened))
+  guard.connectionOpened(opened.remoteAddr)
+  opened.dispatchEvent(new StreamCloseEvent(false))
+  assert.deepEqual(refusals, [])
 })

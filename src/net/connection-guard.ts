@@ -1,11 +1,14 @@
 /**
  * ConnectionGuard: the connection gater that holds the node's connection limits before
- * any handshake is spent on a connection: the total, the number from one IP address and
- * the rate of new inbound connections from one IP address; and, on a relay, the
- * reservations held for peers behind one IP address. Every refusal is counted by reason.
+ * any handshake is spent on a connection: the total, the number from one IP address, the
+ * rate of new inbound connections from one IP address, and the inbound handshakes under
+ * way (in all and from one IP address: a peer that opens connections and never finishes
+ * their handshake holds a slot until libp2p's upgrade timeout); and, on a relay, the
+ * reservations held for peers behind one IP address. Every refusal is counted by reason,
+ * and so is every admitted connection whose handshake failed, timed out or was abandoned.
  * libp2p's own limits stay on as a second line (see host.ts).
  */
-import type { ConnectionGater, MultiaddrConnection, PeerId } from '@libp2p/interface'
+import type { ConnectionGater, MultiaddrConnection, PeerId, StreamCloseEvent } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 export interface ConnectionLimits {
@@ -13,10 +16,19 @@ export interface ConnectionLimits {
   perIpMax: number
   inboundPerIpPerSecondMax: number
   streamsPerConnectionMax: number
+  /** Inbound connections admitted whose handshake (encryption, muxer) is not over, in all and from one IP. */
+  handshakesMax: number
+  handshakesPerIpMax: number
   relayReservationsPerIpMax: number
 }
 
-export type ConnectionRefusal = 'connections-max' | 'per-ip-max' | 'inbound-rate' | 'relay-reservations-per-ip'
+/** Why the guard refused an inbound connection or reservation, or how an admitted connection's handshake ended short. */
+export type ConnectionRefusal =
+  | 'connections-max' | 'per-ip-max' | 'inbound-rate' | 'handshakes-max' | 'handshakes-per-ip-max' | 'relay-reservations-per-ip'
+  | HandshakeFailure
+
+/** failed: the handshake was bad (libp2p aborted it with an error); timeout: it took too long; abandoned: the remote closed first. */
+export type HandshakeFailure = 'handshake-failed' | 'handshake-timeout' | 'handshake-abandoned'
 
 /** A per-IP token bucket: `inboundPerIpPerSecondMax` tokens a second, bursts of as many. */
 interface Bucket {
@@ -32,6 +44,8 @@ export class ConnectionGuard {
   readonly #now: () => number
   readonly #onRefused: (reason: ConnectionRefusal) => void
   readonly #buckets = new Map<string, Bucket>()
+  /** Admitted inbound connections still in their handshake, by remote address: their IP. */
+  readonly #handshakes = new Map<string, string | undefined>()
   /** Open connections as the host reports them; set once the host exists. */
   openConnections: () => ReadonlyArray<{ remoteAddr: Multiaddr; remotePeer: PeerId }> = () => []
   /** The relay's reservations, each with the address its client connected from. */
@@ -45,7 +59,7 @@ export class ConnectionGuard {
 
   gater(): ConnectionGater {
     return {
-      denyInboundConnection: (connection: MultiaddrConnection) => this.#denyInbound(connection.remoteAddr),
+      denyInboundConnection: (connection: MultiaddrConnection) => this.#denyInbound(connection),
       denyInboundRelayReservation: (source: PeerId) => this.#denyReservation(source),
     }
   }
@@ -63,17 +77,36 @@ export class ConnectionGuard {
     return held >= this.#limits.relayReservationsPerIpMax ? this.#refuse('relay-reservations-per-ip') : false
   }
 
-  #denyInbound(remote: Multiaddr): boolean {
-    const ip = ipOf(remote)
+  /** The host opened a connection: if it was an inbound one in its handshake, the handshake is over. */
+  connectionOpened(remote: Multiaddr): void {
+    this.#handshakes.delete(remote.toString())
+  }
+
+  #denyInbound(connection: MultiaddrConnection): boolean {
+    const ip = ipOf(connection.remoteAddr)
     const open = this.openConnections()
     if (open.length >= this.#limits.connectionsMax) return this.#refuse('connections-max')
     if (ip !== undefined) {
       if (!this.#takeToken(ip)) return this.#refuse('inbound-rate')
       let fromIp = 0
-      for (const connection of open) if (ipOf(connection.remoteAddr) === ip) fromIp++
+      for (const other of open) if (ipOf(other.remoteAddr) === ip) fromIp++
       if (fromIp >= this.#limits.perIpMax) return this.#refuse('per-ip-max')
+      let handshakesFromIp = 0
+      for (const other of this.#handshakes.values()) if (other === ip) handshakesFromIp++
+      if (handshakesFromIp >= this.#limits.handshakesPerIpMax) return this.#refuse('handshakes-per-ip-max')
     }
+    if (this.#handshakes.size >= this.#limits.handshakesMax) return this.#refuse('handshakes-max')
+    this.#admit(connection, ip)
     return false
+  }
+
+  #admit(connection: MultiaddrConnection, ip: string | undefined): void {
+    const key = connection.remoteAddr.toString()
+    this.#handshakes.set(key, ip)
+    connection.addEventListener('close', (event: StreamCloseEvent) => {
+      // Gone from the map: the connection opened, and this is its end, not its handshake's.
+      if (this.#handshakes.delete(key)) this.#onRefused(handshakeFailure(event))
+    }, { once: true })
   }
 
   #takeToken(ip: string): boolean {
@@ -96,6 +129,11 @@ export class ConnectionGuard {
     this.#onRefused(reason)
     return true
   }
+}
+
+function handshakeFailure(event: StreamCloseEvent): HandshakeFailure {
+  if (event.error === undefined) return 'handshake-abandoned'
+  return /timeout|abort/i.test(event.error.name) ? 'handshake-timeout' : 'handshake-failed'
 }
 
 function ipOf(address: Multiaddr): string | undefined {

@@ -27,7 +27,6 @@ import { createLibp2p, type Libp2pOptions } from 'libp2p'
 import { ConnectionGuard, type ConnectionLimits, type ConnectionRefusal } from './connection-guard.ts'
 
 const LIBP2P_INBOUND_RATE_UNLIMITED = 1_000_000
-const INBOUND_PENDING_MAX = 256
 
 export type ShoalHost = Libp2p<{ identify: Identify; identifyPush: IdentifyPush; ping: Ping; autonat?: unknown; relay?: CircuitRelayService }>
 
@@ -121,8 +120,9 @@ export async function createHost(options: HostOptions): Promise<ShoalHost> {
       // would refuse first, uncounted, so it is set out of the way.
       inboundConnectionThreshold: LIBP2P_INBOUND_RATE_UNLIMITED,
       // Handshakes in progress. libp2p refuses beyond this before the guard sees the
-      // connection, uncounted, so it is set above what the guard's rate lets through.
-      maxIncomingPendingConnections: INBOUND_PENDING_MAX,
+      // connection, uncounted; the guard holds them to handshakesMax, counted. libp2p
+      // counts a handshake over a moment before the guard does, hence the margin.
+      maxIncomingPendingConnections: 2 * limits.handshakesMax,
       dialTimeout: 10_000,
       addressSorter: webRtcLast,
     },
@@ -132,6 +132,7 @@ export async function createHost(options: HostOptions): Promise<ShoalHost> {
   }) as unknown as ShoalHost
   guardAddressManager(hostInternals(host).addressManager, options.onAddressRejected)
   guard.openConnections = () => host.getConnections()
+  host.addEventListener('connection:open', (event) => guard.connectionOpened(event.detail.remoteAddr))
   guard.relayReservations = () => host.services.relay?.reservations.values() ?? []
   return host
 }

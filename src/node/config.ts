@@ -75,6 +75,9 @@ const ConfigSchema = z.strictObject({
       inboundPerIpPerSecondMax: z.number().positive().default(10),
       /** Streams a peer may open on one connection. */
       streamsPerConnectionMax: z.number().int().positive().default(256),
+      /** Inbound connections in their handshake (encryption, muxer), in all and from one IP address. */
+      handshakesMax: z.number().int().positive().max(10_000).default(128),
+      handshakesPerIpMax: z.number().int().positive().max(10_000).default(8),
     }).prefault({}),
     peerCache: z.strictObject({
       /** Peers remembered for re-dialling at start. */

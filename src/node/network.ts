@@ -96,6 +96,8 @@ export class Network {
         perIpMax: settings.connections.perIpMax,
         inboundPerIpPerSecondMax: settings.connections.inboundPerIpPerSecondMax,
         streamsPerConnectionMax: settings.connections.streamsPerConnectionMax,
+        handshakesMax: settings.connections.handshakesMax,
+        handshakesPerIpMax: settings.connections.handshakesPerIpMax,
         relayReservationsPerIpMax: nat.relayServer.reservationsPerIpMax,
       },
       agentVersion: SHOAL_AGENT_VERSION,

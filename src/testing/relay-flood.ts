@@ -18,7 +18,7 @@ import { createHost, hostInternals, type RelayServerLimits, type ShoalHost } fro
 import { SHOAL_AGENT_VERSION } from '../version.ts'
 
 export const FLOOD_RELAY_LIMITS: RelayServerLimits = { reservationsMax: 128, reservationTtlMs: 3_600_000, connectionDurationMaxMs: 60_000, connectionBytesMax: 2 ** 20 }
-export const FLOOD_HOST_LIMITS = { connectionsMax: 300, perIpMax: 32, inboundPerIpPerSecondMax: 10, streamsPerConnectionMax: 256, relayReservationsPerIpMax: 4 }
+export const FLOOD_HOST_LIMITS = { connectionsMax: 300, perIpMax: 32, inboundPerIpPerSecondMax: 10, streamsPerConnectionMax: 256, handshakesMax: 128, handshakesPerIpMax: 8, relayReservationsPerIpMax: 4 }
 
 export interface RelayFloodResult {
   attempts: number
