@@ -1,7 +1,8 @@
 /**
  * `npm run bench:crash [-- --kills N --download-kills D --file-mib M --seed S]` (defaults: 50
  * kills of `shoal add` and 50 of a leecher daemon mid-download, a 16 MiB file): the harnesses
- * of src/testing/crash-add.ts and crash-download.ts, with what their checks found.
+ * of src/testing/crash-add.ts and crash-download.ts, with what their checks found. The last
+ * line is `RESULT {json}`.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -26,6 +27,7 @@ const directory = await mkdtemp(join(tmpdir(), 'shoal-crash-'))
 const cleanups: Array<() => unknown> = []
 const context = { after: (cleanup: () => unknown) => void cleanups.push(cleanup) } as unknown as HasAfter
 let problems = 0
+const result = { addKills: 0, downloadKills: 0, refetchedBytes: 0, problems: 0 }
 try {
   const add = await crashAdds(join(directory, 'add'), { kills: Number(values.kills), fileMib, seed: values.seed })
   console.log(`shoal add of ${fileMib} MiB (uninterrupted: ${add.addMs.toFixed(0)} ms), killed with SIGKILL ${add.kills} times, seed ${values.seed}`)
@@ -33,6 +35,7 @@ try {
   console.log(`  checks after each kill: ${add.blocksChecked} block reads verified, ${add.pinsChecked} pins read back whole; final add gives the fresh repository's CID: ${add.finalCidMatches}`)
   console.log(`  problems: ${add.problems.length === 0 ? 'none' : add.problems.join('; ')}`)
   problems += add.problems.length + (add.finalCidMatches ? 0 : 1)
+  result.addKills = add.kills
 
   const download = await crashDownloads(context, join(directory, 'download'), { kills: Number(values['download-kills']), fileMib, seed: values.seed })
   console.log(`a leecher daemon fetching ${fileMib} MiB (uninterrupted: ${download.fetchMs.toFixed(0)} ms) killed with SIGKILL ${download.kills} times`)
@@ -40,8 +43,11 @@ try {
   console.log(`  final fetch received ${download.finalReceivedBytes} bytes for ${download.finalMissingBytes} missing (${download.finalReceivedBytes - download.finalMissingBytes} fetched again)`)
   console.log(`  problems: ${download.problems.length === 0 ? 'none' : download.problems.join('; ')}`)
   problems += download.problems.length
+  result.downloadKills = download.kills
+  result.refetchedBytes = download.finalReceivedBytes - download.finalMissingBytes
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup()
   await rm(directory, { recursive: true, force: true })
 }
+console.log(`RESULT ${JSON.stringify({ ...result, problems })}`)
 process.exitCode = problems === 0 ? 0 : 1

@@ -6,7 +6,7 @@
  * Prints, per target, what was accepted and refused (by reason), the defects (anything thrown,
  * any unknown reason), the rate, and how the heap moved: sampled after a full GC at every
  * tenth of the run, its growth from the first sample to the last must stay under
- * HEAP_GROWTH_MAX_MB. Exits 1 on a defect or on growth past that.
+ * HEAP_GROWTH_MAX_MB. Exits 1 on a defect or on growth past that. The last line is `RESULT {json}`.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -40,6 +40,7 @@ const heapMb = (): number => {
 console.log(`fuzz: ${inputs.toLocaleString('en')} inputs per target, seed ${values.seed}; node ${process.version}`)
 console.log('target | inputs | accepted | refused | reasons seen | defects | inputs/s | heap growth MB')
 let failed = false
+const result = { inputsPerTarget: inputs, targets: [] as Array<{ name: string; inputs: number; defects: number; heapGrowthMb: number }>, apiRequests: 0, apiDefects: 0, failed: false }
 for (const target of targets) {
   const samples: number[] = []
   const report = fuzz(target, { inputs, seed: values.seed, checkpointEvery: Math.floor(inputs / 10), onCheckpoint: () => samples.push(heapMb()) })
@@ -50,6 +51,7 @@ for (const target of targets) {
     Math.round(report.inputs / report.seconds), growth.toFixed(1)].join(' | '))
   for (const defect of report.defects) console.log(`  defect (${defect.kind}, ${defect.bytes} bytes, ${defect.input}): ${defect.error}`)
   if (defects > 0 || growth > HEAP_GROWTH_MAX_MB) failed = true
+  result.targets.push({ name: target.name, inputs: report.inputs, defects, heapGrowthMb: growth })
   console.log(`  reasons: ${JSON.stringify(report.rejections)}`)
 }
 const apiRequests = Number(values['api-requests'])
@@ -61,10 +63,13 @@ if (apiRequests > 0) {
     console.log(`HTTP API: ${report.requests} requests in ${report.seconds.toFixed(1)} s (${Math.round(report.requests / report.seconds)}/s); statuses ${JSON.stringify(report.statuses)}; error codes ${JSON.stringify(report.codes)}; defects ${report.defects.length}`)
     for (const defect of report.defects) console.log(`  defect: ${defect}`)
     if (report.defects.length > 0) failed = true
+    result.apiRequests = report.requests
+    result.apiDefects = report.defects.length
   } finally {
     await daemon.close()
     await rm(directory, { recursive: true, force: true })
   }
 }
 console.log(failed ? 'FAILED: defects, or heap growth over ' + HEAP_GROWTH_MAX_MB + ' MB' : `passed: no defects, heap growth under ${HEAP_GROWTH_MAX_MB} MB for every target`)
+console.log(`RESULT ${JSON.stringify({ ...result, failed })}`)
 process.exitCode = failed ? 1 : 0

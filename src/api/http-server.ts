@@ -51,6 +51,9 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   FETCH_FAILED: 502,
 }
 
+/** Connections the kernel queues before the server accepts them (capped by net.core.somaxconn). */
+const LISTEN_BACKLOG = 4096
+
 export interface ApiServer {
   /** http://host:port as bound (the real port when 0 was asked) */
   readonly url: string
@@ -175,7 +178,8 @@ export async function startApiServer(api: ShoalApi, options: ApiServerOptions): 
     app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(await metricsText()))
   }
 
-  await app.listen({ host: options.host, port: options.port })
+  // Node's default backlog (511) made the kernel reset connections of a burst of 1,000 clients.
+  await app.listen({ host: options.host, port: options.port, backlog: LISTEN_BACKLOG })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('API server has no TCP address')
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address

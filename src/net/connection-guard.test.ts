@@ -88,7 +88,8 @@ test('handshakes under way are limited per IP and in total; those that never ope
   refusals.length = 0
   const opened = arriving('/ip4/10.0.0.1/tcp/101')
   assert.ok(admitted(opened))
-  guard.connectionOpened(opened.remoteAddr)
+  // The opened connection's address names the peer too.
+  guard.connectionOpened(opened.remoteAddr.encapsulate(`/p2p/${ANY_PEER}`))
   opened.dispatchEvent(new StreamCloseEvent(false))
   assert.deepEqual(refusals, [])
 })

@@ -79,7 +79,7 @@ export class ConnectionGuard {
 
   /** The host opened a connection: if it was an inbound one in its handshake, the handshake is over. */
   connectionOpened(remote: Multiaddr): void {
-    this.#handshakes.delete(remote.toString())
+    this.#handshakes.delete(transportAddress(remote))
   }
 
   #denyInbound(connection: MultiaddrConnection): boolean {
@@ -101,7 +101,7 @@ export class ConnectionGuard {
   }
 
   #admit(connection: MultiaddrConnection, ip: string | undefined): void {
-    const key = connection.remoteAddr.toString()
+    const key = transportAddress(connection.remoteAddr)
     this.#handshakes.set(key, ip)
     connection.addEventListener('close', (event: StreamCloseEvent) => {
       // Gone from the map: the connection opened, and this is its end, not its handshake's.
@@ -129,6 +129,13 @@ export class ConnectionGuard {
     this.#onRefused(reason)
     return true
   }
+}
+
+const P2P_CODE = 421
+
+/** The address a connection came from, without the peer id that an opened connection's address ends with. */
+function transportAddress(address: Multiaddr): string {
+  return address.decapsulateCode(P2P_CODE).toString()
 }
 
 function handshakeFailure(event: StreamCloseEvent): HandshakeFailure {

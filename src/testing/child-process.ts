@@ -1,7 +1,7 @@
 /**
- * What the comparison benchmarks (bench:dht, bench:gossip) share: running one system's
- * nodes in a child process of the benchmark and reading back the one `CHILD {json}` line
- * it prints. A child that outlives `timeoutMs` is killed.
+ * Running part of a benchmark or test in a child process and reading back the one
+ * `CHILD {json}` line it prints (the comparison benchmarks run each system's nodes so; the
+ * flood runs, each flooder). A child that outlives `timeoutMs` is killed.
  */
 import { spawn } from 'node:child_process'
 

@@ -3,8 +3,11 @@
  * runs the tests, with its own repository and HOME.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { HttpClient } from '../api/http-client.ts'
 import { onCleanup, type HasAfter } from './temp.ts'
 
 export const SHOAL_BIN = fileURLToPath(new URL('../cli/shoal.js', import.meta.url))
@@ -141,6 +144,11 @@ export async function startDaemon(t: HasAfter, repo: string, options: DaemonOpti
   const [, listening] = await waitForLine(child, /listening on (\/ip4\/127\.0\.0\.1\/tcp\/\d+(?:\/ws)?)/)
   await waitForLine(child, /daemon ready/)
   return { repo, peerId: peerId!, address: `${listening}/p2p/${peerId}`, process: child }
+}
+
+/** A client of the daemon's HTTP API, at the address it wrote to its repository. */
+export async function daemonApi(daemon: Daemon): Promise<HttpClient> {
+  return new HttpClient((await readFile(join(daemon.repo, 'api'), 'utf8')).trim())
 }
 
 /** Polls `probe` every 250 ms until it returns a value, or fails after msMax. */

@@ -12,9 +12,8 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
-import { HttpClient } from '../api/http-client.ts'
 import { Prng } from '../core/prng.ts'
-import { runShoal, startDaemon, type Daemon } from './cli.ts'
+import { daemonApi, runShoal, startDaemon } from './cli.ts'
 import { checkRepository } from './crash-add.ts'
 import { pseudoRandomBytes, type HasAfter } from './temp.ts'
 
@@ -49,7 +48,7 @@ export async function crashDownloads(t: HasAfter, directory: string, options: { 
 
   const reference = await startDaemon(t, join(directory, 'reference'), { bootstrap: [seeder.address] })
   const startedMs = performance.now()
-  await (await apiOf(reference)).fetch(cid)
+  await (await daemonApi(reference)).fetch(cid)
   const fetchMs = performance.now() - startedMs
   reference.process.kill('SIGKILL')
   await new Promise((resolve) => reference.process.once('exit', resolve))
@@ -64,7 +63,7 @@ export async function crashDownloads(t: HasAfter, directory: string, options: { 
     const leecher = await startDaemon(t, repo, { bootstrap: [seeder.address] })
     // Within the time a whole fetch takes from a fresh start (finding the seeder included).
     const delayMs = prng.int(Math.ceil(fetchMs))
-    const fetching = (await apiOf(leecher)).fetch(cid).catch(() => undefined)
+    const fetching = (await daemonApi(leecher)).fetch(cid).catch(() => undefined)
     await sleep(delayMs)
     leecher.process.kill('SIGKILL')
     await new Promise((resolve) => leecher.process.once('exit', resolve))
@@ -82,17 +81,13 @@ export async function crashDownloads(t: HasAfter, directory: string, options: { 
   }
   report.finalMissingBytes = dagBytes - held
   const leecher = await startDaemon(t, repo, { bootstrap: [seeder.address] })
-  const result = await (await apiOf(leecher)).fetch(cid)
+  const result = await (await daemonApi(leecher)).fetch(cid)
   report.finalReceivedBytes = result.bytesReceived
   leecher.process.kill('SIGKILL')
   await new Promise((resolve) => leecher.process.once('exit', resolve))
   held = await check(repo, cid, report.problems, 'after the final fetch')
   if (held !== dagBytes) report.problems.push(`after the final fetch the leecher holds ${held} of ${dagBytes} bytes`)
   return report
-}
-
-async function apiOf(daemon: Daemon): Promise<HttpClient> {
-  return new HttpClient((await readFile(join(daemon.repo, 'api'), 'utf8')).trim())
 }
 
 /** Checks the repository (checkRepository); resolves with the bytes of the blocks of the DAG under `root` it holds. */
