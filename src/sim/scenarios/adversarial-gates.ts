@@ -1,0 +1,139 @@
+/**
+ * The adversarial gates: short, seeded runs of the attack scenarios, each held to explicit
+ * thresholds. adversarial-gates.sim.test.ts runs every gate as a test; a report may run
+ * them with any seed and print each outcome. The full-size runs are `shoal sim <scenario>`.
+ *
+ *   swarm-poisoning      poisoners serve blocks that do not match their CIDs
+ *
+ * Each threshold says why its bound is where it is: the figures measured at seeds 1 to 5
+ * and the margin left, or the property it holds exactly.
+ */
+import { formatSeed } from '../seed.ts'
+import type { Seed } from '../simulator.ts'
+import { runPoisoning } from './swarm.ts'
+import type { Figure } from './types.ts'
+
+export type Comparison = '<' | '<=' | '==' | '>=' | '>'
+
+export interface GateThreshold {
+  /** The figure held to the bound, one of the outcome's figures. */
+  figure: string
+  comparison: Comparison
+  bound: number
+  /** Why the bound is here: what it protects, what was measured, the margin. */
+  why: string
+}
+
+export interface GateOutcome {
+  gate: string
+  seed: Seed
+  passed: boolean
+  /** One line per threshold missed: the figure, its value and the bound. */
+  failures: string[]
+  /** The figures the thresholds hold, and a few that explain them. */
+  figures: Record<string, Figure>
+  /** The runs' trace hash: the same seed gives the same hash. */
+  traceHash: string
+  wallMs: number
+  /** How to replay this outcome, and how to run the full-size scenario. */
+  replay: string
+}
+
+export interface AdversarialGate {
+  name: string
+  description: string
+  /** The `shoal sim` scenario this gate is the short version of. */
+  scenario: string
+  /** The short run's size and settings. */
+  knobs: Record<string, Figure>
+  thresholds: readonly GateThreshold[]
+  run(seed: Seed): GateOutcome
+}
+
+interface GateDefinition extends Omit<AdversarialGate, 'run'> {
+  measure(seed: Seed): { figures: Record<string, Figure>; traceHash: string }
+}
+
+function defineGate(definition: GateDefinition): AdversarialGate {
+  const { measure, ...gate } = definition
+  return {
+    ...gate,
+    run(seed) {
+      const startedMs = performance.now()
+      const { figures, traceHash } = measure(seed)
+      const failures = missedThresholds(figures, gate.thresholds)
+      const shown = formatSeed(seed)
+      return {
+        gate: gate.name,
+        seed,
+        passed: failures.length === 0,
+        failures,
+        figures,
+        traceHash,
+        wallMs: Math.round(performance.now() - startedMs),
+        replay: `SHOAL_SEED=${shown} node --test dist/src/sim/scenarios/adversarial-gates.sim.test.js; full size: shoal sim ${gate.scenario} --seed ${shown}`,
+      }
+    },
+  }
+}
+
+/** One line per threshold the figures miss; a figure that is missing or not a number misses. */
+export function missedThresholds(figures: Record<string, Figure>, thresholds: readonly GateThreshold[]): string[] {
+  return thresholds.flatMap((threshold) => {
+    const value = figures[threshold.figure]
+    return typeof value === 'number' && holds(value, threshold.comparison, threshold.bound)
+      ? []
+      : [`${threshold.figure} = ${String(value ?? 'missing')}, wanted ${threshold.comparison} ${threshold.bound}`]
+  })
+}
+
+function holds(value: number, comparison: Comparison, bound: number): boolean {
+  switch (comparison) {
+    case '<': return value < bound
+    case '<=': return value <= bound
+    case '==': return value === bound
+    case '>=': return value >= bound
+    case '>': return value > bound
+  }
+}
+
+function picked(figures: Record<string, Figure>, names: readonly string[]): Record<string, Figure> {
+  return Object.fromEntries(names.map((name) => [name, figures[name] ?? null]))
+}
+
+// ---- the gates ------------------------------------------------------------------------------
+
+const POISONING_KNOBS = { peers: 100, leafCount: 64, poisonerShare: 0.15 }
+
+export const SWARM_POISONING_GATE = defineGate({
+  name: 'swarm-poisoning',
+  description: `${POISONING_KNOBS.peers} downloaders of ${POISONING_KNOBS.leafCount} MiB, ${POISONING_KNOBS.poisonerShare * 100}% of them serving blocks that do not match their CIDs; against the same swarm without them`,
+  scenario: 'swarm-poisoning',
+  knobs: POISONING_KNOBS,
+  thresholds: [
+    { figure: 'badBlocksReceived', comparison: '>', bound: 0, why: 'the attack is real: honest peers were sent corrupt blocks' },
+    { figure: 'badBlocksStored', comparison: '==', bound: 0, why: 'no corrupt block gets into an honest store' },
+    { figure: 'honestIncomplete', comparison: '==', bound: 0, why: 'every honest download completes, with the file\'s true blocks' },
+    { figure: 'poisonersNotBanned', comparison: '==', bound: 0, why: 'every poisoner is banned by the honest peers it served' },
+    { figure: 'badBlocksPerBan', comparison: '<=', bound: 1, why: 'an honest peer takes one corrupt block from a poisoner at most: the first ends their exchange' },
+    { figure: 'peersBannedWrongly', comparison: '==', bound: 0, why: 'no peer that is not a poisoner is banned' },
+    { figure: 'p50OverBaseline', comparison: '<=', bound: 1.25, why: 'poisoners cost honest peers little time: the median download measured 1.02-1.10 × that of the same swarm without them' },
+    { figure: 'stuckDeadlines', comparison: '==', bound: 0, why: 'a core that asks for a tick it was just given is a bug' },
+  ],
+  measure(seed) {
+    const { peers, ...overrides } = POISONING_KNOBS
+    const { report } = runPoisoning({ peers, seed }, overrides)
+    const figures = report.figures
+    return {
+      traceHash: report.traceHash,
+      figures: {
+        ...picked(figures, ['honest', 'honestCompleted', 'poisoners', 'poisonersBanned', 'poisonerBannedByMean', 'blocksPoisoned', 'badBlocksReceived', 'badBlocksStored', 'badBlocksPerBan', 'peersBannedWrongly']),
+        honestIncomplete: (figures.honest as number) - (figures.honestCompletedIntact as number),
+        poisonersNotBanned: (figures.poisoners as number) - (figures.poisonersBanned as number),
+        ...picked(figures, ['honestDownloadP50Seconds', 'baselineDownloadP50Seconds', 'p50OverBaseline', 'stuckDeadlines']),
+      },
+    }
+  },
+})
+
+export const ADVERSARIAL_GATES: readonly AdversarialGate[] = [SWARM_POISONING_GATE]
