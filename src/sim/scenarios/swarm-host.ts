@@ -1,9 +1,10 @@
 /**
  * The node's side of the swarm protocol in simulation: what node/swarm.ts does for a real
  * node (a block store, reads, DAG lookups, sources), for one virtual file whose blocks have
- * a length and no bytes, only the CID their bytes would hash to (VirtualBlock). SwarmHost wraps a peer's swarm core (the real SwarmCore, or an
- * adversary wrapped around it) and answers the core's non-network actions itself, inside
- * poll(), by handing the core the answer at once:
+ * a length and no bytes, only the CID their bytes would hash to (VirtualBlock). SwarmHost
+ * wraps a peer's swarm core (the real SwarmCore, or an adversary wrapped around it) and
+ * answers the core's non-network actions itself, inside poll(), by handing the core the
+ * answer at once:
  *
  *   load-node       the root's links if this peer holds the root, else none
  *   check-leaves    the leaves this peer holds (none for a downloader that starts afresh)
