@@ -491,12 +491,15 @@ function assignRoles(world: SwarmWorld, knobs: SwarmKnobs, prng: Prng): void {
   }
 }
 
-/** LB = max(F/u_s, F/d_min, N·F/(u_s + Σu_i)), Σ over the downloaders that upload blocks that verify; in ms. */
+/**
+ * LB = max(F/u_s, F/d_min, N·F/(u_s + Σu_i)), in ms: N the downloaders the run waits for
+ * (poisoners aside, whom honest peers stop serving), Σ over those that upload blocks that verify.
+ */
 export function flashLowerBoundMs(world: SwarmWorld, knobs: SwarmKnobs): number {
   const fileBytes = world.file.fileBytes
   let uploadSum = knobs.originUploadBytesPerSecond
   for (let index = 1; index < world.peerCount; index++) if (world.role[index] !== Role.FreeRider && world.role[index] !== Role.Poisoner) uploadSum += world.uploadBytesPerSecond[index]!
-  const seconds = Math.max(fileBytes / knobs.originUploadBytesPerSecond, fileBytes / knobs.downloadBytesPerSecond, (knobs.peers * fileBytes) / uploadSum)
+  const seconds = Math.max(fileBytes / knobs.originUploadBytesPerSecond, fileBytes / knobs.downloadBytesPerSecond, (world.awaitedCount * fileBytes) / uploadSum)
   return seconds * 1000
 }
 
