@@ -9,10 +9,13 @@
  *               It still says interested and have, as BitThief-style clients do.
  *   StrategicPeer  BitTyrant's strategy (Piatek et al., NSDI 2007) over an honest core: it
  *               picks its own unchoke set, each peer's upload sized to just earn reciprocation.
+ *   Poisoner    serves every block (leaf or inner node) with its bytes changed, so that it no
+ *               longer matches its CID; everything else it does honestly, so that peers
+ *               find it, trade with it and ask it for blocks until their check catches it.
  */
 import type { Core, Millis, PeerId } from '../../core/sans-io.ts'
 import type { SwarmConfig } from '../../core/swarm/config.ts'
-import type { ContentKey, SwarmMessage } from '../../core/swarm/messages.ts'
+import type { BlockData, ContentKey, SwarmMessage } from '../../core/swarm/messages.ts'
 import type { SwarmAction, SwarmInput } from '../../core/swarm/swarm.ts'
 
 export class FreeRider implements Core<SwarmInput, SwarmAction> {
@@ -38,6 +41,38 @@ export class FreeRider implements Core<SwarmInput, SwarmAction> {
       else return action
     }
     return undefined
+  }
+
+  nextDeadline(): Millis | undefined {
+    return this.#inner.nextDeadline()
+  }
+}
+
+/**
+ * Poisons what it uploads. The bytes are changed by `tamper` (given by the scenario, which
+ * knows how its blocks are represented), after the inner core read the true block, the way
+ * a modified client would corrupt its output; what it downloads it verifies as anyone does.
+ */
+export class Poisoner implements Core<SwarmInput, SwarmAction> {
+  readonly #inner: Core<SwarmInput, SwarmAction>
+  readonly #tamper: (data: BlockData) => BlockData
+  /** Blocks sent tampered (some may never arrive: the receiver may have dropped us first). */
+  blocksPoisoned = 0
+
+  constructor(inner: Core<SwarmInput, SwarmAction>, tamper: (data: BlockData) => BlockData) {
+    this.#inner = inner
+    this.#tamper = tamper
+  }
+
+  handle(now: Millis, input: SwarmInput): void {
+    this.#inner.handle(now, input)
+  }
+
+  poll(): SwarmAction | undefined {
+    const action = this.#inner.poll()
+    if (action?.type !== 'send' || action.message.type !== 'block') return action
+    this.blocksPoisoned++
+    return { ...action, message: { ...action.message, data: this.#tamper(action.message.data) } }
   }
 
   nextDeadline(): Millis | undefined {

@@ -25,7 +25,7 @@ import type { DurationDistribution } from '../distributions.ts'
 import { percentile } from '../metrics.ts'
 import { scenario, type Scenario } from '../scenario.ts'
 import type { PeerContext, SimCore, SimInput } from '../simulator.ts'
-import type { Figure, NamedScenario, ScenarioReport, ScenarioRunOptions } from './types.ts'
+import { combinedRuns, type Figure, type NamedScenario, type ScenarioReport, type ScenarioRunOptions } from './types.ts'
 
 export interface DhtKnobs {
   peers: number
@@ -471,20 +471,23 @@ export function runDhtChurn(options: ScenarioRunOptions, overrides: Partial<DhtK
   })
 }
 
-export function runDhtEclipse(options: ScenarioRunOptions): ScenarioReport {
+/** The same network twice, lookups plain then over 4 disjoint paths; figures prefixed plain. and disjoint4. */
+export function runDhtEclipse(options: ScenarioRunOptions, overrides: Partial<DhtKnobs> = {}): ScenarioReport {
   const startedMs = performance.now()
   const figures: Record<string, Figure> = {}
+  const summaries: Omit<ScenarioReport, 'figures'>[] = []
   for (const disjointPaths of [1, 4]) {
-    const run = dhtScenario(options.seed, { peers: options.peers, adversaryFraction: 0.2, kad: { disjointPaths } }, 'dht-eclipse')
+    const run = dhtScenario(options.seed, { adversaryFraction: 0.2, ...overrides, peers: options.peers, kad: { ...overrides.kad, disjointPaths } }, 'dht-eclipse')
     const prng = run.t.sim.prng('operations')
     formNetwork(run)
     const operations = Math.min(options.count ?? 1_000, 10_000)
     const { contents, figures: provides } = provideContents(run, prng, operations)
     const searches = findProviders(run, prng, contents, 'providerSearch')
     const label = disjointPaths === 1 ? 'plain' : `disjoint${disjointPaths}`
-    for (const [name, value] of Object.entries({ ...provides, ...searches })) figures[`${label}.${name}`] = value
+    for (const [name, value] of Object.entries({ ...provides, ...searches, stuckDeadlines: run.t.sim.counters.stuckDeadlines })) figures[`${label}.${name}`] = value
+    summaries.push({ events: run.t.sim.eventCount, simulatedMs: run.t.now, traceHash: run.t.sim.traceHash })
   }
-  return { events: 0, simulatedMs: 0, traceHash: '', figures: { ...figures, wallMs: Math.round(performance.now() - startedMs) } }
+  return { ...combinedRuns(summaries), figures: { ...figures, wallMs: Math.round(performance.now() - startedMs) } }
 }
 
 export const DHT_LOOKUP_SCENARIO: NamedScenario = {

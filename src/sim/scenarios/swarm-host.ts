@@ -1,14 +1,17 @@
 /**
  * The node's side of the swarm protocol in simulation: what node/swarm.ts does for a real
  * node (a block store, reads, DAG lookups, sources), for one virtual file whose blocks have
- * a length and no bytes. SwarmHost wraps a peer's swarm core (the real SwarmCore, or an
- * adversary wrapped around it) and answers the core's non-network actions itself, inside
- * poll(), by handing the core the answer at once:
+ * a length and no bytes, only the CID their bytes would hash to (VirtualBlock). SwarmHost
+ * wraps a peer's swarm core (the real SwarmCore, or an adversary wrapped around it) and
+ * answers the core's non-network actions itself, inside poll(), by handing the core the
+ * answer at once:
  *
  *   load-node       the root's links if this peer holds the root, else none
  *   check-leaves    the leaves this peer holds (none for a downloader that starts afresh)
- *   store           verifies nothing (no virtual block is ever corrupt), stores, answers 'ok'
- *   read            the block if held
+ *   store           verifies the block against its CID, as node/swarm.ts hashes it: one that
+ *                   does not match is answered 'corrupt' (the core bans the sender), else
+ *                   stored and answered 'ok'
+ *   read            the block if held (the file's true block: a host stores only what verified)
  *   lookup-content  the whole file if this peer holds it
  *   find-sources    a tracker's answer (see SwarmObserver.sources)
  *
@@ -18,11 +21,29 @@
  * (the scenario's measurements), as do the blocks and messages it receives.
  */
 import { Bitfield } from '../../core/swarm/bitfield.ts'
-import type { BlockData, ContentKey, SwarmMessage } from '../../core/swarm/messages.ts'
+import type { BlockData, BlockRef, ContentKey, SwarmMessage } from '../../core/swarm/messages.ts'
 import { asContentKey } from '../../core/swarm/messages.ts'
 import type { DagChild, Source, SwarmAction, SwarmEvent, SwarmInput } from '../../core/swarm/swarm.ts'
 import type { Core, Millis, PeerId } from '../../core/sans-io.ts'
 import type { AnyAction, SimCore, SimInput } from '../simulator.ts'
+
+/**
+ * A virtual block: its length, and the CID of the bytes it stands for, what a real node
+ * would compute by hashing them. It verifies against a CID when the two are the same.
+ */
+export interface VirtualBlock extends BlockData {
+  readonly hashesTo: string
+}
+
+/** Whether `data` verifies against `cid`: what checkBlock does with real bytes. */
+export function verifiesAgainst(data: BlockData, cid: string): boolean {
+  return (data as Partial<VirtualBlock>).hashesTo === cid
+}
+
+/** A copy of `data` with its bytes changed: as long, but it hashes to no CID of the file. */
+export function tamperedBlock(data: BlockData): VirtualBlock {
+  return { byteLength: data.byteLength, hashesTo: `tampered:${(data as Partial<VirtualBlock>).hashesTo ?? ''}` }
+}
 
 /** One file as a UnixFS DAG of the unixfs-v1-2025 profile: raw leaves under one root node. */
 export interface VirtualFile {
@@ -37,8 +58,9 @@ export interface VirtualFile {
   rootChildren: readonly DagChild[]
   /** The inner nodes (only the root). */
   nodes: readonly string[]
-  leafData: BlockData
-  rootData: BlockData
+  /** Each leaf's block, in leaf order. */
+  leafBlocks: readonly VirtualBlock[]
+  rootBlock: VirtualBlock
 }
 
 /** unixfs-v1-2025 puts at most 1,024 links in a node: one root node holds up to 1,024 leaves. */
@@ -84,8 +106,8 @@ export function virtualFile(name: string, leafCount: number, leafBytes: number):
     leaves,
     rootChildren: leaves.map((cid) => ({ cid, leaf: true })),
     nodes: [root],
-    leafData: Object.freeze({ byteLength: leafBytes }),
-    rootData: Object.freeze({ byteLength: rootNodeBytes }),
+    leafBlocks: leaves.map((cid) => Object.freeze({ byteLength: leafBytes, hashesTo: cid })),
+    rootBlock: Object.freeze({ byteLength: rootNodeBytes, hashesTo: root }),
   }
 }
 
@@ -109,6 +131,11 @@ export class SwarmHost implements SimCore<SwarmMessage> {
   readonly #held: Bitfield
   #holdsRoot: boolean
   #now: Millis = 0
+  /**
+   * Blocks stored that are not the file's true block at their place, checked against the
+   * file itself rather than the CID the core asked for: 0 unless verification let one through.
+   */
+  wrongBlocksStored = 0
 
   /** `seed`: the peer holds the whole file from the start (the origin). */
   constructor(index: number, inner: Core<SwarmInput, SwarmAction>, file: VirtualFile, observer: SwarmObserver, seed: boolean) {
@@ -167,6 +194,11 @@ export class SwarmHost implements SimCore<SwarmMessage> {
         case 'store': {
           this.#checkRoot(action.root)
           const block = action.block
+          if (!verifiesAgainst(action.data, action.cid)) {
+            inner.handle(now, { type: 'stored', root: action.root, block, from: action.from, outcome: 'corrupt', detail: `block ${action.cid} does not match its CID` })
+            continue
+          }
+          if (!this.#isTrueBlock(block, action.data)) this.wrongBlocksStored++
           if (typeof block === 'string') {
             this.#holdsRoot = true
             this.#observer.stored(this.index, -1, this.#held.count, now)
@@ -179,7 +211,7 @@ export class SwarmHost implements SimCore<SwarmMessage> {
         }
         case 'read': {
           const block = action.block
-          const data = typeof block === 'number' ? (this.#held.has(block) ? file.leafData : undefined) : this.#holdsRoot && block === file.root ? file.rootData : undefined
+          const data = typeof block === 'number' ? (this.#held.has(block) ? file.leafBlocks[block] : undefined) : this.#holdsRoot && block === file.root ? file.rootBlock : undefined
           inner.handle(now, { type: 'block-read', to: action.to, root: action.root, block, data })
           continue
         }
@@ -196,6 +228,11 @@ export class SwarmHost implements SimCore<SwarmMessage> {
 
   nextDeadline(): Millis | undefined {
     return this.#inner.nextDeadline()
+  }
+
+  #isTrueBlock(block: BlockRef, data: BlockData): boolean {
+    const truth = typeof block === 'number' ? this.#file.leafBlocks[block] : block === this.#file.root ? this.#file.rootBlock : undefined
+    return truth !== undefined && verifiesAgainst(data, truth.hashesTo)
   }
 
   #checkRoot(root: ContentKey): void {

@@ -1,13 +1,14 @@
 /**
  * The swarm protocol over small simulated swarms, with the real SwarmCore: a flash crowd
- * completes near the lower bound, free riders are served less than compliant peers, and
- * a run replays from its seed. The figures at 1,000 and 10,000 peers come from
- * `shoal sim swarm-*` (and `npm run bench:swarm-sim`). SHOAL_SEED=<n> replays a failure.
+ * completes near the lower bound, strategic peers' gain is measured, and a run replays from
+ * its seed. Free riders and poisoners are adversarial gates (adversarial-gates.sim.test.ts).
+ * The figures at 1,000 and 10,000 peers come from `shoal sim swarm-*` (and
+ * `npm run bench:swarm-sim`). SHOAL_SEED=<n> replays a failure.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { seedFromEnvironment } from '../seed.ts'
-import { HETEROGENEOUS_CLASSES, runFreeRiders, runStrategic, runSwarm, swarmFigures } from './swarm.ts'
+import { HETEROGENEOUS_CLASSES, runStrategic, runSwarm, swarmFigures } from './swarm.ts'
 
 const seed = seedFromEnvironment(1n)
 
@@ -23,15 +24,6 @@ test('30 peers arriving within 1 s fetch 32 MiB from one origin, within twice th
   run.t.check(figures.stuckDeadlines === 0, `a core asked for ticks it had just been given: ${shown}`)
   // The same seed replays the same run.
   assert.equal(flash().t.sim.traceHash, run.t.sim.traceHash)
-})
-
-test('free riders (20%) download slower than the compliant peers they take from', () => {
-  const { run, report } = runFreeRiders({ peers: 60, seed }, { leafCount: 64 })
-  const figures = report.figures
-  const shown = JSON.stringify(figures)
-  run.t.check(figures['compliant.completed'] === 60, `not every download completed: ${shown}`)
-  run.t.check(Number.isFinite(figures.originLeftSeconds as number), `the origin never left: ${shown}`)
-  run.t.check((figures.freeRiderDownloadP50Seconds as number) > 1.05 * (figures.compliantDownloadP50Seconds as number), `free riders are served as well as compliant peers: ${shown}`)
 })
 
 test('strategic (BitTyrant-style) peers complete, and the gain is measured per capacity class', () => {

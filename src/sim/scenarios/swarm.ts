@@ -9,6 +9,9 @@
  *                      leaves once every leaf is held by 3 downloaders that upload
  *   swarm-strategic    heterogeneous uploads; 1% of the downloaders of each class play a
  *                      BitTyrant-style strategy (adversaries/StrategicPeer)
+ *   swarm-poisoning    15% of the downloaders serve blocks that do not match their CIDs
+ *                      (adversaries/Poisoner); honest peers verify every block (SwarmHost), so
+ *                      none is stored, and ban whoever sent it; against the same swarm without them
  *
  * The network: the origin uploads at 100 Mbit/s; a downloader at 50 Mbit/s (homogeneous) or
  * 10, 50 or 100 Mbit/s, a third each (heterogeneous); every peer downloads at 200 Mbit/s
@@ -42,12 +45,12 @@ import { swarmConfig, type SwarmConfig } from '../../core/swarm/config.ts'
 import type { SwarmMessage } from '../../core/swarm/messages.ts'
 import { SwarmCore, type Source, type SwarmAction, type SwarmEvent, type SwarmInput } from '../../core/swarm/swarm.ts'
 import { swarmMessageSize } from '../../wire/swarm.ts'
-import { FreeRider, StrategicPeer } from '../adversaries/swarm-adversaries.ts'
+import { FreeRider, Poisoner, StrategicPeer } from '../adversaries/swarm-adversaries.ts'
 import type { DurationDistribution } from '../distributions.ts'
 import { scenario, type Scenario } from '../scenario.ts'
 import type { SimCore, SimInput } from '../simulator.ts'
 import { WIDE_AREA_LATENCY } from './dht.ts'
-import { SwarmHost, virtualFile, type SwarmObserver, type VirtualFile } from './swarm-host.ts'
+import { SwarmHost, tamperedBlock, virtualFile, type SwarmObserver, type VirtualFile } from './swarm-host.ts'
 import { combinedRuns, type Figure, type NamedScenario, type ScenarioReport, type ScenarioRunOptions } from './types.ts'
 
 /** Bytes per second in one Mbit/s. */
@@ -87,6 +90,8 @@ export interface SwarmKnobs {
   freeRiderShare: number
   /** Downloaders of each class that play the strategy of StrategicPeer. */
   strategicPerClass: number
+  /** Share of the downloaders that serve corrupt blocks (Poisoner). */
+  poisonerShare: number
   /**
    * The origin leaves once every leaf is held by this many downloaders that upload (not free
    * riders, whose copies serve nobody); Infinity: it stays.
@@ -117,6 +122,7 @@ export const SWARM_KNOBS: SwarmKnobs = {
   arrival: { kind: 'flash', windowMs: 1_000 },
   freeRiderShare: 0,
   strategicPerClass: 0,
+  poisonerShare: 0,
   originLeavesAtCopies: Infinity,
   sourcesCount: 50,
   latency: WIDE_AREA_LATENCY,
@@ -132,6 +138,7 @@ const enum Role {
   Compliant = 1,
   FreeRider = 2,
   Strategic = 3,
+  Poisoner = 4,
 }
 
 
@@ -172,6 +179,11 @@ export class SwarmWorld implements SwarmObserver {
   completedCount = 0
   compliantCount = 0
   compliantCompletedCount = 0
+  /** Downloaders the run waits for: all but poisoners, which honest peers ban and may never serve in full. */
+  awaitedCount = 0
+  awaitedCompletedCount = 0
+  /** Bans for a bad block, each (banning peer, banned peer) once, as banning × peerCount + banned. */
+  readonly badBlockBans = new Set<number>()
   leafCopiesStored = 0
   blockBytesUploaded = 0
   /** Sum of the upload capacities of the peers online (origin included). */
@@ -289,9 +301,11 @@ export class SwarmWorld implements SwarmObserver {
   }
 
   event(index: number, event: SwarmEvent, now: Millis): void {
+    if (event.type === 'misbehaved' && event.reason === 'bad-block') this.badBlockBans.add(index * this.peerCount + peerIndexOf(event.peer))
     if (event.type !== 'complete' || !Number.isNaN(this.completeMs[index]!) || index === 0) return
     this.completeMs[index] = now
     this.completedCount++
+    if (this.role[index] !== Role.Poisoner) this.awaitedCompletedCount++
     if (this.role[index] === Role.Compliant && this.compliantCompletedCount === 0) {
       this.compliantFirstDoneMs = now
       this.heldAtCompliantFirstDone = this.#heldNow()
@@ -403,6 +417,7 @@ export function runSwarm(seed: ScenarioRunOptions['seed'], overrides: Partial<Sw
       let inner: Core<SwarmInput, SwarmAction> = core
       if (role === Role.FreeRider) inner = new FreeRider(core)
       else if (role === Role.Strategic) inner = new StrategicPeer(core, world.uploadBytesPerSecond[index]!)
+      else if (role === Role.Poisoner) inner = new Poisoner(core, tamperedBlock)
       if (inner !== core) world.adversaries.push(inner)
       const host = new SwarmHost(index, inner, file, world, index === 0)
       world.hosts[index] = host
@@ -436,12 +451,12 @@ export function runSwarm(seed: ScenarioRunOptions['seed'], overrides: Partial<Sw
   let lastArrivalMs = 0
   for (let index = 1; index < peerCount; index++) lastArrivalMs = Math.max(lastArrivalMs, arrivalAt[index]!)
   const limitMs = knobs.timeLimitMs ?? lastArrivalMs + knobs.timeLimitLbMultiple * lbMs
-  const elapsed = t.tryRunUntil(() => world.completedCount === knobs.peers, { msMax: limitMs, checkEveryMs: SAMPLE_EVERY_MS })
+  const elapsed = t.tryRunUntil(() => world.awaitedCompletedCount === world.awaitedCount, { msMax: limitMs, checkEveryMs: SAMPLE_EVERY_MS })
   world.sample(t.now)
   return { t, knobs, world, finished: elapsed !== undefined, lbMs, wallMs: performance.now() - startedMs }
 }
 
-/** Capacity classes in the given shares, at random places; then free riders and strategic peers. */
+/** Capacity classes in the given shares, at random places; then free riders, strategic peers and poisoners. */
 function assignRoles(world: SwarmWorld, knobs: SwarmKnobs, prng: Prng): void {
   const downloaders = Array.from({ length: knobs.peers }, (_, index) => index + 1)
   const order = prng.sample(downloaders, downloaders.length)
@@ -466,15 +481,25 @@ function assignRoles(world: SwarmWorld, knobs: SwarmKnobs, prng: Prng): void {
       for (const index of prng.sample(members, knobs.strategicPerClass)) world.role[index] = Role.Strategic
     })
   }
-  for (const index of downloaders) if (world.role[index] === Role.Compliant) world.compliantCount++
+  if (knobs.poisonerShare > 0) {
+    const members = downloaders.filter((index) => world.role[index] === Role.Compliant)
+    for (const index of prng.sample(members, Math.round(knobs.poisonerShare * knobs.peers))) world.role[index] = Role.Poisoner
+  }
+  for (const index of downloaders) {
+    if (world.role[index] === Role.Compliant) world.compliantCount++
+    if (world.role[index] !== Role.Poisoner) world.awaitedCount++
+  }
 }
 
-/** LB = max(F/u_s, F/d_min, N·F/(u_s + Σu_i)), Σ over the downloaders that upload; in ms. */
+/**
+ * LB = max(F/u_s, F/d_min, N·F/(u_s + Σu_i)), in ms: N the downloaders the run waits for
+ * (poisoners aside, whom honest peers stop serving), Σ over those that upload blocks that verify.
+ */
 export function flashLowerBoundMs(world: SwarmWorld, knobs: SwarmKnobs): number {
   const fileBytes = world.file.fileBytes
   let uploadSum = knobs.originUploadBytesPerSecond
-  for (let index = 1; index < world.peerCount; index++) if (world.role[index] !== Role.FreeRider) uploadSum += world.uploadBytesPerSecond[index]!
-  const seconds = Math.max(fileBytes / knobs.originUploadBytesPerSecond, fileBytes / knobs.downloadBytesPerSecond, (knobs.peers * fileBytes) / uploadSum)
+  for (let index = 1; index < world.peerCount; index++) if (world.role[index] !== Role.FreeRider && world.role[index] !== Role.Poisoner) uploadSum += world.uploadBytesPerSecond[index]!
+  const seconds = Math.max(fileBytes / knobs.originUploadBytesPerSecond, fileBytes / knobs.downloadBytesPerSecond, (world.awaitedCount * fileBytes) / uploadSum)
   return seconds * 1000
 }
 
@@ -734,6 +759,100 @@ export function runStrategic(options: ScenarioRunOptions, overrides: Partial<Swa
   return { run, report: { events: run.t.sim.eventCount, simulatedMs: run.t.now, traceHash: run.t.sim.traceHash, figures } }
 }
 
+/** Share of the downloaders that poison in swarm-poisoning. */
+export const POISONER_SHARE = 0.15
+
+/** Download times (completion − arrival) of the compliant downloaders, sorted, in ms. */
+function compliantTimes(world: SwarmWorld): Float64Array {
+  return sortedOf(downloadTimes(world, (index) => world.role[index] === Role.Compliant).times)
+}
+
+/** The swarm without poisoners: only its summary and download times are kept, so that its memory is free for the next run. */
+function runBaseline(seed: ScenarioRunOptions['seed'], knobs: Partial<SwarmKnobs>, name: string): { summary: Omit<ScenarioReport, 'figures'>; times: Float64Array } {
+  const run = runSwarm(seed, { ...knobs, poisonerShare: 0 }, name)
+  return { summary: { events: run.t.sim.eventCount, simulatedMs: run.t.now, traceHash: run.t.sim.traceHash }, times: compliantTimes(run.world) }
+}
+
+/**
+ * POISONER_SHARE of the downloaders serve corrupt blocks (homogeneous uploads, flash
+ * arrivals), after the same swarm (seed, peers, knobs) in which they are honest: what the
+ * poisoners cost honest peers, and whether any corrupt block got into an honest store.
+ */
+export function runPoisoning(options: ScenarioRunOptions, overrides: Partial<SwarmKnobs> = {}): { run: SwarmRun; report: ScenarioReport } {
+  const knobs: Partial<SwarmKnobs> = { peers: options.peers, poisonerShare: POISONER_SHARE, ...timeLimit(options), ...overrides }
+  const baseline = runBaseline(options.seed, knobs, 'swarm-poisoning')
+  const run = runSwarm(options.seed, knobs, 'swarm-poisoning')
+  const { world } = run
+  const honest = (index: number) => world.role[index] === Role.Compliant || world.role[index] === Role.Origin
+  const poisoners = world.adversaries.filter((core): core is Poisoner => core instanceof Poisoner)
+  let badBlocksReceived = 0
+  let badBlocksPerHonestMax = 0
+  let badBlocksStored = 0
+  let honestCompletedIntact = 0
+  let poisonersCompleted = 0
+  for (let index = 0; index < world.peerCount; index++) {
+    if (!honest(index)) {
+      if (!Number.isNaN(world.completeMs[index]!)) poisonersCompleted++
+      continue
+    }
+    const badBlocks = world.cores[index]!.counters.badBlocks
+    badBlocksReceived += badBlocks
+    badBlocksPerHonestMax = Math.max(badBlocksPerHonestMax, badBlocks)
+    const host = world.hosts[index]!
+    badBlocksStored += host.wrongBlocksStored
+    if (index > 0 && host.complete && host.wrongBlocksStored === 0) honestCompletedIntact++
+  }
+  // Who banned whom: each poisoner by how many honest peers; and any ban of a peer that is no poisoner.
+  const bannedBy = new Map<number, number>()
+  let honestBanPairs = 0
+  let peersBannedWrongly = 0
+  for (const pair of world.badBlockBans) {
+    const banning = Math.floor(pair / world.peerCount)
+    const banned = pair % world.peerCount
+    if (world.role[banned] !== Role.Poisoner) peersBannedWrongly++
+    else if (honest(banning)) {
+      honestBanPairs++
+      bannedBy.set(banned, (bannedBy.get(banned) ?? 0) + 1)
+    }
+  }
+  const bans = Array.from({ length: world.peerCount }, (_, index) => index).filter((index) => world.role[index] === Role.Poisoner).map((index) => bannedBy.get(index) ?? 0)
+  const times = compliantTimes(world)
+  const seconds = (ms: number | undefined) => round(ms === undefined ? undefined : ms / 1000, 1)
+  const over = (value: number | undefined, base: number | undefined) => round(value === undefined || base === undefined ? undefined : value / base, 3)
+  const figures: Record<string, Figure> = {
+    downloaders: run.knobs.peers,
+    poisoners: poisoners.length,
+    honest: world.compliantCount,
+    honestCompleted: world.compliantCompletedCount,
+    /** Completed honest downloaders whose every stored block is the file's true block. */
+    honestCompletedIntact,
+    poisonersCompleted,
+    blocksPoisoned: poisoners.reduce((sum, poisoner) => sum + poisoner.blocksPoisoned, 0),
+    badBlocksReceived,
+    badBlocksPerHonestMean: round(badBlocksReceived / Math.max(1, world.compliantCount), 2),
+    badBlocksPerHonestMax,
+    badBlocksStored,
+    poisonersBanned: bans.filter((count) => count > 0).length,
+    poisonerBannedByMean: round(mean(bans), 1),
+    poisonerBannedByMin: bans.length === 0 ? null : Math.min(...bans),
+    /** Bad blocks an honest peer took from a poisoner, per pair: 1 when the first one ends their exchange. */
+    badBlocksPerBan: round(badBlocksReceived / Math.max(1, honestBanPairs), 3),
+    peersBannedWrongly,
+    honestDownloadP50Seconds: seconds(quantile(times, 0.5)),
+    baselineDownloadP50Seconds: seconds(quantile(baseline.times, 0.5)),
+    p50OverBaseline: over(quantile(times, 0.5), quantile(baseline.times, 0.5)),
+    honestDownloadP99Seconds: seconds(quantile(times, 0.99)),
+    baselineDownloadP99Seconds: seconds(quantile(baseline.times, 0.99)),
+    p99OverBaseline: over(quantile(times, 0.99), quantile(baseline.times, 0.99)),
+    stuckDeadlines: run.t.sim.counters.stuckDeadlines,
+    'target.badBlocksStored': target(badBlocksStored, '<=', 0),
+    'target.peersBannedWrongly': target(peersBannedWrongly, '<=', 0),
+    ...prefixed('honest', swarmFigures(run, { poisson: false })),
+  }
+  const summary = { events: run.t.sim.eventCount, simulatedMs: run.t.now, traceHash: run.t.sim.traceHash }
+  return { run, report: { ...combinedRuns([baseline.summary, summary]), figures } }
+}
+
 export const SWARM_FLASH_SCENARIO: NamedScenario = {
   name: 'swarm-flash',
   description: 'one origin (100 Mbit/s up) and N downloaders arriving within 1 s fetch 1 GiB (1,024 leaves of 1 MiB); uploads 50 Mbit/s, then 10/50/100 Mbit/s; downloads 200 Mbit/s: p50/p99/p99.9 against LB, egress, utilisation, endgame',
@@ -762,4 +881,9 @@ export const SWARM_STRATEGIC_SCENARIO: NamedScenario = {
   run: (options) => runStrategic(options).report,
 }
 
-
+export const SWARM_POISONING_SCENARIO: NamedScenario = {
+  name: 'swarm-poisoning',
+  description: 'swarm-flash (homogeneous) with 15% poisoners that serve blocks not matching their CIDs: bad blocks received and stored (0), poisoners banned by how many honest peers, honest download time against the same swarm without poisoners',
+  defaults: { peers: 1_000, ms: 0 },
+  run: (options) => runPoisoning(options).report,
+}
