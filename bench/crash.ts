@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { crashAdds } from '../src/testing/crash-add.ts'
 import { crashDownloads } from '../src/testing/crash-download.ts'
-import type { HasAfter } from '../src/testing/temp.ts'
+import { cleanupScope } from '../src/testing/temp.ts'
 
 const { values } = parseArgs({ options: {
   kills: { type: 'string', default: '50' },
@@ -23,8 +23,7 @@ const spread = (instants: number[]): string => {
   return `${sorted[0]}–${sorted.at(-1)} ms (median ${sorted[sorted.length >> 1]})`
 }
 const directory = await mkdtemp(join(tmpdir(), 'shoal-crash-'))
-const cleanups: Array<() => unknown> = []
-const context = { after: (cleanup: () => unknown) => void cleanups.push(cleanup) } as unknown as HasAfter
+const context = cleanupScope()
 let problems = 0
 try {
   const add = await crashAdds(join(directory, 'add'), { kills: Number(values.kills), fileMib, seed: values.seed })
@@ -41,7 +40,7 @@ try {
   console.log(`  problems: ${download.problems.length === 0 ? 'none' : download.problems.join('; ')}`)
   problems += download.problems.length
 } finally {
-  for (const cleanup of cleanups.reverse()) await cleanup()
+  await context.close()
   await rm(directory, { recursive: true, force: true })
 }
 process.exitCode = problems === 0 ? 0 : 1
