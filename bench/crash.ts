@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { crashAdds } from '../src/testing/crash-add.ts'
 import { crashDownloads } from '../src/testing/crash-download.ts'
-import type { HasAfter } from '../src/testing/temp.ts'
+import { cleanupScope } from '../src/testing/temp.ts'
 
 const { values } = parseArgs({ options: {
   kills: { type: 'string', default: '50' },
@@ -24,8 +24,7 @@ const spread = (instants: number[]): string => {
   return `${sorted[0]}–${sorted.at(-1)} ms (median ${sorted[sorted.length >> 1]})`
 }
 const directory = await mkdtemp(join(tmpdir(), 'shoal-crash-'))
-const cleanups: Array<() => unknown> = []
-const context = { after: (cleanup: () => unknown) => void cleanups.push(cleanup) } as unknown as HasAfter
+const context = cleanupScope()
 let problems = 0
 const result = { addKills: 0, downloadKills: 0, refetchedBytes: 0, problems: 0 }
 try {
@@ -46,7 +45,7 @@ try {
   result.downloadKills = download.kills
   result.refetchedBytes = download.finalReceivedBytes - download.finalMissingBytes
 } finally {
-  for (const cleanup of cleanups.reverse()) await cleanup()
+  await context.close()
   await rm(directory, { recursive: true, force: true })
 }
 console.log(`RESULT ${JSON.stringify({ ...result, problems })}`)

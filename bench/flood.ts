@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { FLOODS, floodVerdict, runFloods, type FloodName, type FloodReport } from '../src/testing/floods.ts'
-import type { HasAfter } from '../src/testing/temp.ts'
+import { cleanupScope } from '../src/testing/temp.ts'
 
 const { values } = parseArgs({ options: {
   seconds: { type: 'string', default: '30' },
@@ -27,8 +27,7 @@ const floods = values.floods.split(',') as FloodName[]
 for (const flood of floods) if (!FLOODS.includes(flood)) throw new Error(`--floods: unknown flood ${flood} (known: ${FLOODS.join(', ')})`)
 
 const directory = await mkdtemp(join(tmpdir(), 'shoal-flood-'))
-const cleanups: Array<() => unknown> = []
-const context = { after: (cleanup: () => unknown) => void cleanups.push(cleanup) } as unknown as HasAfter
+const context = cleanupScope()
 let report: FloodReport
 try {
   report = await runFloods(context, directory, {
@@ -41,7 +40,7 @@ try {
     fileMib: Number(values['file-mib']),
   })
 } finally {
-  for (const cleanup of cleanups.reverse()) await cleanup()
+  await context.close()
   await rm(directory, { recursive: true, force: true })
 }
 

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
+import { TimeoutError } from '../src/testing/cli.ts'
 import { GO_LINE, SWARM_LINE_PREFIX } from './swarm-child.ts'
 
 const STDERR_TAIL_BYTES = 4 * 1024
@@ -14,9 +15,6 @@ const KILL_WAIT_MS_MAX = 5_000
 const KILL_POLL_MS = 50
 
 export type MessageKind = 'READY' | 'DONE' | 'RECEIVED' | 'ERROR'
-
-/** A wait that ran out of time: the row becomes "timeout". */
-export class TimeoutError extends Error {}
 
 /** A child that reported a failure: `code` lets the runner classify it. */
 export class ChildFailure extends Error {
@@ -174,15 +172,3 @@ export class BenchChild {
   }
 }
 
-/** `promise`, or a TimeoutError after `timeoutMs` (the work itself goes on until its processes are killed). */
-export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`no ${what} within ${(timeoutMs / 1000).toFixed(0)} s`)), timeoutMs)
-  })
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}

@@ -1,11 +1,12 @@
 /**
  * Running part of a benchmark or test in a child process and reading back the one
  * `CHILD {json}` line it prints (the comparison benchmarks run each system's nodes so; the
- * flood runs, each flooder). A child that outlives `timeoutMs` is killed.
+ * flood runs, each flooder), or another marker's (`RESULT` for a whole benchmark). A child
+ * that outlives `timeoutMs` is killed.
  */
 import { spawn } from 'node:child_process'
 
-export function runChildProcess<Result>(args: readonly string[], label: string, timeoutMs: number): Promise<Result> {
+export function runChildProcess<Result>(args: readonly string[], label: string, timeoutMs: number, marker = 'CHILD'): Promise<Result> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString('utf8') })
@@ -14,9 +15,9 @@ export function runChildProcess<Result>(args: readonly string[], label: string, 
     child.on('error', reject)
     child.on('close', (code, signal) => {
       clearTimeout(timer)
-      const line = output.split('\n').find((text) => text.startsWith('CHILD '))
-      if (line === undefined) return reject(new Error(`the ${label} child ended (${code ?? signal}) without a result: ${output}`))
-      resolve(JSON.parse(line.slice('CHILD '.length)) as Result)
+      const line = output.split('\n').find((text) => text.startsWith(`${marker} `))
+      if (line === undefined) return reject(new Error(`the ${label} child ended (${code ?? signal}) without a result: ${output.slice(-2_000)}`))
+      resolve(JSON.parse(line.slice(marker.length + 1)) as Result)
     })
   })
 }

@@ -3,8 +3,7 @@
  * runs the tests, with its own repository and HOME.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { HttpClient } from '../api/http-client.ts'
@@ -112,6 +111,8 @@ export interface Daemon {
   peerId: string
   /** Its loopback TCP address, ending in /p2p/<peer id>. */
   address: string
+  /** Its HTTP API, e.g. http://127.0.0.1:41234. */
+  apiUrl: string
   process: ChildProcess
 }
 
@@ -124,7 +125,7 @@ export interface DaemonOptions {
   args?: readonly string[]
 }
 
-/** Starts `shoal daemon` on loopback with a repository of its own; killed when the test ends. */
+/** Starts `shoal daemon` on loopback with a repository of its own; killed when the test ends, and gone before the cleanups registered earlier run. */
 export async function startDaemon(t: HasAfter, repo: string, options: DaemonOptions = {}): Promise<Daemon> {
   const config = Object.entries(options.config ?? {})
   if (config.length > 0) {
@@ -139,16 +140,22 @@ export async function startDaemon(t: HasAfter, repo: string, options: DaemonOpti
   args.push(...(options.args ?? []))
   if ((options.bootstrap ?? []).length > 0) args.push('--bootstrap', ...options.bootstrap!)
   const child = startShoal(args)
-  onCleanup(t, () => child.kill('SIGKILL'))
+  onCleanup(t, async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    const exited = once(child, 'exit')
+    child.kill('SIGKILL')
+    await exited
+  })
   const [, peerId] = await waitForLine(child, /peer id: (\S+)/)
   const [, listening] = await waitForLine(child, /listening on (\/ip4\/127\.0\.0\.1\/tcp\/\d+(?:\/ws)?)/)
+  const [, apiUrl] = await waitForLine(child, /API listening on (\S+)/)
   await waitForLine(child, /daemon ready/)
-  return { repo, peerId: peerId!, address: `${listening}/p2p/${peerId}`, process: child }
+  return { repo, peerId: peerId!, address: `${listening}/p2p/${peerId}`, apiUrl: apiUrl!, process: child }
 }
 
-/** A client of the daemon's HTTP API, at the address it wrote to its repository. */
-export async function daemonApi(daemon: Daemon): Promise<HttpClient> {
-  return new HttpClient((await readFile(join(daemon.repo, 'api'), 'utf8')).trim())
+/** A client of the daemon's HTTP API. */
+export function daemonApi(daemon: Daemon): HttpClient {
+  return new HttpClient(daemon.apiUrl)
 }
 
 /** Polls `probe` every 250 ms until it returns a value, or fails after msMax. */
@@ -159,5 +166,21 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
     if (value !== undefined) return value
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await sleep(250)
+  }
+}
+
+/** A wait that ran out of time. */
+export class TimeoutError extends Error {}
+
+/** `promise`, or a TimeoutError after `timeoutMs` (the work itself goes on until its processes are killed). */
+export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(`no ${what} within ${(timeoutMs / 1000).toFixed(0)} s`)), timeoutMs)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
   }
 }

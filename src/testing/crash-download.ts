@@ -7,7 +7,7 @@
  * complete), and the bytes of the file it holds are counted. At the end a fetch runs to
  * completion and reports what it received: no more than what was missing, with one seeder.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import * as dagPb from '@ipld/dag-pb'
@@ -48,7 +48,7 @@ export async function crashDownloads(t: HasAfter, directory: string, options: { 
 
   const reference = await startDaemon(t, join(directory, 'reference'), { bootstrap: [seeder.address] })
   const startedMs = performance.now()
-  await (await daemonApi(reference)).fetch(cid)
+  await daemonApi(reference).fetch(cid)
   const fetchMs = performance.now() - startedMs
   reference.process.kill('SIGKILL')
   await new Promise((resolve) => reference.process.once('exit', resolve))
@@ -63,7 +63,7 @@ export async function crashDownloads(t: HasAfter, directory: string, options: { 
     const leecher = await startDaemon(t, repo, { bootstrap: [seeder.address] })
     // Within the time a whole fetch takes from a fresh start (finding the seeder included).
     const delayMs = prng.int(Math.ceil(fetchMs))
-    const fetching = (await daemonApi(leecher)).fetch(cid).catch(() => undefined)
+    const fetching = daemonApi(leecher).fetch(cid).catch(() => undefined)
     await sleep(delayMs)
     leecher.process.kill('SIGKILL')
     await new Promise((resolve) => leecher.process.once('exit', resolve))
@@ -81,7 +81,7 @@ export async function crashDownloads(t: HasAfter, directory: string, options: { 
   }
   report.finalMissingBytes = dagBytes - held
   const leecher = await startDaemon(t, repo, { bootstrap: [seeder.address] })
-  const result = await (await daemonApi(leecher)).fetch(cid)
+  const result = await daemonApi(leecher).fetch(cid)
   report.finalReceivedBytes = result.bytesReceived
   leecher.process.kill('SIGKILL')
   await new Promise((resolve) => leecher.process.once('exit', resolve))

@@ -81,9 +81,9 @@ export async function runFloods(t: HasAfter, directory: string, options: FloodRu
   const added = await runShoal(['--repo', target.repo, 'add', '--quiet', source])
   if (added.code !== 0) throw new Error(`add on the target failed: ${added.stderr}`)
   const cid = added.stdout.trim()
-  const targetApi = await daemonApi(target)
+  const targetApi = daemonApi(target)
   const wellBehaved = await startDaemon(t, join(directory, 'well-behaved'), { bootstrap: [target.address] })
-  const wellBehavedApi = await daemonApi(wellBehaved)
+  const wellBehavedApi = daemonApi(wellBehaved)
   const kadProtocol = (await readConfig(target.repo)).dht.protocol
   const report: FloodReport = { options, fileBytes, rssStartMb: rssMb(target), phases: [], targetVerify: { blockCount: 0, corrupt: 0 } }
 

@@ -1,0 +1,67 @@
+/**
+ * `npm run soak [-- --daemons 10 --minutes 30 --warmup-minutes 5 --sample-seconds 10 --seed 1]`:
+ * daemons on loopback under steady gossip, DHT and transfer load (src/testing/soak.ts), their
+ * heap and RSS trends after the warm-up, and the load that ran. Exits 1 when a trend is
+ * beyond ±5% or the load failed. The last line is `RESULT {json}`.
+ */
+import { availableParallelism } from 'node:os'
+import { parseArgs } from 'node:util'
+import { runSoak, type MemoryTrend, type TrendSummary } from '../src/testing/soak.ts'
+
+const { values } = parseArgs({ options: {
+  daemons: { type: 'string', default: '10' },
+  minutes: { type: 'string', default: '30' },
+  'warmup-minutes': { type: 'string' },
+  'sample-seconds': { type: 'string', default: '10' },
+  seed: { type: 'string', default: '1' },
+} })
+const MiB = 2 ** 20
+
+const interrupted = new AbortController()
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`soak: ${signal}, stopping the daemons`)
+    interrupted.abort()
+  })
+}
+
+const percent = (value: number) => `${value >= 0 ? '+' : ''}${value.toFixed(2)}%`
+const mib = (bytes: number) => (bytes / MiB).toFixed(1)
+const trendCells = (trend: MemoryTrend) => [mib(trend.startBytes), mib(trend.endBytes), percent(trend.changePercent), trend.mibPerHour.toFixed(2)]
+const summaryCells = (summary: TrendSummary, which: 'Median' | 'Worst') => ['', '', percent(summary[`changePercent${which}`]), summary[`mibPerHour${which}`].toFixed(2)]
+
+try {
+  const result = await runSoak({
+    daemons: Number(values.daemons),
+    minutes: Number(values.minutes),
+    warmupMinutes: values['warmup-minutes'] === undefined ? undefined : Number(values['warmup-minutes']),
+    sampleSeconds: Number(values['sample-seconds']),
+    seed: values.seed,
+    signal: interrupted.signal,
+    onProgress: (line) => console.log(line),
+  })
+  const { settings, memory, load, cpu } = result
+  console.log(`\nsoak: ${settings.daemons} daemons on loopback for ${settings.minutes} min, seed ${settings.seed}; trends over the last ${memory.windowMinutes.toFixed(1)} min (after ${settings.warmupMinutes} min of warm-up), ${memory.daemons[0]!.rss.sampleCount} samples a daemon, one every ${settings.sampleSeconds} s`)
+  const rows = [
+    ['daemon', 'RSS start MiB', 'end MiB', 'change', 'MiB/h', 'heap start MiB', 'end MiB', 'change', 'MiB/h'],
+    ...memory.daemons.map((daemon) => [`${daemon.index}${daemon.index === 0 ? ' (bootstrap)' : ''}`, ...trendCells(daemon.rss), ...trendCells(daemon.heap)]),
+    ['median', ...summaryCells(memory.rss, 'Median'), ...summaryCells(memory.heap, 'Median')],
+    [`worst (RSS ${memory.rss.worstDaemon}, heap ${memory.heap.worstDaemon})`, ...summaryCells(memory.rss, 'Worst'), ...summaryCells(memory.heap, 'Worst')],
+  ]
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
+  for (const row of rows) console.log(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  '))
+  const { gossip, dht, transfers } = load
+  const rates = settings.load
+  console.log(`load: gossip ${rates.gossipMessagesPerSecond} messages/s of ${rates.gossipMessageBytes} B; a DHT round (provide, find-providers, IPNS put, get) every ${rates.dhtRoundSeconds} s; a ${mib(rates.transferBytes)} MiB transfer every ${rates.transferSeconds} s`)
+  console.log(`  gossip: ${gossip.published} published (${gossip.publishFailed} failed, ${gossip.publishedToNobody} to nobody), ${gossip.delivered} of ${gossip.expectedDeliveries} deliveries (${(gossip.deliveryRatio * 100).toFixed(3)}%), ${gossip.duplicateDeliveries} duplicates, ${gossip.droppedForSlowReader} dropped for a slow reader`)
+  console.log(`  DHT: ${dht.rounds} rounds; provide ${dht.provide.ok} ok/${dht.provide.failed} failed, find-providers ${dht.findProviders.ok}/${dht.findProviders.failed}, put ${dht.put.ok}/${dht.put.failed}, get ${dht.get.ok}/${dht.get.failed}`)
+  console.log(`  transfers: ${transfers.ok} ok, ${transfers.failed} failed, ${mib(transfers.bytesReceived)} MiB received, fetch median ${transfers.fetchMsMedian?.toFixed(0) ?? '-'} ms`)
+  console.log(`  ticks skipped (an operation still running): gossip ${gossip.ticksSkipped}, DHT ${dht.ticksSkipped}, transfers ${transfers.ticksSkipped}; errors ${load.errorCount}${load.errors.length > 0 ? `:\n    ${load.errors.join('\n    ')}` : ''}`)
+  console.log(`cpu: daemons ${cpu.daemonsCores.toFixed(2)} cores together (busiest ${cpu.daemonPercentMax.toFixed(1)}% of a core), harness ${cpu.harnessCores.toFixed(2)} cores; load average ${cpu.loadAverageStart.map((value) => value.toFixed(2)).join(' ')} at the start, ${cpu.loadAverageEnd.map((value) => value.toFixed(2)).join(' ')} at the end, on ${availableParallelism()} cores shared with whatever else runs`)
+  console.log(result.passed ? `PASS: every heap and RSS trend within ±${settings.changePercentMax}%, load ran without failures` : `FAIL:\n  ${result.failures.join('\n  ')}`)
+  console.log(`RESULT ${JSON.stringify(result)}`)
+  process.exitCode = result.passed ? 0 : 1
+} catch (error) {
+  console.error(`soak: ${error instanceof Error ? error.message : String(error)}`)
+  process.exitCode = 1
+}
