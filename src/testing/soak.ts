@@ -284,9 +284,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     if (errors.length < ERRORS_KEPT_MAX) errors.push(`${what}: ${messageOf(error)}`)
   }
 
-  // A daemon that exited has said why in `failures`.
+  // A daemon that exited on its own has said why in `failures` (on Ctrl-C they get SIGINT too).
   const throwIfStopped = () => {
-    if (stop.signal.aborted) throw new Error(failures.length > 0 ? failures.join('; ') : 'soak aborted')
+    if (!stop.signal.aborted) return
+    throw new Error(options.signal?.aborted === true || failures.length === 0 ? 'soak aborted' : failures.join('; '))
   }
   let stopping = false
 
