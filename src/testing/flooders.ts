@@ -96,6 +96,12 @@ export async function runFlood(plan: FloodPlan): Promise<FloodOutcome> {
   }
 }
 
+/** What went wrong, by name: libp2p rejects some promises with things that are not Errors. */
+function nameOf(error: unknown): string {
+  if (error instanceof Error) return error.name
+  return typeof error === 'object' && error !== null && 'type' in error ? `event ${String(error.type)}` : typeof error
+}
+
 class Tally {
   readonly outcomes: Record<string, number> = {}
   add(outcome: string, count = 1): void {
@@ -178,7 +184,7 @@ async function asSuccessivePeers(plan: { target: string; seconds: number; source
       await work(connection, endMs)
       if (connection.status !== 'open') tally.add('hung up by the daemon')
     } catch (error) {
-      tally.add(`dial failed: ${(error as Error).name}`)
+      tally.add(`dial failed: ${nameOf(error)}`)
       await sleep(100)
     } finally {
       await peer.stop()
@@ -202,9 +208,9 @@ async function floodStreams(plan: StreamFlood): Promise<FloodOutcome> {
           .then((stream) => {
             tally.add('opened')
             held.push(stream)
-          }, (error: Error) => {
-            tally.add(`refused: ${error.name}`)
-            if (error.name === 'ConnectionClosedError') muxerClosed = true
+          }, (error: unknown) => {
+            tally.add(`refused: ${nameOf(error)}`)
+            if (nameOf(error) === 'ConnectionClosedError') muxerClosed = true
           })
       })
       await Promise.all(batch)
@@ -230,9 +236,9 @@ async function floodFrames(plan: FrameFlood): Promise<FloodOutcome> {
         try {
           stream = await connection.newStream(protocol, { signal: AbortSignal.timeout(5_000) })
         } catch (error) {
-          tally.add(`stream refused: ${(error as Error).name}`)
+          tally.add(`stream refused: ${nameOf(error)}`)
           // The connection's status can read 'open' a moment after its muxer closed.
-          if ((error as Error).name === 'ConnectionClosedError') break
+          if (nameOf(error) === 'ConnectionClosedError') break
           continue
         }
         while (stream.writeStatus === 'writable' && performance.now() < endMs) {
@@ -328,7 +334,7 @@ async function probePing(plan: PingProbe): Promise<FloodOutcome> {
         latenciesMs.push(await peer.services.ping.ping(multiaddr(plan.target), { signal: AbortSignal.timeout(5_000) }))
         tally.add('answered')
       } catch (error) {
-        tally.add(`failed: ${(error as Error).name}`)
+        tally.add(`failed: ${nameOf(error)}`)
       }
     }
   } finally {

@@ -77,7 +77,8 @@ export async function runFloods(t: HasAfter, directory: string, options: FloodRu
   const source = join(directory, 'file.bin')
   const fileBytes = options.fileMib * MiB
   await writeFile(source, pseudoRandomBytes(fileBytes, 8))
-  const target = await startDaemon(t, join(directory, 'target'))
+  // A DHT server, so that the floods reach the DHT's driver too (on loopback AutoNAT would make it a client).
+  const target = await startDaemon(t, join(directory, 'target'), { config: { 'dht.mode': 'server' } })
   const added = await runShoal(['--repo', target.repo, 'add', '--quiet', source])
   if (added.code !== 0) throw new Error(`add on the target failed: ${added.stderr}`)
   const cid = added.stdout.trim()
