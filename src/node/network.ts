@@ -152,7 +152,7 @@ export class Network {
         uploadBytesPerSecondMax: options.uploadBytesPerSecondMax ?? repo.config.swarm.uploadBytesPerSecondMax,
         downloadBytesPerSecondMax: options.downloadBytesPerSecondMax ?? repo.config.swarm.downloadBytesPerSecondMax,
       }
-      swarm = await Swarm.start(host, { blocks: repo.blocks, pins: repo.datastore.pins, ledger }, dht, pubsub, swarmSettings, metrics)
+      swarm = await Swarm.start(host, { blocks: repo.blocks, pins: repo.datastore.pins, ledger, gcLock: repo.gcLock }, dht, pubsub, swarmSettings, metrics)
     } catch (error) {
       await pubsub?.stop()
       await dht?.stop()

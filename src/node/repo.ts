@@ -16,6 +16,7 @@ import { Datastore } from '../store/datastore.ts'
 import { FsBlockStore } from '../store/fs-block-store.ts'
 import { createIdentity, loadIdentity, type Identity } from '../store/keychain.ts'
 import { RepoLock } from '../store/repo-lock.ts'
+import createMortice, { type Mortice } from 'mortice'
 import { CONFIG_FILE, defaultConfig, readConfig, writeConfig, type Config } from './config.ts'
 
 export const API_FILE = 'api'
@@ -68,6 +69,11 @@ export class Repo {
   readonly identity: Identity
   readonly blocks: FsBlockStore
   readonly datastore: Datastore
+  /**
+   * gc takes the write side; whatever must not see blocks swept under it (an add or a fetch
+   * whose pin is not yet written, a lookup of complete content) holds the read side.
+   */
+  readonly gcLock: Mortice = createMortice({ singleProcess: true })
   readonly #lock: RepoLock
 
   private constructor(path: string, config: Config, identity: Identity, blocks: FsBlockStore, datastore: Datastore, lock: RepoLock) {

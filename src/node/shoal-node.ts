@@ -4,14 +4,13 @@
  * daemon, the network (startNetwork) with the DHT and pub/sub; the swarm joins it in a later issue.
  * The only code that reads the clock.
  *
- * Adds and garbage collection share a read/write lock: adds run concurrently (read side),
- * gc runs alone (write side), so gc never sweeps blocks of an add whose pin is not yet
- * written.
+ * Adds, fetches and garbage collection share the repository's read/write lock (gcLock):
+ * adds run concurrently (read side), gc runs alone (write side), so gc never sweeps blocks
+ * of an add whose pin is not yet written.
  */
 import { importer, type ImportCandidate } from 'ipfs-unixfs-importer'
 import { exporter, type UnixFSEntry } from 'ipfs-unixfs-exporter'
 import * as dagPb from '@ipld/dag-pb'
-import createMortice, { type Mortice } from 'mortice'
 import type { CID } from 'multiformats/cid'
 import { blockKey, DAG_PB_CODE, parseCid, parseUnixFsCid } from '../core/content/cid.ts'
 import { isShoalError, ShoalError } from '../core/errors.ts'
@@ -35,7 +34,6 @@ export class ShoalNode implements ShoalApi {
   readonly repo: Repo
   readonly #blocks: BlockStore
   readonly #pins: PinStore
-  readonly #gcLock: Mortice = createMortice({ singleProcess: true })
   #network: Network | undefined
 
   private constructor(repo: Repo) {
@@ -120,7 +118,7 @@ export class ShoalNode implements ShoalApi {
     const cid = parseUnixFsCid(cidText)
     const network = this.#online()
     // Blocks arriving are not pinned until the end: gc must not sweep them meanwhile.
-    const release = await this.#gcLock.readLock()
+    const release = await this.repo.gcLock.readLock()
     try {
       return await network.swarm.fetch(cid, options)
     } finally {
@@ -162,7 +160,7 @@ export class ShoalNode implements ShoalApi {
         return cid
       },
     }
-    const release = await this.#gcLock.readLock()
+    const release = await this.repo.gcLock.readLock()
     try {
       const roots: AddedRoot[] = []
       const source = importCandidates(candidates, options.signal)
@@ -238,7 +236,7 @@ export class ShoalNode implements ShoalApi {
   }
 
   async gc(): Promise<GcResult> {
-    const release = await this.#gcLock.writeLock()
+    const release = await this.repo.gcLock.writeLock()
     try {
       const live = await this.#markPinned()
       const result: GcResult = { removedBlockCount: 0, removedByteCount: 0 }
@@ -249,7 +247,7 @@ export class ShoalNode implements ShoalApi {
         result.removedBlockCount += 1
         removed.push(cid)
       }
-      this.#network?.swarm.removed(removed)
+      await this.#network?.swarm.removed(removed)
       return result
     } finally {
       release()
@@ -280,7 +278,7 @@ export class ShoalNode implements ShoalApi {
   async close(): Promise<void> {
     await this.#network?.stop()
     this.#network = undefined
-    const release = await this.#gcLock.writeLock()
+    const release = await this.repo.gcLock.writeLock()
     try {
       await this.repo.close()
     } finally {
@@ -291,7 +289,7 @@ export class ShoalNode implements ShoalApi {
   /** Deletes the given blocks unless a pin keeps them: the undo of a failed add. */
   async #sweep(cids: CID[]): Promise<void> {
     if (cids.length === 0) return
-    const release = await this.#gcLock.writeLock()
+    const release = await this.repo.gcLock.writeLock()
     try {
       const live = await this.#markPinned()
       for (const cid of cids) if (!live.has(blockKey(cid))) await this.#blocks.delete(cid)

@@ -18,7 +18,8 @@
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
-import { blockKey, checkBlock, DAG_PB_CODE, RAW_CODE } from '../core/content/cid.ts'
+import type { Mortice } from 'mortice'
+import { checkBlock, DAG_PB_CODE, RAW_CODE } from '../core/content/cid.ts'
 import { isShoalError, ShoalError } from '../core/errors.ts'
 import { Prng } from '../core/prng.ts'
 import { asPeerId, type NetworkInput, type PeerId } from '../core/sans-io.ts'
@@ -83,10 +84,19 @@ type SwarmDriver = ProtocolDriver<SwarmMessage, SwarmInput, SwarmAction>
 /** What the node tells the core; the driver brings the network's inputs. */
 type HostInput = Exclude<SwarmInput, NetworkInput<SwarmMessage>>
 
+/** What the swarm keeps and reads: the repository's stores, and its gc lock (Repo.gcLock). */
+export interface SwarmStores {
+  blocks: BlockStore
+  pins: PinStore
+  ledger: Ledger
+  gcLock: Mortice
+}
+
 export class Swarm {
   readonly core: SwarmCore
   readonly #host: ShoalHost
   readonly #blocks: BlockStore
+  readonly #gcLock: Mortice
   readonly #pins: PinStore
   readonly #dht: Dht
   readonly #pubsub: PubSub
@@ -106,13 +116,14 @@ export class Swarm {
   readonly #ledgerTimer: NodeJS.Timeout
   #stopped = false
 
-  private constructor(host: ShoalHost, blocks: BlockStore, pins: PinStore, dht: Dht, pubsub: PubSub, ledger: Ledger, settings: Config['swarm']) {
+  private constructor(host: ShoalHost, stores: SwarmStores, dht: Dht, pubsub: PubSub, settings: Config['swarm']) {
     this.#host = host
-    this.#blocks = blocks
-    this.#pins = pins
+    this.#blocks = stores.blocks
+    this.#pins = stores.pins
+    this.#gcLock = stores.gcLock
     this.#dht = dht
     this.#pubsub = pubsub
-    this.#ledger = ledger
+    this.#ledger = stores.ledger
     this.#settings = settings
     this.#self = asPeerId(host.peerId.toString())
     this.core = new SwarmCore({
@@ -133,8 +144,8 @@ export class Swarm {
     this.#ledgerTimer = setInterval(() => void this.#ledger.save().catch(() => {}), LEDGER_SAVE_INTERVAL_MS).unref()
   }
 
-  static async start(host: ShoalHost, stores: { blocks: BlockStore; pins: PinStore; ledger: Ledger }, dht: Dht, pubsub: PubSub, settings: Config['swarm'], metrics: DriverMetrics): Promise<Swarm> {
-    const swarm = new Swarm(host, stores.blocks, stores.pins, dht, pubsub, stores.ledger, settings)
+  static async start(host: ShoalHost, stores: SwarmStores, dht: Dht, pubsub: PubSub, settings: Config['swarm'], metrics: DriverMetrics): Promise<Swarm> {
+    const swarm = new Swarm(host, stores, dht, pubsub, settings)
     metrics.registerCoreCounters('swarm', 'Swarm transfer events', swarm.core.counters)
     swarm.#driver = new ProtocolDriver<SwarmMessage, SwarmInput, SwarmAction>({
       libp2p: host,
@@ -225,17 +236,16 @@ export class Swarm {
   }
 
   /**
-   * Blocks gc removed. The swarm session of content whose root went closes, its seeding
-   * limits are forgotten, and what is known complete is looked up again: otherwise a session,
-   * complete, would answer a later fetch at once with nothing stored, and offer peers blocks
-   * it cannot read. Matched by multihash: the store names its blocks as raw CIDs.
+   * Blocks gc removed (gc holds the repository's write lock). The swarm session of content
+   * no longer whole here closes, its seeding limits are forgotten, and what is known complete
+   * is looked up again: otherwise a session, complete, would answer a later fetch at once with
+   * nothing stored, and offer peers blocks it cannot read.
    */
-  removed(cids: readonly CID[]): void {
+  async removed(cids: readonly CID[]): Promise<void> {
     if (cids.length === 0) return
     this.#completeContent.clear()
-    const removed = new Set(cids.map(blockKey))
     for (const root of new Set([...this.core.sessionRoots(), ...this.#seeding.keys(), ...this.#stoppedSeeding])) {
-      if (!removed.has(blockKey(CID.parse(root)))) continue
+      if (await this.#walkComplete(root) !== undefined) continue
       this.#seeding.delete(root)
       this.#stoppedSeeding.delete(root)
       this.#input({ type: 'close', root })
@@ -348,7 +358,13 @@ export class Swarm {
     if (this.#stoppedSeeding.has(root)) return { type: 'content', root, content: undefined }
     let content = this.#completeContent.get(root)
     if (content === undefined) {
-      content = await this.#walkComplete(root)
+      // Not while gc sweeps: it could find content whole that is going.
+      const release = await this.#gcLock.readLock()
+      try {
+        content = await this.#walkComplete(root)
+      } finally {
+        release()
+      }
       if (content !== undefined) {
         if (this.#completeContent.size >= COMPLETE_CONTENT_CACHE_MAX) this.#completeContent.delete(this.#completeContent.keys().next().value!)
         this.#completeContent.set(root, content)
