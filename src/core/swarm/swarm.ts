@@ -417,8 +417,9 @@ export class SwarmCore {
         deadline = Math.min(deadline, session.requestsExpireAt)
         // Only a download short of peers asks for more: a deadline past due otherwise would make the driver spin.
         if (session.peers.size < this.#config.sourcesWantedMin) deadline = Math.min(deadline, session.sourcesAskedAt + this.#config.sourcesRefreshMs)
-      } else if (session.peers.size === 0 && !session.fetching) {
-        // As #onTick: only a session opened to seed is dropped when idle (a finished download stays).
+      } else if (session.peers.size === 0) {
+        // As #onTick: a session to seed, or a finished download, is dropped when idle with no
+        // peers (a peer that asks later opens one again from the store).
         deadline = Math.min(deadline, session.lastActiveAt + this.#config.idleSessionMs)
       }
     }
@@ -1481,7 +1482,7 @@ export class SwarmCore {
       if (session.fetching && session.phase !== 'complete') {
         if (session.requestsExpireAt <= now) this.#expireRequests(session)
         if (session.peers.size < this.#config.sourcesWantedMin && session.sourcesAskedAt + this.#config.sourcesRefreshMs <= now) this.#askForSources(session)
-      } else if (session.peers.size === 0 && session.lastActiveAt + this.#config.idleSessionMs <= now && !session.fetching) {
+      } else if (session.peers.size === 0 && session.lastActiveAt + this.#config.idleSessionMs <= now) {
         this.#deleteSession(session)
       }
     }
