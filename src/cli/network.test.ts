@@ -5,15 +5,14 @@
  * re-dial the peers they cached.
  */
 import assert from 'node:assert/strict'
-import type { ChildProcess } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { connect } from 'node:net'
 import { join } from 'node:path'
-import { test, type TestContext } from 'node:test'
+import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { PeerInfo } from '../node/api.ts'
 import { collect, eventually, runShoal, startDaemon, type Daemon } from '../testing/cli.ts'
-import { onCleanup, tempDir } from '../testing/temp.ts'
+import { tempDir } from '../testing/temp.ts'
 
 /** Connection attempts of the flood, made as fast as this machine opens sockets (about 1,000 a second). */
 const FLOOD_CONNECTIONS = 1_000

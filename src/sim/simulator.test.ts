@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import { asPeerId, type Millis } from '../core/sans-io.ts'
 import type { NatClass, NetworkConfig } from './network-model.ts'
 import { Simulator } from './simulator.ts'
-import { blobCodec, SCRIPTED_LATENCY_MS, scriptedSimulator, ScriptedCore, type BlobMessage } from './test-cores.ts'
+import { blobCodec, SCRIPTED_LATENCY_MS, scriptedSimulator, type BlobMessage } from './test-cores.ts'
 
 const LATENCY_MS = SCRIPTED_LATENCY_MS
 

@@ -54,7 +54,6 @@ export const kadMessage: fc.Arbitrary<KadMessage> = fc.record({
 // Well-formed text only: a lone surrogate cannot survive UTF-8 (gossip.test.ts sizes those).
 const topic = fc.string({ unit: 'grapheme', maxLength: 12 })
 const messageId = fc.uint8Array({ maxLength: 64 }).map(messageIdFromBytes)
-const optionalBytes = (maxLength: number) => fc.option(fc.uint8Array({ maxLength }), { nil: undefined })
 const record = <T>(model: { [K in keyof T]: fc.Arbitrary<T[K]> }) => fc.record(model, { noNullPrototype: true, requiredKeys: [] })
 
 // Within GOSSIP_LIMITS, so that everything encoded decodes back unchanged. Optional fields
