@@ -51,7 +51,7 @@ import { readFileSync } from 'node:fs'
 import { availableParallelism, loadavg } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { runChildProcess } from '../src/testing/child-process.ts'
+import { reportToParent, runChildProcess } from '../src/testing/child-process.ts'
 import { parseArgs } from 'node:util'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -170,9 +170,7 @@ if (options.child !== undefined) {
   const system = options.child as System
   if (!SYSTEMS.includes(system)) throw new Error(`--child must be one of ${SYSTEMS.join(', ')}`)
   const result = await runChild(system, options.seed)
-  console.log(`CHILD ${JSON.stringify(result)}`)
-  // Stopped nodes may leave timers of their libraries; the figures are out.
-  process.exit(0)
+  reportToParent(result)
 } else {
   await runParent()
 }

@@ -78,7 +78,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { runChildProcess } from '../src/testing/child-process.ts'
+import { reportToParent, runChildProcess } from '../src/testing/child-process.ts'
 import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -223,9 +223,7 @@ if (options.child !== undefined) {
   const system = options.child as System
   if (!SYSTEMS.includes(system)) throw new Error(`--child must be one of ${SYSTEMS.join(', ')}`)
   const result = await runChild(system, options.seed)
-  console.log(`CHILD ${JSON.stringify(result)}`)
-  // Stopped nodes may leave timers of their libraries; the figures are out.
-  process.exit(0)
+  reportToParent(result)
 } else {
   await runParent()
 }

@@ -97,7 +97,7 @@ if (soaked instanceof Error) rows.push(failedRow('soak', soakCommand, soaked))
 else {
   const { rss, heap } = soaked.memory
   rows.push({ check: 'soak', passed: soaked.passed, command: soakCommand,
-    figures: `${soaked.settings.daemons} daemons, ${soaked.memory.windowMinutes.toFixed(0)} min after warm-up: heap change median ${heap.changePercentMedian.toFixed(1)}%, worst ${heap.changePercentWorst.toFixed(1)}%; RSS median ${rss.changePercentMedian.toFixed(1)}%, worst ${rss.changePercentWorst.toFixed(1)}% (goal ±${soaked.settings.changePercentMax}%)${soaked.failures.length > 0 ? `; ${soaked.failures.join('; ')}` : ''}` })
+    figures: `${soaked.settings.daemons} daemons, ${soaked.memory.windowMinutes.toFixed(0)} min after warm-up: retained heap change median ${heap.changePercentMedian.toFixed(1)}%, worst ${heap.changePercentWorst.toFixed(1)}%; RSS median ${rss.changePercentMedian.toFixed(1)}%, worst ${rss.changePercentWorst.toFixed(1)}% (goal ±${soaked.settings.changePercentMax}%)${soaked.failures.length > 0 ? `; ${soaked.failures.join('; ')}` : ''}` })
 }
 
 console.log(`\nreliability report; node ${process.version}; seed ${values.seed}`)

@@ -1,7 +1,7 @@
 /**
  * `npm run soak [-- --daemons 10 --minutes 30 --warmup-minutes 5 --sample-seconds 10 --seed 1]`:
  * daemons on loopback under steady gossip, DHT and transfer load (src/testing/soak.ts), their
- * heap and RSS trends after the warm-up, and the load that ran. Exits 1 when a trend is
+ * retained heap and RSS trends after the warm-up, and the load that ran. Exits 1 when a trend is
  * beyond ±5% or the load failed. The last line is `RESULT {json}`.
  */
 import { availableParallelism } from 'node:os'
@@ -43,10 +43,10 @@ try {
   const { settings, memory, load, cpu } = result
   console.log(`\nsoak: ${settings.daemons} daemons on loopback for ${settings.minutes} min, seed ${settings.seed}; trends over the last ${memory.windowMinutes.toFixed(1)} min (after ${settings.warmupMinutes} min of warm-up), ${memory.daemons[0]!.rss.sampleCount} samples a daemon, one every ${settings.sampleSeconds} s`)
   const rows = [
-    ['daemon', 'RSS start MiB', 'end MiB', 'change', 'MiB/h', 'heap start MiB', 'end MiB', 'change', 'MiB/h'],
-    ...memory.daemons.map((daemon) => [`${daemon.index}${daemon.index === 0 ? ' (bootstrap)' : ''}`, ...trendCells(daemon.rss), ...trendCells(daemon.heap)]),
-    ['median', ...summaryCells(memory.rss, 'Median'), ...summaryCells(memory.heap, 'Median')],
-    [`worst (RSS ${memory.rss.worstDaemon}, heap ${memory.heap.worstDaemon})`, ...summaryCells(memory.rss, 'Worst'), ...summaryCells(memory.heap, 'Worst')],
+    ['daemon', 'RSS start MiB', 'end MiB', 'change', 'MiB/h', 'retained heap start MiB', 'end MiB', 'change', 'MiB/h', 'after major GCs', 'heap used change'],
+    ...memory.daemons.map((daemon) => [`${daemon.index}${daemon.index === 0 ? ' (bootstrap)' : ''}`, ...trendCells(daemon.rss), ...trendCells(daemon.heap), String(daemon.samplesAfterMajorGc), percent(daemon.heapUsed.changePercent)]),
+    ['median', ...summaryCells(memory.rss, 'Median'), ...summaryCells(memory.heap, 'Median'), '', ''],
+    [`worst (RSS ${memory.rss.worstDaemon}, heap ${memory.heap.worstDaemon})`, ...summaryCells(memory.rss, 'Worst'), ...summaryCells(memory.heap, 'Worst'), '', ''],
   ]
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
   for (const row of rows) console.log(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  '))
@@ -58,7 +58,7 @@ try {
   console.log(`  transfers: ${transfers.ok} ok, ${transfers.failed} failed, ${mib(transfers.bytesReceived)} MiB received, fetch median ${transfers.fetchMsMedian?.toFixed(0) ?? '-'} ms`)
   console.log(`  ticks skipped (an operation still running): gossip ${gossip.ticksSkipped}, DHT ${dht.ticksSkipped}, transfers ${transfers.ticksSkipped}; errors ${load.errorCount}${load.errors.length > 0 ? `:\n    ${load.errors.join('\n    ')}` : ''}`)
   console.log(`cpu: daemons ${cpu.daemonsCores.toFixed(2)} cores together (busiest ${cpu.daemonPercentMax.toFixed(1)}% of a core), harness ${cpu.harnessCores.toFixed(2)} cores; load average ${cpu.loadAverageStart.map((value) => value.toFixed(2)).join(' ')} at the start, ${cpu.loadAverageEnd.map((value) => value.toFixed(2)).join(' ')} at the end, on ${availableParallelism()} cores shared with whatever else runs`)
-  console.log(result.passed ? `PASS: every heap and RSS trend within ±${settings.changePercentMax}%, load ran without failures` : `FAIL:\n  ${result.failures.join('\n  ')}`)
+  console.log(result.passed ? `PASS: every retained heap and RSS trend within ±${settings.changePercentMax}%, load ran without failures` : `FAIL:\n  ${result.failures.join('\n  ')}`)
   console.log(`RESULT ${JSON.stringify(result)}`)
   process.exitCode = result.passed ? 0 : 1
 } catch (error) {

@@ -17,7 +17,20 @@ export function runChildProcess<Result>(args: readonly string[], label: string, 
       clearTimeout(timer)
       const line = output.split('\n').find((text) => text.startsWith(`${marker} `))
       if (line === undefined) return reject(new Error(`the ${label} child ended (${code ?? signal}) without a result: ${output.slice(-2_000)}`))
-      resolve(JSON.parse(line.slice(marker.length + 1)) as Result)
+      try {
+        resolve(JSON.parse(line.slice(marker.length + 1)) as Result)
+      } catch (error) {
+        reject(new Error(`the ${label} child's result is not JSON (${(error as Error).message})`))
+      }
     })
   })
+}
+
+/**
+ * In the child: prints `CHILD <result json>` and exits once stdout has taken it (libraries
+ * of stopped nodes may leave timers behind). process.exit() straight after console.log
+ * can cut a long line written to a pipe.
+ */
+export function reportToParent(result: unknown): void {
+  process.stdout.write(`CHILD ${JSON.stringify(result)}\n`, () => process.exit(0))
 }
