@@ -7,7 +7,6 @@
  * up on in its metrics, the well-behaved peer's fetches and ping round trips,
  * and the target's resident memory, sampled every 200 ms.
  */
-import { readFileSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,6 +20,7 @@ import { swarmCodec } from '../wire/swarm.ts'
 import { runChildProcess } from './child-process.ts'
 import { daemonApi, runShoal, startDaemon, type Daemon } from './cli.ts'
 import type { FloodOutcome, FloodPlan } from './flooders.ts'
+import { residentBytes } from './proc-stats.ts'
 import { pseudoRandomBytes, type HasAfter } from './temp.ts'
 
 export const FLOODS = ['connections', 'streams', 'frames', 'http'] as const
@@ -178,8 +178,7 @@ async function countersOf(api: HttpClient): Promise<Map<string, number>> {
 
 function rssMb(daemon: Daemon): number {
   try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${daemon.process.pid}/status`, 'utf8'))
-    return match === null ? 0 : Number(match[1]) / 1024
+    return residentBytes(daemon.process.pid!) / MiB
   } catch {
     return 0 // the process is gone; targetAlive says so
   }
