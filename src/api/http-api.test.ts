@@ -286,3 +286,27 @@ test('pub/sub input errors are JSON with a 4xx status; offline is 503', async (t
   const response = await fetch(`${offline.url}/api/v0/pubsub/ls`)
   assert.equal(response.status, 503)
 })
+
+test('requests past api.requestsInFlightMax are answered 503 BUSY at once and counted; the slot frees when one ends', async (t) => {
+  const refusals: string[] = []
+  const { client } = await startOnlineDaemon(t, { requestsInFlightMax: 2, onRefused: (reason) => refusals.push(reason) })
+  const held = [await client.pubsubSubscribe('busy'), await client.pubsubSubscribe('busy')]
+  await assert.rejects(client.id(), (error) => isShoalError(error, 'BUSY'))
+  assert.deepEqual(refusals, ['busy'])
+  held[0]!.close()
+  const identity = await eventuallyAnswered(() => client.id())
+  assert.match(identity.peerId, /^12D3Koo/)
+  held[1]!.close()
+})
+
+/** The server sees a closed event stream a moment after the client closes it. */
+async function eventuallyAnswered<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call()
+    } catch (error) {
+      if (!isShoalError(error, 'BUSY') || attempt >= 50) throw error
+      await sleep(20)
+    }
+  }
+}

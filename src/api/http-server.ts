@@ -49,6 +49,7 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   TOO_MANY_FETCHES: 429,
   INVALID_CONTENT: 422,
   FETCH_FAILED: 502,
+  BUSY: 503,
 }
 
 /** Connections the kernel queues before the server accepts them (capped by net.core.somaxconn). */
@@ -69,7 +70,16 @@ export interface ApiServerOptions {
   pubsubMessageBytesMax?: number
   /** How often an idle event stream gets a `: keepalive` comment, so that proxies keep it open; default 15 s. */
   eventStreamKeepaliveMs?: number
+  /**
+   * Requests served at once, event streams included (config api.requestsInFlightMax); one
+   * more is answered 503 BUSY at once, before its body is read. Default 256.
+   */
+  requestsInFlightMax?: number
+  /** A request refused for excess (reason 'busy'): for the node's metrics. */
+  onRefused?: (reason: 'busy') => void
 }
+
+const REQUESTS_IN_FLIGHT_MAX = 256
 
 const EVENT_STREAM_KEEPALIVE_MS = 15_000
 
@@ -81,7 +91,20 @@ export async function startApiServer(api: ShoalApi, options: ApiServerOptions): 
   // A raw body is one file to import: hand the stream to the route unread.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload))
 
-  app.addHook('onRequest', async (request) => refuseBrowserAttacks(request))
+  // Each request holds memory (sockets, bodies, answers being built) until it ends: their
+  // number is what keeps the daemon's memory bounded under a flood of clients.
+  const requestsInFlightMax = options.requestsInFlightMax ?? REQUESTS_IN_FLIGHT_MAX
+  let requestsInFlight = 0
+  app.addHook('onRequest', async (request, reply) => {
+    if (requestsInFlight >= requestsInFlightMax) {
+      options.onRefused?.('busy')
+      throw new ShoalError('BUSY', `${requestsInFlight} API requests are being served, the most api.requestsInFlightMax allows; try again`)
+    }
+    requestsInFlight++
+    // 'close' comes however the response ends: sent, streamed, hijacked or cut.
+    reply.raw.once('close', () => requestsInFlight--)
+    refuseBrowserAttacks(request)
+  })
   app.setErrorHandler((error, _request, reply) => sendError(reply, error))
   app.setNotFoundHandler((request, reply) => {
     sendError(reply, new ShoalError('INVALID_ARGUMENT', `no such API route: ${request.method} ${request.url.split('?')[0]}`), 404)

@@ -38,6 +38,8 @@ export async function runDaemon(repoPath: string, options: DaemonOptions): Promi
       port,
       metricsText: () => network.metrics.registry.metrics(),
       pubsubMessageBytesMax: node.repo.config.pubsub.messageBytesMax,
+      requestsInFlightMax: node.repo.config.api.requestsInFlightMax,
+      onRefused: (reason) => network.metrics.rejected('http-api', reason),
     }).catch((error: unknown) => {
       if (systemErrorCode(error) === 'EADDRINUSE') throw new ShoalError('INVALID_ARGUMENT', `API address ${address} is in use; choose another with --api HOST:PORT`)
       if (systemErrorCode(error) === 'EADDRNOTAVAIL') throw new ShoalError('INVALID_ARGUMENT', `API address ${address} is not an address of this machine`)

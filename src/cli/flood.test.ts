@@ -14,7 +14,7 @@ const countedOf = (phase: FloodPhase, metric: string, reasons: readonly string[]
 
 test('connection, stream, frame and HTTP floods: the daemon serves a well-behaved peer throughout and counts what it refuses', { timeout: 240_000 }, async (t) => {
   const report = await runFloods(t, await tempDir(t), {
-    seconds: 4, floods: ['connections', 'streams', 'frames', 'http'], connectionsPerSecond: 400, connectionSources: 20, streamsMax: 2_000, httpConcurrency: 300, fileMib: 4,
+    seconds: 4, floods: ['connections', 'streams', 'frames', 'http'], connectionsPerSecond: 400, connectionSources: 20, streamsMax: 2_000, httpConcurrency: 400, fileMib: 4,
   })
   const shown = JSON.stringify(report.phases.map(({ name, counted, fetchesMs, fetchFailures, rssPeakMb, flooders }) => ({ name, counted, fetches: fetchesMs.length, fetchFailures, rssPeakMb, flooders: flooders.map((flooder) => flooder.outcomes) })))
   assert.deepEqual(floodVerdict(report).problems, [], shown)
@@ -27,5 +27,7 @@ test('connection, stream, frame and HTTP floods: the daemon serves a well-behave
   const http = phase('http').flooders[0]!
   assert.equal(Object.keys(http.outcomes).filter((outcome) => !outcome.startsWith('status ')).length, 0, `every request answered: ${JSON.stringify(http.outcomes)}`)
   assert.ok((http.outcomes['status 200'] ?? 0) > 0, shown)
+  // Past api.requestsInFlightMax (256) a request is answered 503 BUSY, and each is counted.
+  assert.equal(countedOf(phase('http'), 'shoal_wire_rejected_total', ['busy']), http.outcomes['status 503'] ?? 0, shown)
   assert.equal(report.targetVerify.corrupt, 0)
 })

@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'TOO_MANY_FETCHES'
   | 'INVALID_CONTENT'
   | 'FETCH_FAILED'
+  | 'BUSY'
 
 export class ShoalError extends Error {
   readonly code: ErrorCode

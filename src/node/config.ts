@@ -51,6 +51,8 @@ const iceServerUrl = z.string().regex(/^(stun|stuns|turn|turns):[^\s]{1,250}$/, 
 const ConfigSchema = z.strictObject({
   api: z.strictObject({
     address: hostPort.default('127.0.0.1:5080'),
+    /** Requests served at once (event streams included); more are answered 503 BUSY. */
+    requestsInFlightMax: z.number().int().min(1).max(100_000).default(256),
   }).prefault({}),
   storage: z.strictObject({
     /** null: no quota */
