@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { request } from 'node:http'
+import { request, type IncomingMessage } from 'node:http'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -310,3 +310,17 @@ async function eventuallyAnswered<T>(call: () => Promise<T>): Promise<T> {
     }
   }
 }
+
+test('reads of content past api.readsInFlightMax are answered 503 BUSY and counted, while other requests go on', async (t) => {
+  const refusals: string[] = []
+  const { node, client, url } = await startOnlineDaemon(t, { readsInFlightMax: 1, onRefused: (reason) => refusals.push(reason) })
+  const [root] = await node.add(listOf({ kind: 'file', path: '', content: once(new Uint8Array(16 * 1024 * 1024).fill(7)) }))
+  // A reader that takes the status line and then reads nothing holds its read open.
+  const stalled = await new Promise<IncomingMessage>((resolve) => request(`${url}/api/v0/cat?arg=${root!.cid}`, resolve).end())
+  stalled.pause()
+  await assert.rejects(Array.fromAsync(client.cat(root!.cid)), (error) => isShoalError(error, 'BUSY'))
+  assert.deepEqual(refusals, ['reads-busy'])
+  assert.match((await client.id()).peerId, /^12D3Koo/)
+  stalled.destroy()
+  assert.equal((await eventuallyAnswered(() => Array.fromAsync(client.cat(root!.cid, { length: 10 })))).reduce((sum, chunk) => sum + chunk.byteLength, 0), 10)
+})

@@ -75,11 +75,45 @@ export interface ApiServerOptions {
    * more is answered 503 BUSY at once, before its body is read. Default 256.
    */
   requestsInFlightMax?: number
-  /** A request refused for excess (reason 'busy'): for the node's metrics. */
-  onRefused?: (reason: 'busy') => void
+  /**
+   * Of those, reads of content (cat) at once (config api.readsInFlightMax): each holds a
+   * block, up to 1 MiB, however little of it is asked for. Default 32.
+   */
+  readsInFlightMax?: number
+  /** A request refused for excess: 'busy' past requestsInFlightMax, 'reads-busy' past readsInFlightMax. For the node's metrics. */
+  onRefused?: (reason: ApiRefusal) => void
 }
 
+export type ApiRefusal = 'busy' | 'reads-busy'
+
 const REQUESTS_IN_FLIGHT_MAX = 256
+const READS_IN_FLIGHT_MAX = 32
+
+/** Requests of one kind being answered, at most `max`: one more is refused with BUSY and counted. */
+class InFlight {
+  #count = 0
+  readonly #max: number
+  readonly #what: string
+  readonly #refusal: ApiRefusal
+  readonly #onRefused: ((reason: ApiRefusal) => void) | undefined
+
+  constructor(max: number, what: string, refusal: ApiRefusal, onRefused: ((reason: ApiRefusal) => void) | undefined) {
+    this.#max = max
+    this.#what = what
+    this.#refusal = refusal
+    this.#onRefused = onRefused
+  }
+
+  /** Counts the request until its response closes (sent, streamed, hijacked or cut), or throws BUSY. */
+  enter(reply: FastifyReply): void {
+    if (this.#count >= this.#max) {
+      this.#onRefused?.(this.#refusal)
+      throw new ShoalError('BUSY', `${this.#count} ${this.#what} are being served, the most the daemon allows; try again`)
+    }
+    this.#count++
+    reply.raw.once('close', () => this.#count--)
+  }
+}
 
 const EVENT_STREAM_KEEPALIVE_MS = 15_000
 
@@ -93,16 +127,10 @@ export async function startApiServer(api: ShoalApi, options: ApiServerOptions): 
 
   // Each request holds memory (sockets, bodies, answers being built) until it ends: their
   // number is what keeps the daemon's memory bounded under a flood of clients.
-  const requestsInFlightMax = options.requestsInFlightMax ?? REQUESTS_IN_FLIGHT_MAX
-  let requestsInFlight = 0
+  const requests = new InFlight(options.requestsInFlightMax ?? REQUESTS_IN_FLIGHT_MAX, 'API requests (api.requestsInFlightMax)', 'busy', options.onRefused)
+  const reads = new InFlight(options.readsInFlightMax ?? READS_IN_FLIGHT_MAX, 'reads of content (api.readsInFlightMax)', 'reads-busy', options.onRefused)
   app.addHook('onRequest', async (request, reply) => {
-    if (requestsInFlight >= requestsInFlightMax) {
-      options.onRefused?.('busy')
-      throw new ShoalError('BUSY', `${requestsInFlight} API requests are being served, the most api.requestsInFlightMax allows; try again`)
-    }
-    requestsInFlight++
-    // 'close' comes however the response ends: sent, streamed, hijacked or cut.
-    reply.raw.once('close', () => requestsInFlight--)
+    requests.enter(reply)
     refuseBrowserAttacks(request)
   })
   app.setErrorHandler((error, _request, reply) => sendError(reply, error))
@@ -119,6 +147,7 @@ export async function startApiServer(api: ShoalApi, options: ApiServerOptions): 
     return { roots }
   })
   app.get(`${API_PREFIX}/cat`, async (request, reply) => {
+    reads.enter(reply)
     const query = queryOf(request)
     const signal = abortOnClose(reply)
     const chunks = api.cat(requiredArg(query), {

@@ -39,6 +39,7 @@ export async function runDaemon(repoPath: string, options: DaemonOptions): Promi
       metricsText: () => network.metrics.registry.metrics(),
       pubsubMessageBytesMax: node.repo.config.pubsub.messageBytesMax,
       requestsInFlightMax: node.repo.config.api.requestsInFlightMax,
+      readsInFlightMax: node.repo.config.api.readsInFlightMax,
       onRefused: (reason) => network.metrics.rejected('http-api', reason),
     }).catch((error: unknown) => {
       if (systemErrorCode(error) === 'EADDRINUSE') throw new ShoalError('INVALID_ARGUMENT', `API address ${address} is in use; choose another with --api HOST:PORT`)

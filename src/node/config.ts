@@ -53,6 +53,8 @@ const ConfigSchema = z.strictObject({
     address: hostPort.default('127.0.0.1:5080'),
     /** Requests served at once (event streams included); more are answered 503 BUSY. */
     requestsInFlightMax: z.number().int().min(1).max(100_000).default(256),
+    /** Of those, reads of content (cat) at once: each holds a block of up to 1 MiB. */
+    readsInFlightMax: z.number().int().min(1).max(100_000).default(32),
   }).prefault({}),
   storage: z.strictObject({
     /** null: no quota */
