@@ -67,6 +67,8 @@ const FLOODER = fileURLToPath(new URL('./flooder-process.js', import.meta.url))
 const FLOODER_NODE_FLAGS = ['--enable-source-maps']
 const RSS_SAMPLE_MS = 200
 const PING_INTERVAL_MS = 250
+/** The probe runs (and connects) this long before the flooders start. */
+const PROBE_LEAD_SECONDS = 2
 const PROBE_SOURCE = '127.0.0.3'
 const STREAM_FLOOD_SOURCE = '127.0.2.1'
 const FRAME_FLOOD_SOURCE = '127.0.3.1'
@@ -131,8 +133,12 @@ async function runPhase(name: FloodPhase['name'], plans: readonly FloodPlan[], c
   let rssPeakMb = rssMb(target)
   const sampler = setInterval(() => { rssPeakMb = Math.max(rssPeakMb, rssMb(target)) }, RSS_SAMPLE_MS)
   const timeoutMs = (seconds + 60) * 1_000
+  // The probe connects before the flood, as the well-behaved daemon did: a flood of
+  // handshakes from many addresses fills the handshake slots, and a peer new to the daemon
+  // is turned away until it ends (counted); one already connected must go on being served.
+  const probing = runChildProcess<FloodOutcome>([...FLOODER_NODE_FLAGS, FLOODER, JSON.stringify({ kind: 'ping', target: target.address, seconds: seconds + PROBE_LEAD_SECONDS, intervalMs: PING_INTERVAL_MS, sourceAddress: PROBE_SOURCE } satisfies FloodPlan)], 'ping probe', timeoutMs)
+  await sleep(PROBE_LEAD_SECONDS * 1_000)
   const flooding = Promise.all(plans.map((plan) => runChildProcess<FloodOutcome>([...FLOODER_NODE_FLAGS, FLOODER, JSON.stringify(plan)], `${plan.kind} flooder`, timeoutMs)))
-  const probing = runChildProcess<FloodOutcome>([...FLOODER_NODE_FLAGS, FLOODER, JSON.stringify({ kind: 'ping', target: target.address, seconds, intervalMs: PING_INTERVAL_MS, sourceAddress: PROBE_SOURCE } satisfies FloodPlan)], 'ping probe', timeoutMs)
   const fetchesMs: number[] = []
   const fetchFailures: string[] = []
   // The first fetch starts once the flood is under way; the last one starts before it ends.
@@ -199,7 +205,10 @@ export interface FloodVerdict {
   rssBoundMb: number
 }
 
-/** What a run must show: the target alive, every well-behaved fetch done, no corrupt block, RSS under the bound. */
+/** Of the well-behaved peer's pings, those that must be answered (within 5 s) in every phase. */
+const PINGS_ANSWERED_MIN = 0.9
+
+/** What a run must show: the target alive, every well-behaved fetch done, its pings answered, no corrupt block, RSS under the bound. */
 export function floodVerdict(report: FloodReport): FloodVerdict {
   const problems: string[] = []
   const rssPeakMb = Math.max(...report.phases.map((phase) => phase.rssPeakMb))
@@ -207,6 +216,8 @@ export function floodVerdict(report: FloodReport): FloodVerdict {
     if (!phase.targetAlive) problems.push(`${phase.name}: the target died`)
     if (phase.fetchFailures.length > 0) problems.push(`${phase.name}: a fetch failed (${phase.fetchFailures.join('; ')})`)
     if (phase.fetchesMs.length === 0) problems.push(`${phase.name}: no fetch completed`)
+    const answered = phase.ping.outcomes['answered'] ?? 0
+    if (answered < PINGS_ANSWERED_MIN * phase.ping.attempts) problems.push(`${phase.name}: ${answered} of ${phase.ping.attempts} pings answered`)
   }
   if (report.targetVerify.corrupt > 0) problems.push(`${report.targetVerify.corrupt} corrupt blocks on the target`)
   if (rssPeakMb > RSS_BOUND_MB) problems.push(`RSS peaked at ${rssPeakMb.toFixed(0)} MB, over ${RSS_BOUND_MB} MB`)
