@@ -52,7 +52,7 @@ try {
   for (const row of rows) console.log(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  '))
   const { gossip, dht, transfers } = load
   const rates = settings.load
-  console.log(`load: gossip ${rates.gossipMessagesPerSecond} messages/s of ${rates.gossipMessageBytes} B; a DHT round (provide, find-providers, IPNS put, get) every ${rates.dhtRoundSeconds} s; a ${mib(rates.transferBytes)} MiB transfer every ${rates.transferSeconds} s`)
+  console.log(`load: gossip ${rates.gossipMessagesPerSecond} messages/s of ${rates.gossipMessageBytes} B; a DHT round (provide, find-providers, IPNS put, get) every ${rates.dhtRoundSeconds} s; a ${mib(rates.transferBytes)} MiB transfer every ${rates.transferSeconds} s, cycling through ${rates.transferContents} contents`)
   console.log(`  gossip: ${gossip.published} published (${gossip.publishFailed} failed, ${gossip.publishedToNobody} to nobody), ${gossip.delivered} of ${gossip.expectedDeliveries} deliveries (${(gossip.deliveryRatio * 100).toFixed(3)}%), ${gossip.duplicateDeliveries} duplicates, ${gossip.droppedForSlowReader} dropped for a slow reader`)
   console.log(`  DHT: ${dht.rounds} rounds; provide ${dht.provide.ok} ok/${dht.provide.failed} failed, find-providers ${dht.findProviders.ok}/${dht.findProviders.failed}, put ${dht.put.ok}/${dht.put.failed}, get ${dht.get.ok}/${dht.get.failed}`)
   console.log(`  transfers: ${transfers.ok} ok, ${transfers.failed} failed, ${mib(transfers.bytesReceived)} MiB received, fetch median ${transfers.fetchMsMedian?.toFixed(0) ?? '-'} ms`)

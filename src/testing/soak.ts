@@ -19,9 +19,10 @@
  * falls at each, so its line says more of where the window starts in that cycle than of a
  * leak; it is reported, not judged.
  *
- * The work that stays is bounded: the provided CIDs and IPNS names are a fixed set, content
- * is removed after each transfer. What grows with time is the provider records of the
- * transferred roots (48 h TTL): a few hundred bytes per transfer per daemon.
+ * The state the load leaves is bounded, so that what grows is a leak: the provided CIDs and
+ * IPNS names are a fixed set, and transfers cycle through `transferContents` contents, each
+ * added, fetched and removed again in turn (fresh content each time made every daemon hold
+ * provider records, with a 48 h lifetime, for every transfer of the run).
  *
  * Driven by bench/soak.ts (`npm run soak`); the result describes itself for other reports.
  */
@@ -55,6 +56,8 @@ export interface SoakLoad {
   dhtRoundSeconds: number
   transferSeconds: number
   transferBytes: number
+  /** Distinct contents the transfers cycle through. */
+  transferContents: number
 }
 
 /** Chosen to keep 10 daemons well under 1.2 cores of a 2-core machine (measured: see the result's cpu). */
@@ -64,6 +67,7 @@ export const DEFAULT_SOAK_LOAD: SoakLoad = {
   dhtRoundSeconds: 2,
   transferSeconds: 15,
   transferBytes: 4 * MiB,
+  transferContents: 8,
 }
 
 export interface SoakOptions {
@@ -415,10 +419,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     }
 
     const transferRandom = prng.fork('transfers')
+    const contentSeeds = Array.from({ length: load.transferContents }, () => transferRandom.nextUint32())
     const transfer = async (call: number) => {
       const adder = call % daemonCount
       const fetcher = otherThan(adder, transferRandom)
-      const content = pseudoRandomBytes(load.transferBytes, transferRandom.nextUint32())
+      const content = pseudoRandomBytes(load.transferBytes, contentSeeds[call % load.transferContents]!)
       const expectedDigest = createHash('sha256').update(content).digest('hex')
       const what = `transfer ${call} from daemon ${adder} to ${fetcher}`
       let cid: string | undefined
