@@ -10,7 +10,7 @@ const configError = (message: string) => (error: unknown) => isShoalError(error,
 
 test('the default config has the API on 127.0.0.1:5080, no quota, the unixfs-v1-2025 profile and the network on ports 4001-4002', () => {
   const config = defaultConfig()
-  assert.deepEqual({ api: config.api, storage: config.storage, import: config.import }, { api: { address: '127.0.0.1:5080' }, storage: { quotaBytes: null }, import: { cidProfile: 'unixfs-v1-2025' } })
+  assert.deepEqual({ api: config.api, storage: config.storage, import: config.import }, { api: { address: '127.0.0.1:5080', requestsInFlightMax: 256, readsInFlightMax: 32 }, storage: { quotaBytes: null }, import: { cidProfile: 'unixfs-v1-2025' } })
   assert.deepEqual(config.network.listen, ['/ip4/0.0.0.0/tcp/4001', '/ip4/0.0.0.0/tcp/4002/ws'])
   assert.deepEqual(config.network.bootstrap, [])
   assert.equal(config.network.mdns, true)
@@ -43,7 +43,7 @@ test('sizes are given as bytes or with units', () => {
 test('get and set take dotted keys; sections and unknown keys are refused', () => {
   const config = setConfigValue(defaultConfig(), 'import.cidProfile', 'unixfs-v0-2015')
   assert.equal(getConfigValue(config, 'import.cidProfile'), 'unixfs-v0-2015')
-  assert.deepEqual(getConfigValue(config, 'api'), { address: '127.0.0.1:5080' })
+  assert.deepEqual(getConfigValue(config, 'api'), { address: '127.0.0.1:5080', requestsInFlightMax: 256, readsInFlightMax: 32 })
   assert.throws(() => getConfigValue(config, 'api.port'), configError("unknown config key 'api.port'"))
   assert.throws(() => setConfigValue(config, 'nothing.here', '1'), configError("unknown config key 'nothing.here'"))
   assert.throws(() => setConfigValue(config, 'api', '{}'), configError("config key 'api' is a section; set one of its keys"))
