@@ -11,6 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { percentile } from '../src/sim/metrics.ts'
 import { FLOODS, floodVerdict, runFloods, type FloodName, type FloodReport } from '../src/testing/floods.ts'
 import { cleanupScope } from '../src/testing/temp.ts'
 
@@ -44,11 +45,7 @@ try {
   await rm(directory, { recursive: true, force: true })
 }
 
-const quantile = (values: readonly number[], q: number): string => {
-  if (values.length === 0) return '–'
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(1)
-}
+const quantile = (values: readonly number[], q: number): string => percentile(values, q)?.toFixed(1) ?? '–'
 console.log(`floods against one daemon, ${values.seconds} s each; node ${process.version}; target RSS at start ${report.rssStartMb.toFixed(0)} MB`)
 console.log('phase | flooder attempts | well-behaved fetches (ms, median / max) | ping ms p50 / p99 (failed) | target RSS peak MB | alive')
 for (const phase of report.phases) {

@@ -9,6 +9,7 @@
  */
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { percentile } from '../src/sim/metrics.ts'
 import { ADVERSARIAL_GATES } from '../src/sim/scenarios/adversarial-gates.ts'
 import { runChildProcess } from '../src/testing/child-process.ts'
 import type { FloodReport, FloodVerdict } from '../src/testing/floods.ts'
@@ -73,7 +74,7 @@ const floodCommand = `npm run bench:flood -- ${floodArgs.join(' ')}`
 const flooded = await benchmark<FloodReport & { verdict: FloodVerdict }>('flood', [], floodArgs, HOUR_MS)
 if (flooded instanceof Error) rows.push(failedRow('floods', floodCommand, flooded))
 else {
-  const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[values.length >> 1] ?? NaN
+  const median = (values: readonly number[]): number => percentile(values, 0.5) ?? NaN
   const baseline = flooded.phases.find((phase) => phase.name === 'baseline')!
   for (const phase of flooded.phases.filter((candidate) => candidate.name !== 'baseline')) {
     const refused = Object.values(phase.counted).reduce((sum, count) => sum + count, 0)

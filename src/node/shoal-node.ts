@@ -240,14 +240,12 @@ export class ShoalNode implements ShoalApi {
     try {
       const live = await this.#markPinned()
       const result: GcResult = { removedBlockCount: 0, removedByteCount: 0 }
-      const removed: CID[] = []
       for await (const cid of this.#blocks.cids()) {
         if (live.has(blockKey(cid))) continue
         result.removedByteCount += await this.#blocks.delete(cid)
         result.removedBlockCount += 1
-        removed.push(cid)
       }
-      await this.#network?.swarm.removed(removed)
+      if (result.removedBlockCount > 0) await this.#network?.swarm.blocksRemoved()
       return result
     } finally {
       release()

@@ -236,13 +236,12 @@ export class Swarm {
   }
 
   /**
-   * Blocks gc removed (gc holds the repository's write lock). The swarm session of content
+   * gc removed blocks (and holds the repository's write lock). The swarm session of content
    * no longer whole here closes, its seeding limits are forgotten, and what is known complete
    * is looked up again: otherwise a session, complete, would answer a later fetch at once with
    * nothing stored, and offer peers blocks it cannot read.
    */
-  async removed(cids: readonly CID[]): Promise<void> {
-    if (cids.length === 0) return
+  async blocksRemoved(): Promise<void> {
     this.#completeContent.clear()
     for (const root of new Set([...this.core.sessionRoots(), ...this.#seeding.keys(), ...this.#stoppedSeeding])) {
       if (await this.#walkComplete(root) !== undefined) continue

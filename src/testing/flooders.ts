@@ -161,13 +161,13 @@ async function floodConnections(plan: ConnectionFlood): Promise<FloodOutcome> {
 }
 
 /** A peer of a fresh identity dialling from `sourceAddress`, its limits out of its own way. */
-async function floodingPeer(sourceAddress: string): Promise<Libp2p> {
+async function peerFrom(sourceAddress: string): Promise<Libp2p<{ ping: Ping }>> {
   return createLibp2p({
     // The TCP transport hands dialOpts to net.connect, which takes the source address.
     transports: [tcp({ dialOpts: { localAddress: sourceAddress } as object })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ maxOutboundStreams: 1_000_000, maxInboundStreams: 1_000 })],
-    services: { identify: identify() },
+    services: { identify: identify(), ping: ping() },
     connectionManager: { maxConnections: 10 },
   })
 }
@@ -177,7 +177,7 @@ async function asSuccessivePeers(plan: { target: string; seconds: number; source
   const endMs = performance.now() + plan.seconds * 1_000
   let identities = 0
   while (performance.now() < endMs) {
-    const peer = await floodingPeer(plan.sourceAddress)
+    const peer = await peerFrom(plan.sourceAddress)
     identities++
     try {
       const connection = await peer.dial(multiaddr(plan.target), { signal: AbortSignal.timeout(5_000) })
@@ -318,12 +318,7 @@ async function floodHttp(plan: HttpFlood): Promise<FloodOutcome> {
 async function probePing(plan: PingProbe): Promise<FloodOutcome> {
   const tally = new Tally()
   const latenciesMs: number[] = []
-  const peer = await createLibp2p({
-    transports: [tcp({ dialOpts: { localAddress: plan.sourceAddress } as object })],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify(), ping: ping() },
-  }) as Libp2p<{ ping: Ping }>
+  const peer = await peerFrom(plan.sourceAddress)
   let attempts = 0
   const startedMs = performance.now()
   try {
