@@ -53,8 +53,6 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { reportToParent, runChildProcess } from '../src/testing/child-process.ts'
 import { parseArgs } from 'node:util'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { noise } from '@chainsafe/libp2p-noise'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify, identifyPush } from '@libp2p/identify'
@@ -74,6 +72,7 @@ import { CountingProtocolMetrics } from '../src/net/protocol-metrics.ts'
 import { defaultConfig } from '../src/node/config.ts'
 import { Dht } from '../src/node/dht.ts'
 import { MemoryDhtRecords } from '../src/store/memory-dht-records.ts'
+import { collectGarbage } from '../src/testing/heap.ts'
 import { KAD_PROTOCOL_PUBLIC } from '../src/wire/kad.ts'
 
 type System = 'shoal' | 'reference'
@@ -442,13 +441,6 @@ async function referenceNode(): Promise<BenchNode> {
 }
 
 // --- helpers -------------------------------------------------------------------------------
-
-function collectGarbage(): () => void {
-  const exposed = (globalThis as { gc?: () => void }).gc
-  if (exposed !== undefined) return exposed
-  setFlagsFromString('--expose-gc')
-  return runInNewContext('gc') as () => void
-}
 
 interface Memory {
   rssBytes: number

@@ -18,8 +18,6 @@
  *
  * The last line is `RESULT {json}` with every figure.
  */
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { Membership, DEFAULT_MEMBERSHIP_CONFIG, type MembershipMessage } from '../src/core/membership/membership.ts'
 import { membershipCodec } from '../src/wire/membership.ts'
 import { runMembership } from '../src/sim/scenarios/membership.ts'
@@ -27,6 +25,7 @@ import { scenario } from '../src/sim/scenario.ts'
 import { Simulator } from '../src/sim/simulator.ts'
 import { asPeerId } from '../src/core/sans-io.ts'
 import { NoopCore, RequestLoadCore, type BlobMessage } from '../src/sim/test-cores.ts'
+import { collectGarbage } from '../src/testing/heap.ts'
 
 const RUN_COUNT = 3
 const THROUGHPUT_PEERS = 1_000
@@ -42,14 +41,6 @@ const REQUEST_INTERVAL_MS = 1_000
 const REQUEST_CONNECTIONS_PER_PEER_MAX = 64
 const REQUESTS_PER_SECOND_MIN = 50_000
 const COMMAND = 'npm run bench:sim'
-
-function collectGarbage(): () => void {
-  const exposed = (globalThis as { gc?: () => void }).gc
-  if (exposed !== undefined) return exposed
-  // Started without --expose-gc: V8 still lets a context obtain gc after this flag.
-  setFlagsFromString('--expose-gc')
-  return runInNewContext('gc') as () => void
-}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)

@@ -9,6 +9,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
+import { anySignal, type ClearableSignal } from 'any-signal'
 import { isShoalError, ShoalError, systemErrorCode } from '../core/errors.ts'
 import type {
   DhtPeer, DhtQueryResult, DhtTable,
@@ -148,9 +149,14 @@ export class HttpClient implements ShoalApi {
 
   async pubsubSubscribe(topic: string, options: PubSubSubscribeOptions = {}): Promise<PubSubSubscription> {
     const closed = new AbortController()
-    const signal = options.signal === undefined ? closed.signal : AbortSignal.any([closed.signal, options.signal])
-    const response = await this.#request('GET', 'pubsub/sub', { query: { arg: topic }, signal })
-    return new EventStreamSubscription(topic, response, closed, signal, this.url)
+    const signal = anySignal([closed.signal, options.signal])
+    try {
+      const response = await this.#request('GET', 'pubsub/sub', { query: { arg: topic }, signal })
+      return new EventStreamSubscription(topic, response, closed, signal, this.url)
+    } catch (error) {
+      signal.clear()
+      throw error
+    }
   }
 
   async fetch(cid: string, options: FetchOptions = {}): Promise<FetchResult> {
@@ -221,12 +227,13 @@ class EventStreamSubscription implements PubSubSubscription {
   readonly topic: string
   readonly #response: IncomingMessage
   readonly #closed: AbortController
-  readonly #signal: AbortSignal
+  /** Ours to clear when the subscription ends, so that a long-lived caller's signal keeps nothing of it. */
+  readonly #signal: ClearableSignal
   readonly #url: string
   #droppedCount = 0
   #iterating = false
 
-  constructor(topic: string, response: IncomingMessage, closed: AbortController, signal: AbortSignal, url: string) {
+  constructor(topic: string, response: IncomingMessage, closed: AbortController, signal: ClearableSignal, url: string) {
     this.topic = topic
     this.#response = response
     this.#closed = closed
@@ -240,6 +247,7 @@ class EventStreamSubscription implements PubSubSubscription {
 
   close(): void {
     this.#closed.abort()
+    this.#signal.clear()
     this.#response.destroy()
   }
 
@@ -263,6 +271,7 @@ class EventStreamSubscription implements PubSubSubscription {
       if (this.#signal.aborted) return
       throw connectionError(error, this.#url)
     } finally {
+      this.#signal.clear()
       this.#response.destroy()
     }
     if (this.#signal.aborted) return

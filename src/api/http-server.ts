@@ -13,6 +13,7 @@ import { isIP, type Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import multipart from '@fastify/multipart'
+import { anySignal } from 'any-signal'
 import { parseCidProfile } from '../core/content/cid-profile.ts'
 import { parseCid } from '../core/content/cid.ts'
 import { isShoalError, ShoalError, type ErrorCode } from '../core/errors.ts'
@@ -312,7 +313,7 @@ async function serveFetch(api: ShoalApi, query: Query, reply: FastifyReply, clos
   const pin = query['pin'] === undefined ? undefined : parseBoolean(query['pin'], 'pin')
   parseCid(cid)
   const gone = abortOnClose(reply)
-  const signal = AbortSignal.any([gone, closing])
+  const signal = anySignal([gone, closing])
   reply.hijack()
   const response = reply.raw
   response.writeHead(200, { 'content-type': `${EVENT_STREAM_TYPE}; charset=utf-8`, 'cache-control': 'no-cache', 'x-accel-buffering': 'no' })
@@ -329,6 +330,7 @@ async function serveFetch(api: ShoalApi, query: Query, reply: FastifyReply, clos
   } catch (error) {
     if (!gone.aborted) response.write(formatEvent(FETCH_EVENT_ERROR, JSON.stringify(errorBody(error))))
   } finally {
+    signal.clear()
     response.end()
   }
 }

@@ -27,6 +27,7 @@
  */
 import type { Connection, IdentifyResult, Libp2p, PeerId as Libp2pPeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { anySignal } from 'any-signal'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { asPeerId, type Core, type Millis, type NetworkAction, type NetworkInput, type PeerId, type RequestAction, type RequestInput, type WireCodec } from '../core/sans-io.ts'
@@ -670,7 +671,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
   }
 
   async #runDial(peer: PeerId, peerId: Libp2pPeerId, multiaddrs: Multiaddr[], outcome: Promise<DialFailure | undefined>, settle: (failure: DialFailure | undefined) => void): Promise<void> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.#limits.dialTimeoutMs), this.#stopController.signal])
+    const signal = anySignal([AbortSignal.timeout(this.#limits.dialTimeoutMs), this.#stopController.signal])
     let identifyTimer: NodeJS.Timeout | undefined
     let failure: DialFailure | undefined
     try {
@@ -685,6 +686,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
     } catch (error) {
       failure = this.#stopped ? 'stopped' : dialFailureOf(error, signal)
     } finally {
+      signal.clear()
       if (identifyTimer !== undefined) clearTimeout(identifyTimer)
       this.#dials.delete(peer)
     }
@@ -732,7 +734,7 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
   }
 
   async #dialForRequest(peerId: Libp2pPeerId, multiaddrs: Multiaddr[]): Promise<Connection | DialFailure> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.#limits.dialTimeoutMs), this.#stopController.signal])
+    const signal = anySignal([AbortSignal.timeout(this.#limits.dialTimeoutMs), this.#stopController.signal])
     try {
       if (multiaddrs.length > 0) await this.#libp2p.peerStore.merge(peerId, { multiaddrs }, { signal })
       return await this.#libp2p.dial(peerId, { signal })
@@ -740,6 +742,8 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
       const failure = this.#stopped ? 'stopped' : dialFailureOf(error, signal)
       this.#metrics.dialFailed(this.#protocol, failure)
       return failure
+    } finally {
+      signal.clear()
     }
   }
 
@@ -827,15 +831,15 @@ export class ProtocolDriver<Message, Input = NetworkInput<Message>, Action exten
 
   async #openStream(outbound: Outbound, connection: Connection): Promise<void> {
     let stream: Stream
+    const signal = anySignal([AbortSignal.timeout(this.#limits.streamOpenTimeoutMs), this.#stopController.signal])
     try {
       // Multistream-select offers the ids in turn, newest first.
-      stream = await connection.newStream([...this.#protocols], {
-        signal: AbortSignal.any([AbortSignal.timeout(this.#limits.streamOpenTimeoutMs), this.#stopController.signal]),
-        runOnLimitedConnection: true,
-      })
+      stream = await connection.newStream([...this.#protocols], { signal, runOnLimitedConnection: true })
     } catch {
       this.#discard(outbound, this.#stopped ? 'stopped' : 'stream-open-failed')
       return
+    } finally {
+      signal.clear()
     }
     if (this.#stopped || this.#outbound.get(outbound.peer) !== outbound) {
       stream.abort(new Error('protocol driver stopped'))

@@ -15,6 +15,7 @@
  * ProtocolMetrics.
  */
 import type { Connection, Stream } from '@libp2p/interface'
+import { anySignal, type ClearableSignal } from 'any-signal'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import type { Millis, PeerId, RequestAction, RequestId, RequestInput, WireCodec } from '../core/sans-io.ts'
 import { encodeFrame, FrameReader } from './frames.ts'
@@ -51,8 +52,8 @@ const ADMISSION_PEERS_SWEEP_COUNT = 1_024
 interface OutboundRequest {
   peer: PeerId
   id: RequestId
-  /** Aborts requestTimeoutMs after the request, or at stop: the bound on the request and its stream. */
-  signal: AbortSignal
+  /** Aborts requestTimeoutMs after the request, or at stop: the bound on the request and its stream. Cleared on release. */
+  signal: ClearableSignal
   onAbort: () => void
   stream: Stream | undefined
   /** Its connection goes through a circuit relay. */
@@ -129,7 +130,7 @@ export class RequestStreams<Message> {
     if (this.#outbound.size >= this.#limits.requestsInFlightMax) return this.#failEarly(peer, id, 'too-many-requests')
     const body = this.#codec.encode(action.message)
     if (body.byteLength > this.#codec.frameBytesMax) return this.#failEarly(peer, id, 'request-too-large')
-    const signal = AbortSignal.any([AbortSignal.timeout(this.#limits.requestTimeoutMs), this.#context.stopSignal])
+    const signal = anySignal([AbortSignal.timeout(this.#limits.requestTimeoutMs), this.#context.stopSignal])
     const request: OutboundRequest = { peer, id, signal, onAbort: () => {}, stream: undefined, relayed: false, ended: false }
     request.onAbort = () => {
       this.#fail(request, this.#context.stopSignal.aborted ? 'stopped' : 'timeout')
@@ -192,10 +193,11 @@ export class RequestStreams<Message> {
     }
     request.relayed = connection.limits !== undefined
     let stream: Stream
+    const signal = anySignal([AbortSignal.timeout(this.#limits.streamOpenTimeoutMs), request.signal])
     try {
       // Multistream-select offers the ids in turn, newest first.
       stream = await connection.newStream([...this.#protocols], {
-        signal: AbortSignal.any([AbortSignal.timeout(this.#limits.streamOpenTimeoutMs), request.signal]),
+        signal,
         // Without a handler (not serving), libp2p would apply its own default.
         maxOutboundStreams: this.#limits.outboundStreamsPerConnectionMax,
         runOnLimitedConnection: true,
@@ -203,6 +205,8 @@ export class RequestStreams<Message> {
     } catch (error) {
       this.#fail(request, (error as Error | undefined)?.name === 'UnsupportedProtocolError' ? 'protocol-unsupported' : 'stream-open-failed')
       return undefined
+    } finally {
+      signal.clear()
     }
     // Ended while negotiating, or closed meanwhile: its 'close' event has passed and would never reach us.
     if (request.ended || stream.status !== 'open') {
@@ -260,6 +264,7 @@ export class RequestStreams<Message> {
   #release(request: OutboundRequest): void {
     this.#outbound.delete(request)
     request.signal.removeEventListener('abort', request.onAbort)
+    request.signal.clear()
   }
 
   // --- inbound ---------------------------------------------------------------------------

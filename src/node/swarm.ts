@@ -165,7 +165,14 @@ export class Swarm {
     if (this.#stopped) return Promise.reject(new ShoalError('OFFLINE', 'the node is stopping'))
     const key = asContentKey(root.toString())
     return new Promise<FetchResult>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, onProgress: options.onProgress, pin: options.pin ?? true }
+      const signal = options.signal
+      const onAbort = () => this.#abandon(key, waiter, signal?.reason)
+      // The caller's signal may outlive the fetch: it keeps no listener once the fetch has settled.
+      const settle = <T>(end: (value: T) => void) => (value: T) => {
+        signal?.removeEventListener('abort', onAbort)
+        end(value)
+      }
+      const waiter: Waiter = { resolve: settle(resolve), reject: settle(reject), onProgress: options.onProgress, pin: options.pin ?? true }
       let active = this.#fetches.get(key)
       if (active === undefined) {
         active = {
@@ -180,9 +187,7 @@ export class Swarm {
       }
       active.pin ||= waiter.pin
       active.waiters.add(waiter)
-      const signal = options.signal
       if (signal !== undefined) {
-        const onAbort = () => this.#abandon(key, waiter, signal.reason)
         if (signal.aborted) return onAbort()
         signal.addEventListener('abort', onAbort, { once: true })
       }

@@ -84,11 +84,11 @@ export function introduce(from: MembershipNode, to: { peer: PeerId; addresses: s
 }
 
 /** Polls `condition` every 20 ms until it holds, or fails with `message` after `ms`. */
-export async function waitFor(condition: () => boolean, message: string | (() => string), ms = 5_000): Promise<void> {
+export async function waitFor(condition: () => boolean, message: string | (() => string), ms = 5_000, pollMs = 20): Promise<void> {
   const deadline = Date.now() + ms
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${typeof message === 'string' ? message : message()}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await new Promise((resolve) => setTimeout(resolve, pollMs))
   }
 }
 
