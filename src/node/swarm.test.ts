@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { getEventListeners } from 'node:events'
 import { join } from 'node:path'
 import { test, type TestContext } from 'node:test'
 import type { Millis, NetworkAction, NetworkInput } from '../core/sans-io.ts'
@@ -99,9 +100,12 @@ test('content gc removed, whole or in part, is downloaded again by a later fetch
   assert.ok((await fetcher.node.gc()).removedBlockCount > 0, 'gc removed nothing')
   assert.equal((await fetcher.node.repoStat()).blockCount, 0)
 
+  // A signal that outlives the fetches, as a daemon's own would: a settled fetch leaves no listener on it.
+  const longLived = new AbortController()
   const fetchAgain = async (which: string): Promise<void> => {
     const receivedBefore = counters.bytesReceived
-    await fetcher.node.fetch(cid, { pin: false })
+    await fetcher.node.fetch(cid, { pin: false, signal: longLived.signal })
+    assert.equal(getEventListeners(longLived.signal, 'abort').length, 0, `the ${which} fetch left its abort listener`)
     assert.ok(counters.bytesReceived - receivedBefore >= bytes.byteLength, `the ${which} fetch received ${counters.bytesReceived - receivedBefore} bytes`)
     assert.deepEqual(Buffer.concat(await Array.fromAsync(fetcher.node.cat(cid))), Buffer.from(bytes))
   }
