@@ -5,6 +5,8 @@
  * refusals are counted as they happen; a core's counters are exposed as they are, with
  * `registerCoreCounters`, which is how every later protocol adds its figures.
  */
+import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks'
+import { getHeapSpaceStatistics } from 'node:v8'
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import type { Direction } from '../core/sans-io.ts'
 import type { DialFailure, DropReason, ProtocolMetrics } from './protocol-metrics.ts'
@@ -18,6 +20,28 @@ export interface ConnectionSnapshot {
 
 /** What a protocol in the node reports to: its driver's figures and its core's counters (NodeMetrics in the daemon). */
 export type DriverMetrics = ProtocolMetrics & Pick<NodeMetrics, 'registerCoreCounters'>
+
+/** The young generation: what a major collection leaves there is about to move or go. */
+const YOUNG_SPACES = new Set(['new_space', 'new_large_object_space'])
+let heapRetainedBytes: number | undefined
+let majorGcObserver: PerformanceObserver | undefined
+
+/**
+ * Heap used outside the young generation as the last major collection left it: what the
+ * process keeps. Heap used also counts the garbage made since, so it follows the collector's
+ * sawtooth, which hides a slow leak. The heap is the process's: one observer serves every
+ * registry in it.
+ */
+function retainedHeapBytes(): number | undefined {
+  if (majorGcObserver === undefined) {
+    majorGcObserver = new PerformanceObserver((list) => {
+      const major = list.getEntries().some((entry) => (entry as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR)
+      if (major) heapRetainedBytes = getHeapSpaceStatistics().reduce((sum, space) => (YOUNG_SPACES.has(space.space_name) ? sum : sum + space.space_used_size), 0)
+    })
+    majorGcObserver.observe({ entryTypes: ['gc'] })
+  }
+  return heapRetainedBytes
+}
 
 export class NodeMetrics implements ProtocolMetrics {
   readonly registry = new Registry()
@@ -58,6 +82,16 @@ export class NodeMetrics implements ProtocolMetrics {
         for (const connection of connections()) {
           for (const protocol of connection.streamProtocols) this.inc({ protocol: protocol || 'negotiating' })
         }
+      },
+    })
+    retainedHeapBytes()
+    new Gauge({
+      name: 'shoal_heap_retained_bytes',
+      help: 'JS heap in use outside the young generation just after the last major garbage collection (0 before the first): what the process keeps',
+      registers,
+      collect() {
+        const bytes = retainedHeapBytes()
+        if (bytes !== undefined) this.set(bytes)
       },
     })
     this.#bytes = new Counter({ name: 'shoal_protocol_bytes_total', help: 'Frame bytes by protocol and direction', labelNames: ['protocol', 'direction'], registers })

@@ -13,11 +13,13 @@
  * `sampleSeconds`. After the warm-up, a least-squares line per daemon and metric gives the
  * change over the measured window relative to the line's value at its start; the soak is
  * flat when every daemon's RSS and retained heap change within CHANGE_PERCENT_MAX.
- * The retained heap is the old generation (heap used less the young generation) in the
- * samples taken within one interval after a major GC: what collection leaves, the part a
- * leak grows. Heap used as sampled rises between major GCs (about one every 45 s here) and
- * falls at each, so its line says more of where the window starts in that cycle than of a
- * leak; it is reported, not judged.
+ * The retained heap is the daemon's shoal_heap_retained_bytes: the heap outside the young
+ * generation as the last major GC left it, one point per major GC seen: the part a leak
+ * grows. Heap used as sampled rises between major GCs (about one every 45 s here) and falls
+ * at each, so its line says more of where the window starts in that cycle than of a leak; it
+ * is reported, not judged. (Heap used less the young generation, sampled up to an interval
+ * after a GC, also counted what was promoted since: a few MiB of noise that grew with the
+ * collector's pace.)
  *
  * The state the load leaves is bounded, so that what grows is a leak: the provided CIDs and
  * IPNS names are a fixed set, and transfers cycle through `transferContents` contents, each
@@ -170,7 +172,7 @@ export interface SoakResult {
 }
 
 export const CHANGE_PERCENT_MAX = 5
-/** Samples after a major GC needed for a trend of the old generation. */
+/** Samples after a major GC needed for a trend of the retained heap. */
 const AFTER_MAJOR_GC_POINTS_MIN = 4
 /** On loopback GossipSub should lose nothing; a little slack for messages in flight at a sample's edge. */
 export const GOSSIP_DELIVERY_RATIO_MIN = 0.999
@@ -371,7 +373,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const dht = { rounds: 0, provide: { ok: 0, failed: 0 }, findProviders: { ok: 0, failed: 0 }, put: { ok: 0, failed: 0 }, get: { ok: 0, failed: 0 } }
     const transfers = { ok: 0, failed: 0, bytesReceived: 0 }
     const fetchMs: number[] = []
-    const samples: Array<{ atMs: number; rss: Array<number | undefined>; heap: Array<number | undefined>; oldGeneration: Array<number | undefined>; majorGcs: Array<number | undefined> }> = []
+    const samples: Array<{ atMs: number; rss: Array<number | undefined>; heap: Array<number | undefined>; retained: Array<number | undefined>; majorGcs: Array<number | undefined> }> = []
 
     const otherThan = (index: number, random: Prng) => (index + 1 + random.int(daemonCount - 1)) % daemonCount
     const dhtOperation = async <T>(count: OperationCount, what: string, call: () => Promise<T>, succeeded: (result: T) => string | undefined) => {
@@ -472,7 +474,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const atMs = performance.now() - loadStartMs
       const rss: Array<number | undefined> = []
       const heap: Array<number | undefined> = []
-      const oldGeneration: Array<number | undefined> = []
+      const retained: Array<number | undefined> = []
       const majorGcs: Array<number | undefined> = []
       for (const [index, daemon] of daemons.entries()) {
         try {
@@ -485,19 +487,19 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
           const response = await fetch(`${daemon.apiUrl}/metrics`, { signal: AbortSignal.timeout(API_CALL_MS_MAX) })
           const text = await response.text()
           const value = prometheusValue(text, 'nodejs_heap_size_used_bytes')
-          const newSpace = prometheusValue(text, 'nodejs_heap_space_size_used_bytes{space="new"}')
-          if (value === undefined || newSpace === undefined) throw new Error('no nodejs_heap_size_used_bytes or new space in /metrics')
+          const retainedBytes = prometheusValue(text, 'shoal_heap_retained_bytes')
+          if (value === undefined || retainedBytes === undefined) throw new Error('no nodejs_heap_size_used_bytes or shoal_heap_retained_bytes in /metrics')
           heap.push(value)
-          oldGeneration.push(value - newSpace)
+          retained.push(retainedBytes)
           majorGcs.push(prometheusValue(text, 'nodejs_gc_duration_seconds_count{kind="major"}') ?? 0)
         } catch (error) {
           heap.push(undefined)
-          oldGeneration.push(undefined)
+          retained.push(undefined)
           majorGcs.push(undefined)
           recordError(`heap of daemon ${index}`, error)
         }
       }
-      samples.push({ atMs, rss, heap, oldGeneration, majorGcs })
+      samples.push({ atMs, rss, heap, retained, majorGcs })
       if (samples.length % Math.max(1, Math.round(60 / options.sampleSeconds)) === 0) {
         const mib = (values: Array<number | undefined>) => ((percentile(values.filter((value) => value !== undefined), 0.5) ?? NaN) / MiB).toFixed(1)
         progress(`${(atMs / 60_000).toFixed(1)} min: gossip ${delivered}/${gossip.published * (daemonCount - 1)} delivered; DHT rounds ${dht.rounds}; transfers ${transfers.ok} ok, ${transfers.failed} failed; errors ${errorCount}; median RSS ${mib(rss)} MiB, heap ${mib(heap)} MiB`)
@@ -543,8 +545,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const points: Array<{ atMs: number; bytes: number }> = []
       for (let at = 1; at < samples.length; at++) {
         const [previous, current] = [samples[at - 1]!, samples[at]!]
-        if (current.atMs < warmupMs || current.oldGeneration[index] === undefined) continue
-        if ((current.majorGcs[index] ?? 0) > (previous.majorGcs[index] ?? Infinity)) points.push({ atMs: current.atMs, bytes: current.oldGeneration[index]! })
+        if (current.atMs < warmupMs || current.retained[index] === undefined) continue
+        if ((current.majorGcs[index] ?? 0) > (previous.majorGcs[index] ?? Infinity)) points.push({ atMs: current.atMs, bytes: current.retained[index]! })
       }
       return points
     }
