@@ -3,12 +3,16 @@ import { text } from 'node:stream/consumers'
 import { getHeapSnapshot, setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 
+let gc: (() => void) | undefined
+
 /** V8's gc(), also in a process started without --expose-gc (a context made after the flag is set gets it). */
 export function collectGarbage(): () => void {
-  const exposed = (globalThis as { gc?: () => void }).gc
-  if (exposed !== undefined) return exposed
-  setFlagsFromString('--expose-gc')
-  return runInNewContext('gc') as () => void
+  gc ??= (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) {
+    setFlagsFromString('--expose-gc')
+    gc = runInNewContext('gc') as () => void
+  }
+  return gc
 }
 
 /**
