@@ -25,6 +25,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   })
 }
 
+function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
+  for (const row of rows) console.log(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  '))
+}
+
 const percent = (value: number) => `${value >= 0 ? '+' : ''}${value.toFixed(2)}%`
 const mib = (bytes: number) => (bytes / MiB).toFixed(1)
 const trendCells = (trend: MemoryTrend) => [mib(trend.startBytes), mib(trend.endBytes), percent(trend.changePercent), trend.mibPerHour.toFixed(2)]
@@ -48,8 +53,13 @@ try {
     ['median', ...summaryCells(memory.rss, 'Median'), ...summaryCells(memory.heap, 'Median'), '', ''],
     [`worst (RSS ${memory.rss.worstDaemon}, heap ${memory.heap.worstDaemon})`, ...summaryCells(memory.rss, 'Worst'), ...summaryCells(memory.heap, 'Worst'), '', ''],
   ]
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
-  for (const row of rows) console.log(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  '))
+  printTable(rows)
+  console.log('where RSS went (MiB/h; native: LevelDB, the allocator, compiled code):')
+  printTable([
+    ['daemon', 'RSS', 'V8 heap committed', 'external (buffers)', 'native'],
+    ...memory.daemons.map(({ index, rss, rssParts: { heapCommitted, external } }) =>
+      [String(index), ...[rss, heapCommitted, external].map((trend) => trend.mibPerHour.toFixed(2)), (rss.mibPerHour - heapCommitted.mibPerHour - external.mibPerHour).toFixed(2)]),
+  ])
   const { gossip, dht, transfers } = load
   const rates = settings.load
   console.log(`load: gossip ${rates.gossipMessagesPerSecond} messages/s of ${rates.gossipMessageBytes} B; a DHT round (provide, find-providers, IPNS put, get) every ${rates.dhtRoundSeconds} s; a ${mib(rates.transferBytes)} MiB transfer every ${rates.transferSeconds} s, cycling through ${rates.transferContents} contents`)

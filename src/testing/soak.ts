@@ -113,6 +113,14 @@ export interface OperationCount {
   failed: number
 }
 
+/** Where RSS goes, reported to explain its trend, not judged: RSS less these two is native memory (LevelDB, allocator, compiled code). */
+export interface RssParts {
+  /** The memory V8 holds for its heap (nodejs_heap_size_total_bytes). */
+  heapCommitted: MemoryTrend
+  /** Buffers and other memory outside the heap that V8 is told of (nodejs_external_memory_bytes). */
+  external: MemoryTrend
+}
+
 export interface SoakResult {
   passed: boolean
   /** Every daemon's retained heap and RSS within ±changePercentMax over the measured window. */
@@ -139,7 +147,7 @@ export interface SoakResult {
     rss: TrendSummary
     heap: TrendSummary
     /** heap: the retained heap (see the module's comment), or heap used when too few major GCs were seen. */
-    daemons: Array<{ index: number; peerId: string; rss: MemoryTrend; heap: MemoryTrend; heapUsed: MemoryTrend; samplesAfterMajorGc: number }>
+    daemons: Array<{ index: number; peerId: string; rss: MemoryTrend; heap: MemoryTrend; heapUsed: MemoryTrend; samplesAfterMajorGc: number; rssParts: RssParts }>
   }
   load: {
     gossip: {
@@ -373,7 +381,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const dht = { rounds: 0, provide: { ok: 0, failed: 0 }, findProviders: { ok: 0, failed: 0 }, put: { ok: 0, failed: 0 }, get: { ok: 0, failed: 0 } }
     const transfers = { ok: 0, failed: 0, bytesReceived: 0 }
     const fetchMs: number[] = []
-    const samples: Array<{ atMs: number; rss: Array<number | undefined>; heap: Array<number | undefined>; retained: Array<number | undefined>; majorGcs: Array<number | undefined> }> = []
+    const samples: Array<{ atMs: number; rss: Array<number | undefined>; heap: Array<number | undefined>; retained: Array<number | undefined>; majorGcs: Array<number | undefined>; heapCommitted: Array<number | undefined>; external: Array<number | undefined> }> = []
 
     const otherThan = (index: number, random: Prng) => (index + 1 + random.int(daemonCount - 1)) % daemonCount
     const dhtOperation = async <T>(count: OperationCount, what: string, call: () => Promise<T>, succeeded: (result: T) => string | undefined) => {
@@ -476,6 +484,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const heap: Array<number | undefined> = []
       const retained: Array<number | undefined> = []
       const majorGcs: Array<number | undefined> = []
+      const heapCommitted: Array<number | undefined> = []
+      const external: Array<number | undefined> = []
       for (const [index, daemon] of daemons.entries()) {
         try {
           rss.push(residentBytes(daemon.process.pid!))
@@ -492,14 +502,18 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
           heap.push(value)
           retained.push(retainedBytes)
           majorGcs.push(prometheusValue(text, 'nodejs_gc_duration_seconds_count{kind="major"}') ?? 0)
+          heapCommitted.push(prometheusValue(text, 'nodejs_heap_size_total_bytes'))
+          external.push(prometheusValue(text, 'nodejs_external_memory_bytes'))
         } catch (error) {
           heap.push(undefined)
           retained.push(undefined)
           majorGcs.push(undefined)
+          heapCommitted.push(undefined)
+          external.push(undefined)
           recordError(`heap of daemon ${index}`, error)
         }
       }
-      samples.push({ atMs, rss, heap, retained, majorGcs })
+      samples.push({ atMs, rss, heap, retained, majorGcs, heapCommitted, external })
       if (samples.length % Math.max(1, Math.round(60 / options.sampleSeconds)) === 0) {
         const mib = (values: Array<number | undefined>) => ((percentile(values.filter((value) => value !== undefined), 0.5) ?? NaN) / MiB).toFixed(1)
         progress(`${(atMs / 60_000).toFixed(1)} min: gossip ${delivered}/${gossip.published * (daemonCount - 1)} delivered; DHT rounds ${dht.rounds}; transfers ${transfers.ok} ok, ${transfers.failed} failed; errors ${errorCount}; median RSS ${mib(rss)} MiB, heap ${mib(heap)} MiB`)
@@ -536,7 +550,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     const warmupMs = warmupMinutes * 60_000
     const windowSamples = samples.filter((sample) => sample.atMs >= warmupMs)
-    const trendOf = (index: number, metric: 'rss' | 'heap') => {
+    const trendOf = (index: number, metric: 'rss' | 'heap' | 'heapCommitted' | 'external') => {
       const points = windowSamples.flatMap((sample) => (sample[metric][index] === undefined ? [] : [{ atMs: sample.atMs, bytes: sample[metric][index]! }]))
       if (points.length < SAMPLES_IN_WINDOW_MIN) throw new Error(`only ${points.length} ${metric} samples of daemon ${index} after the warm-up: too few for a trend (at least ${SAMPLES_IN_WINDOW_MIN}; run longer or sample more often)`)
       return memoryTrend(points)
@@ -555,7 +569,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const heapUsed = trendOf(index, 'heap')
       if (retained.length < AFTER_MAJOR_GC_POINTS_MIN) failures.push(`daemon ${index}: ${retained.length} samples after a major GC, too few to judge its retained heap (at least ${AFTER_MAJOR_GC_POINTS_MIN}); heap used judged instead`)
       const heap = retained.length < AFTER_MAJOR_GC_POINTS_MIN ? heapUsed : memoryTrend(retained)
-      return { index, peerId: daemon.peerId, rss: trendOf(index, 'rss'), heap, heapUsed, samplesAfterMajorGc: retained.length }
+      const rssParts = { heapCommitted: trendOf(index, 'heapCommitted'), external: trendOf(index, 'external') }
+      return { index, peerId: daemon.peerId, rss: trendOf(index, 'rss'), heap, heapUsed, samplesAfterMajorGc: retained.length, rssParts }
     })
     const rss = summarizeTrends(perDaemon.map((daemon) => daemon.rss))
     const heap = summarizeTrends(perDaemon.map((daemon) => daemon.heap))
