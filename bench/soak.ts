@@ -1,5 +1,5 @@
 /**
- * `npm run soak [-- --daemons 10 --minutes 30 --warmup-minutes 5 --sample-seconds 10 --seed 1]`:
+ * `npm run soak [-- --daemons 10 --minutes 30 --warmup-minutes 15 --sample-seconds 10 --seed 1]`:
  * daemons on loopback under steady gossip, DHT and transfer load (src/testing/soak.ts), their
  * retained heap and RSS trends after the warm-up, and the load that ran. Exits 1 when a trend is
  * beyond ±5% or the load failed. The last line is `RESULT {json}`.

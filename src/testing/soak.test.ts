@@ -62,8 +62,8 @@ test('an unlabelled sample is read from Prometheus text, and only that one', () 
   assert.equal(prometheusValue(text, 'nodejs_heap_size_total_bytes'), undefined)
 })
 
-test('the warm-up is 5 minutes, or a sixth of a shorter run', () => {
-  assert.equal(warmupMinutesDefault(30), 5)
-  assert.equal(warmupMinutesDefault(60), 5)
-  assert.equal(warmupMinutesDefault(12), 2)
+test('the warm-up is 15 minutes, or half a shorter run', () => {
+  assert.equal(warmupMinutesDefault(30), 15)
+  assert.equal(warmupMinutesDefault(60), 15)
+  assert.equal(warmupMinutesDefault(12), 6)
 })
