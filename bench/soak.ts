@@ -54,7 +54,7 @@ try {
     [`worst (RSS ${memory.rss.worstDaemon}, heap ${memory.heap.worstDaemon})`, ...summaryCells(memory.rss, 'Worst'), ...summaryCells(memory.heap, 'Worst'), '', ''],
   ]
   printTable(rows)
-  console.log('where RSS went (MiB/h; native: LevelDB, the allocator, compiled code):')
+  console.log('where RSS went (MiB/h; native: LevelDB, the allocator, libuv, TLS):')
   printTable([
     ['daemon', 'RSS', 'V8 heap committed', 'external (buffers)', 'native'],
     ...memory.daemons.map(({ index, rss, rssParts: { heapCommitted, external } }) =>

@@ -18,8 +18,7 @@
  * grows. Heap used as sampled rises between major GCs (about one every 45 s here) and falls
  * at each, so its line says more of where the window starts in that cycle than of a leak; it
  * is reported, not judged. (Heap used less the young generation, sampled up to an interval
- * after a GC, also counted what was promoted since: a few MiB of noise that grew with the
- * collector's pace.)
+ * after a GC, also counted what had been promoted since.)
  *
  * The state the load leaves is bounded, so that what grows is a leak: the provided CIDs and
  * IPNS names are a fixed set, and transfers cycle through `transferContents` contents, each
@@ -113,7 +112,7 @@ export interface OperationCount {
   failed: number
 }
 
-/** Where RSS goes, reported to explain its trend, not judged: RSS less these two is native memory (LevelDB, allocator, compiled code). */
+/** Where RSS goes, reported to explain its trend, not judged: RSS less these two is native memory (LevelDB, the allocator, libuv, TLS). */
 export interface RssParts {
   /** The memory V8 holds for its heap (nodejs_heap_size_total_bytes). */
   heapCommitted: MemoryTrend
@@ -186,8 +185,8 @@ const AFTER_MAJOR_GC_POINTS_MIN = 4
 export const GOSSIP_DELIVERY_RATIO_MIN = 0.999
 /**
  * V8 goes on compiling the daemon's code for about 15 minutes of this load: the code spaces
- * grew 5–9 MiB/h over minutes 5–15 and 0.6–3 MiB/h over 15–40, while the rest of the
- * retained heap stayed within ±1.3 MiB/h (40-minute run, 2026-12-06).
+ * grew 5–9 MiB/h over minutes 5–15 and 0.6–3.2 MiB/h over 15–40, while the rest of the
+ * retained heap changed −0.1 to +1.3 MiB/h (40-minute run, 2026-12-06).
  */
 const WARMUP_MINUTES_MAX = 15
 const SAMPLES_IN_WINDOW_MIN = 10
