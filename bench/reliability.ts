@@ -52,7 +52,7 @@ const failedRow = (check: string, command: string, error: Error): Row => ({ chec
 
 const fuzzArgs = ['--inputs', values['fuzz-inputs'], '--api-requests', values['api-requests'], '--seed', values.seed]
 const fuzzCommand = `npm run fuzz -- ${fuzzArgs.join(' ')}`
-const fuzzed = await benchmark<{ targets: Array<{ name: string; inputs: number; defects: number; heapGrowthMb: number }>; apiRequests: number; apiDefects: number; failed: boolean }>('fuzz', ['--expose-gc'], fuzzArgs, 4 * HOUR_MS)
+const fuzzed = await benchmark<{ targets: Array<{ name: string; inputs: number; defects: number; heapGrowthMb: number }>; apiRequests: number; apiDefects: number; failed: boolean }>('fuzz', [], fuzzArgs, 4 * HOUR_MS)
 if (fuzzed instanceof Error) rows.push(failedRow('fuzzing', fuzzCommand, fuzzed))
 else {
   const inputs = fuzzed.targets.reduce((sum, target) => sum + target.inputs, 0)

@@ -27,20 +27,18 @@ let heapRetainedBytes: number | undefined
 let majorGcObserver: PerformanceObserver | undefined
 
 /**
- * Heap used outside the young generation as the last major collection left it: what the
- * process keeps. Heap used also counts the garbage made since, so it follows the collector's
- * sawtooth, which hides a slow leak. The heap is the process's: one observer serves every
- * registry in it.
+ * Keeps heapRetainedBytes: heap used outside the young generation as the last major
+ * collection left it, what the process keeps. Heap used also counts the garbage made since,
+ * so it follows the collector's sawtooth, which hides a slow leak. The heap is the
+ * process's: one observer serves every registry in it.
  */
-function retainedHeapBytes(): number | undefined {
-  if (majorGcObserver === undefined) {
-    majorGcObserver = new PerformanceObserver((list) => {
-      const major = list.getEntries().some((entry) => (entry as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR)
-      if (major) heapRetainedBytes = getHeapSpaceStatistics().reduce((sum, space) => (YOUNG_SPACES.has(space.space_name) ? sum : sum + space.space_used_size), 0)
-    })
-    majorGcObserver.observe({ entryTypes: ['gc'] })
-  }
-  return heapRetainedBytes
+function observeMajorGcs(): void {
+  if (majorGcObserver !== undefined) return
+  majorGcObserver = new PerformanceObserver((list) => {
+    const major = list.getEntries().some((entry) => (entry as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR)
+    if (major) heapRetainedBytes = getHeapSpaceStatistics().reduce((sum, space) => (YOUNG_SPACES.has(space.space_name) ? sum : sum + space.space_used_size), 0)
+  })
+  majorGcObserver.observe({ entryTypes: ['gc'] })
 }
 
 export class NodeMetrics implements ProtocolMetrics {
@@ -84,14 +82,13 @@ export class NodeMetrics implements ProtocolMetrics {
         }
       },
     })
-    retainedHeapBytes()
+    observeMajorGcs()
     new Gauge({
       name: 'shoal_heap_retained_bytes',
       help: 'JS heap in use outside the young generation just after the last major garbage collection (0 before the first): what the process keeps',
       registers,
       collect() {
-        const bytes = retainedHeapBytes()
-        if (bytes !== undefined) this.set(bytes)
+        if (heapRetainedBytes !== undefined) this.set(heapRetainedBytes)
       },
     })
     this.#bytes = new Counter({ name: 'shoal_protocol_bytes_total', help: 'Frame bytes by protocol and direction', labelNames: ['protocol', 'direction'], registers })

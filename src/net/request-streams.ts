@@ -263,7 +263,7 @@ export class RequestStreams<Message> {
 
   #release(request: OutboundRequest): void {
     this.#outbound.delete(request)
-    request.signal.removeEventListener('abort', request.onAbort)
+    // Cleared, the request's signal no longer aborts: its own listener goes with it.
     request.signal.clear()
   }
 

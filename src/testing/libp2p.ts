@@ -83,7 +83,7 @@ export function introduce(from: MembershipNode, to: { peer: PeerId; addresses: s
   from.driver.input({ type: 'peer-discovered', peer: to.peer, addresses: to.addresses, source: 'bootstrap' })
 }
 
-/** Polls `condition` every 20 ms until it holds, or fails with `message` after `ms`. */
+/** Polls `condition` every `pollMs` until it holds, or fails with `message` after `ms`. */
 export async function waitFor(condition: () => boolean, message: string | (() => string), ms = 5_000, pollMs = 20): Promise<void> {
   const deadline = Date.now() + ms
   while (!condition()) {
