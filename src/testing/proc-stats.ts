@@ -7,11 +7,29 @@ import { readFileSync } from 'node:fs'
 /** USER_HZ on Linux: /proc/<pid>/stat counts CPU time in these ticks. */
 const TICKS_PER_SECOND = 100
 
+/** Resident memory of /proc/<pid>/status: the whole, and the anonymous, file-backed and shared parts it sums. */
+export interface ResidentMemory {
+  totalBytes: number
+  /** The process's own memory: its heaps (V8's and the allocator's), stacks. */
+  anonymousBytes: number
+  /** Pages of mapped files (the executable, libraries, files a database maps), which the kernel may drop and read again. */
+  fileBytes: number
+  shmemBytes: number
+}
+
+export function residentMemory(pid: number): ResidentMemory {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kib = (field: string) => {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)
+    if (match === null) throw new Error(`no ${field} for process ${pid}`)
+    return Number(match[1]) * 1024
+  }
+  return { totalBytes: kib('VmRSS'), anonymousBytes: kib('RssAnon'), fileBytes: kib('RssFile'), shmemBytes: kib('RssShmem') }
+}
+
 /** VmRSS of /proc/<pid>/status. */
 export function residentBytes(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  if (match === null) throw new Error(`no VmRSS for process ${pid}`)
-  return Number(match[1]) * 1024
+  return residentMemory(pid).totalBytes
 }
 
 /** User and system CPU time (utime + stime of /proc/<pid>/stat). */
