@@ -47,12 +47,14 @@ try {
 
 const quantile = (values: readonly number[], q: number): string => percentile(values, q)?.toFixed(1) ?? '–'
 console.log(`floods against one daemon, ${values.seconds} s each; node ${process.version}; target RSS at start ${report.rssStartMb.toFixed(0)} MB`)
-console.log('phase | flooder attempts | well-behaved fetches (ms, median / max) | ping ms p50 / p99 (failed) | target RSS peak MB | alive')
+console.log('phase | flooder attempts | well-behaved fetches (ms, median / max) | ping ms p50 / p99 (failed) | newcomers in (dial + ping ms, p50 / p99) | target RSS peak MB | alive')
 for (const phase of report.phases) {
   const attempts = phase.flooders.map((flooder) => `${flooder.attempts} in ${flooder.seconds.toFixed(1)} s`).join(', ') || '–'
   const pingFailed = phase.ping.attempts - (phase.ping.outcomes.answered ?? 0)
   console.log([phase.name, attempts, `${phase.fetchesMs.length} (${quantile(phase.fetchesMs, 0.5)} / ${quantile(phase.fetchesMs, 1)})${phase.fetchFailures.length > 0 ? ` FAILED: ${phase.fetchFailures.join('; ')}` : ''}`,
-    `${quantile(phase.ping.latenciesMs ?? [], 0.5)} / ${quantile(phase.ping.latenciesMs ?? [], 0.99)} (${pingFailed})`, phase.rssPeakMb.toFixed(0), phase.targetAlive].join(' | '))
+    `${quantile(phase.ping.latenciesMs ?? [], 0.5)} / ${quantile(phase.ping.latenciesMs ?? [], 0.99)} (${pingFailed})`,
+    `${phase.newcomers.outcomes.answered ?? 0} of ${phase.newcomers.attempts} (${quantile(phase.newcomers.latenciesMs ?? [], 0.5)} / ${quantile(phase.newcomers.latenciesMs ?? [], 0.99)})`, phase.rssPeakMb.toFixed(0), phase.targetAlive].join(' | '))
+  if (phase.newcomers.attempts > (phase.newcomers.outcomes.answered ?? 0)) console.log(`    newcomers saw: ${JSON.stringify(phase.newcomers.outcomes)}`)
   for (const flooder of phase.flooders) console.log(`    ${flooder.kind} flooder saw: ${JSON.stringify(flooder.outcomes)}`)
   console.log(`    the target counted: ${JSON.stringify(phase.counted)}`)
 }

@@ -80,8 +80,8 @@ else {
     const refused = Object.values(phase.counted).reduce((sum, count) => sum + count, 0)
     const attempts = phase.flooders.reduce((sum, flooder) => sum + flooder.attempts, 0)
     rows.push({ check: `flood: ${phase.name}`, command: floodCommand,
-      passed: phase.targetAlive && phase.fetchFailures.length === 0 && phase.fetchesMs.length > 0 && phase.rssPeakMb <= flooded.verdict.rssBoundMb,
-      figures: `${attempts.toLocaleString('en')} attempts; ${refused.toLocaleString('en')} refusals counted; well-behaved fetches ${phase.fetchesMs.length}, median ${(median(phase.fetchesMs) / median(baseline.fetchesMs)).toFixed(2)} × baseline; ping p50 ${median(phase.ping.latenciesMs ?? [])} ms; RSS peak ${phase.rssPeakMb.toFixed(0)} MB (bound ${flooded.verdict.rssBoundMb})` })
+      passed: flooded.verdict.phaseProblems[phase.name]!.length === 0 && phase.rssPeakMb <= flooded.verdict.rssBoundMb,
+      figures: `${attempts.toLocaleString('en')} attempts; ${refused.toLocaleString('en')} refusals counted; well-behaved fetches ${phase.fetchesMs.length}, median ${(median(phase.fetchesMs) / median(baseline.fetchesMs)).toFixed(2)} × baseline; ping p50 ${median(phase.ping.latenciesMs ?? [])} ms; newcomers in ${phase.newcomers.outcomes.answered ?? 0} of ${phase.newcomers.attempts}; RSS peak ${phase.rssPeakMb.toFixed(0)} MB (bound ${flooded.verdict.rssBoundMb})` })
   }
 }
 

@@ -17,8 +17,12 @@ function setup(limits: Partial<ConnectionLimits> = {}) {
   )
   guard.openConnections = () => open
   const gater = guard.gater()
-  /** An inbound connection at the gate: an event target, as libp2p's MultiaddrConnection is, to say when it closes. */
-  const arriving = (address: string): MultiaddrConnection => Object.assign(new EventTarget(), { remoteAddr: multiaddr(address) }) as unknown as MultiaddrConnection
+  const aborted = new Map<string, Error>()
+  /** An inbound connection at the gate: an event target, as libp2p's MultiaddrConnection is, to say when it closes; its abort is recorded. */
+  const arriving = (address: string): MultiaddrConnection => Object.assign(new EventTarget(), {
+    remoteAddr: multiaddr(address),
+    abort: (error: Error) => aborted.set(address, error),
+  }) as unknown as MultiaddrConnection
   const admitted = (connection: MultiaddrConnection): boolean => !(gater.denyInboundConnection!(connection) as boolean)
   /** A connection that, once admitted, completes its handshake and opens. */
   const attempt = (address: string): boolean => {
@@ -28,7 +32,7 @@ function setup(limits: Partial<ConnectionLimits> = {}) {
     guard.connectionOpened(connection.remoteAddr)
     return true
   }
-  return { guard, gater, arriving, admitted, attempt, refusals, open, advance: (ms: number) => { now += ms } }
+  return { guard, gater, arriving, admitted, attempt, refusals, open, aborted, advance: (ms: number) => { now += ms } }
 }
 
 const ANY_PEER = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
@@ -68,15 +72,14 @@ test('a relay holds at most relayReservationsPerIpMax reservations for peers beh
   assert.deepEqual(refusals, ['relay-reservations-per-ip'])
 })
 
-test('handshakes under way are limited per IP and in total; those that never open are counted by how they ended', () => {
+test('handshakes under way are limited per IP; those that never open are counted by how they ended', () => {
   const { guard, arriving, admitted, attempt, refusals } = setup({ handshakesMax: 5, handshakesPerIpMax: 2 })
   const stalled = Array.from({ length: 4 }, (_, port) => arriving(`/ip4/10.0.0.1/tcp/${port + 1}`))
   assert.deepEqual(stalled.map(admitted), [true, true, false, false])
   assert.deepEqual(refusals, ['handshakes-per-ip-max', 'handshakes-per-ip-max'])
   assert.ok(attempt('/ip4/10.0.0.1/tcp/99') === false, 'a third from the IP waits for a handshake to end')
-  const others = Array.from({ length: 4 }, (_, index) => arriving(`/ip4/10.0.1.${index + 1}/tcp/1`))
-  assert.deepEqual(others.map(admitted), [true, true, true, false], 'five handshakes at most in all')
-  assert.equal(refusals.at(-1), 'handshakes-max')
+  const others = Array.from({ length: 3 }, (_, index) => arriving(`/ip4/10.0.1.${index + 1}/tcp/1`))
+  assert.deepEqual(others.map(admitted), [true, true, true], 'five handshakes in all (the next test: when every slot is taken)')
 
   refusals.length = 0
   stalled[0]!.dispatchEvent(new StreamCloseEvent(false))
@@ -92,4 +95,29 @@ test('handshakes under way are limited per IP and in total; those that never ope
   guard.connectionOpened(opened.remoteAddr.encapsulate(`/p2p/${ANY_PEER}`))
   opened.dispatchEvent(new StreamCloseEvent(false))
   assert.deepEqual(refusals, [])
+})
+
+test('with every handshake slot taken, a newcomer from a less busy address takes the oldest slot of the busiest, which is aborted and counted once', () => {
+  const { arriving, admitted, refusals, aborted } = setup({ handshakesMax: 4, handshakesPerIpMax: 4 })
+  const flood = Array.from({ length: 4 }, (_, port) => arriving(`/ip4/10.0.0.1/tcp/${port + 1}`))
+  assert.deepEqual(flood.map(admitted), [true, true, true, true])
+
+  assert.ok(admitted(arriving('/ip4/10.0.0.2/tcp/1')), 'an address holding no slot gets one')
+  assert.deepEqual(refusals, ['handshake-evicted'])
+  assert.deepEqual([...aborted.keys()], ['/ip4/10.0.0.1/tcp/1'], 'the busiest address loses its oldest handshake')
+  assert.equal(aborted.get('/ip4/10.0.0.1/tcp/1')!.name, 'HandshakeEvictedError')
+  flood[0]!.dispatchEvent(new StreamAbortEvent(aborted.get('/ip4/10.0.0.1/tcp/1')!))
+  assert.deepEqual(refusals, ['handshake-evicted'], 'the aborted connection\'s close is not counted again')
+
+  assert.equal(admitted(arriving('/ip4/10.0.0.1/tcp/9')), false, 'the busiest address cannot take a slot from a less busy one')
+  assert.equal(refusals.at(-1), 'handshakes-max')
+  assert.ok(admitted(arriving('/ip4/10.0.0.2/tcp/2')), 'two against three: still less busy')
+  assert.deepEqual([...aborted.keys()], ['/ip4/10.0.0.1/tcp/1', '/ip4/10.0.0.1/tcp/2'])
+  // Two slots each now: a third from either address finds none busier than itself.
+  refusals.length = 0
+  assert.equal(admitted(arriving('/ip4/10.0.0.2/tcp/3')), false)
+  assert.equal(admitted(arriving('/ip4/10.0.0.1/tcp/10')), false)
+  assert.deepEqual(refusals, ['handshakes-max', 'handshakes-max'])
+  assert.ok(admitted(arriving('/ip4/10.0.0.3/tcp/1')), 'a third address takes the oldest slot')
+  assert.deepEqual([...aborted.keys()].at(-1), '/ip4/10.0.0.1/tcp/3')
 })

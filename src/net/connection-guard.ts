@@ -6,6 +6,12 @@
  * their handshake holds a slot until libp2p's upgrade timeout); and, on a relay, the
  * reservations held for peers behind one IP address. Every refusal is counted by reason,
  * and so is every admitted connection whose handshake failed, timed out or was abandoned.
+ *
+ * When every handshake slot is taken, a newcomer from an IP address holding fewer of them
+ * than the address holding the most takes the oldest slot of that address, whose handshake
+ * is aborted (counted as evicted): a flood of handshakes from many addresses then shares the
+ * slots out fairly instead of shutting every new peer out until it ends, and only a flood
+ * from more addresses than there are slots can keep an address with none from getting one.
  * libp2p's own limits stay on as a second line (see host.ts).
  */
 import type { ConnectionGater, MultiaddrConnection, PeerId, StreamCloseEvent } from '@libp2p/interface'
@@ -27,8 +33,11 @@ export type ConnectionRefusal =
   | 'connections-max' | 'per-ip-max' | 'inbound-rate' | 'handshakes-max' | 'handshakes-per-ip-max' | 'relay-reservations-per-ip'
   | HandshakeFailure
 
-/** failed: the handshake was bad (libp2p aborted it with an error); timeout: it took too long; abandoned: the remote closed first. */
-export type HandshakeFailure = 'handshake-failed' | 'handshake-timeout' | 'handshake-abandoned'
+/**
+ * failed: the handshake was bad (libp2p aborted it with an error); timeout: it took too long;
+ * abandoned: the remote closed first; evicted: its slot went to a newcomer from a less busy address.
+ */
+export type HandshakeFailure = 'handshake-failed' | 'handshake-timeout' | 'handshake-abandoned' | 'handshake-evicted'
 
 /** A per-IP token bucket: `inboundPerIpPerSecondMax` tokens a second, bursts of as many. */
 interface Bucket {
@@ -44,8 +53,8 @@ export class ConnectionGuard {
   readonly #now: () => number
   readonly #onRefused: (reason: ConnectionRefusal) => void
   readonly #buckets = new Map<string, Bucket>()
-  /** Admitted inbound connections still in their handshake, by remote address: their IP. */
-  readonly #handshakes = new Map<string, string | undefined>()
+  /** Admitted inbound connections still in their handshake, by remote address, oldest first. */
+  readonly #handshakes = new Map<string, { ip: string | undefined; connection: MultiaddrConnection }>()
   /** Open connections as the host reports them; set once the host exists. */
   openConnections: () => ReadonlyArray<{ remoteAddr: Multiaddr; remotePeer: PeerId }> = () => []
   /** The relay's reservations, each with the address its client connected from. */
@@ -92,21 +101,49 @@ export class ConnectionGuard {
       for (const other of open) if (ipOf(other.remoteAddr) === ip) fromIp++
       if (fromIp >= this.#limits.perIpMax) return this.#refuse('per-ip-max')
       let handshakesFromIp = 0
-      for (const other of this.#handshakes.values()) if (other === ip) handshakesFromIp++
+      for (const other of this.#handshakes.values()) if (other.ip === ip) handshakesFromIp++
       if (handshakesFromIp >= this.#limits.handshakesPerIpMax) return this.#refuse('handshakes-per-ip-max')
     }
-    if (this.#handshakes.size >= this.#limits.handshakesMax) return this.#refuse('handshakes-max')
+    if (this.#handshakes.size >= this.#limits.handshakesMax) {
+      const evictable = this.#oldestOfBusiestAddress(ip)
+      if (evictable === undefined) return this.#refuse('handshakes-max')
+      this.#evict(evictable)
+    }
     this.#admit(connection, ip)
     return false
   }
 
   #admit(connection: MultiaddrConnection, ip: string | undefined): void {
     const key = transportAddress(connection.remoteAddr)
-    this.#handshakes.set(key, ip)
+    this.#handshakes.set(key, { ip, connection })
     connection.addEventListener('close', (event: StreamCloseEvent) => {
-      // Gone from the map: the connection opened, and this is its end, not its handshake's.
+      // Gone from the map: the connection opened or was evicted, and this is not its handshake's end.
       if (this.#handshakes.delete(key)) this.#onRefused(handshakeFailure(event))
     }, { once: true })
+  }
+
+  /** The key of the oldest handshake of the address holding the most, if it holds more than `newcomer` does. */
+  #oldestOfBusiestAddress(newcomer: string | undefined): string | undefined {
+    const held = new Map<string | undefined, number>()
+    for (const { ip } of this.#handshakes.values()) held.set(ip, (held.get(ip) ?? 0) + 1)
+    let busiest: string | undefined
+    let busiestCount = held.get(newcomer) ?? 0
+    for (const [ip, count] of held) {
+      if (count > busiestCount) {
+        busiest = ip
+        busiestCount = count
+      }
+    }
+    if (busiestCount === (held.get(newcomer) ?? 0)) return undefined
+    for (const [key, { ip }] of this.#handshakes) if (ip === busiest) return key
+    return undefined
+  }
+
+  #evict(key: string): void {
+    const { connection } = this.#handshakes.get(key)!
+    this.#handshakes.delete(key)
+    this.#onRefused('handshake-evicted')
+    connection.abort(new HandshakeEvictedError())
   }
 
   #takeToken(ip: string): boolean {
@@ -128,6 +165,13 @@ export class ConnectionGuard {
   #refuse(reason: ConnectionRefusal): true {
     this.#onRefused(reason)
     return true
+  }
+}
+
+class HandshakeEvictedError extends Error {
+  override name = 'HandshakeEvictedError'
+  constructor() {
+    super('handshake evicted: every slot was taken, and a peer from a less busy address needed one')
   }
 }
 

@@ -14,6 +14,8 @@
  *                the daemon drops is opened again, a hung-up peer comes back as another.
  *   http         `concurrency` requests in flight to the daemon's API at all times.
  *   ping         libp2p pings to the daemon every intervalMs: the well-behaved peer's latency.
+ *   newcomers    every intervalMs a peer of a fresh identity dials the daemon, pings it once
+ *                and hangs up: whether a peer new to the daemon gets in during a flood.
  */
 import { connect, type Socket } from 'node:net'
 import { request as httpRequest } from 'node:http'
@@ -73,16 +75,24 @@ export interface PingProbe {
   sourceAddress: string
 }
 
-export type FloodPlan = ConnectionFlood | StreamFlood | FrameFlood | HttpFlood | PingProbe
+export interface NewcomerProbe {
+  kind: 'newcomers'
+  target: string
+  seconds: number
+  intervalMs: number
+  sourceAddress: string
+}
+
+export type FloodPlan = ConnectionFlood | StreamFlood | FrameFlood | HttpFlood | PingProbe | NewcomerProbe
 
 /** What a flooder did, and what came back: counts by outcome. */
 export interface FloodOutcome {
   kind: FloodPlan['kind']
   seconds: number
-  /** Connection attempts, streams opened, frames written, requests sent or pings sent. */
+  /** Connection attempts, streams opened, frames written, requests sent, pings sent or newcomers' dials. */
   attempts: number
   outcomes: Record<string, number>
-  /** ping: round-trip times in ms; http: response times in ms. */
+  /** ping: round-trip times in ms; http: response times in ms; newcomers: dial and ping, in ms. */
   latenciesMs?: number[]
 }
 
@@ -93,6 +103,7 @@ export async function runFlood(plan: FloodPlan): Promise<FloodOutcome> {
     case 'frames': return floodFrames(plan)
     case 'http': return floodHttp(plan)
     case 'ping': return probePing(plan)
+    case 'newcomers': return probeNewcomers(plan)
   }
 }
 
@@ -336,4 +347,28 @@ async function probePing(plan: PingProbe): Promise<FloodOutcome> {
     await peer.stop()
   }
   return { kind: 'ping', seconds: (performance.now() - startedMs) / 1_000, attempts, outcomes: tally.outcomes, latenciesMs }
+}
+
+async function probeNewcomers(plan: NewcomerProbe): Promise<FloodOutcome> {
+  const tally = new Tally()
+  const latenciesMs: number[] = []
+  let attempts = 0
+  const startedMs = performance.now()
+  for (let nextMs = startedMs; nextMs < startedMs + plan.seconds * 1_000; nextMs += plan.intervalMs) {
+    await sleep(Math.max(0, nextMs - performance.now()))
+    attempts++
+    const peer = await peerFrom(plan.sourceAddress)
+    const dialedMs = performance.now()
+    try {
+      // The ping dials: a new connection, with its own handshake.
+      await peer.services.ping.ping(multiaddr(plan.target), { signal: AbortSignal.timeout(5_000) })
+      latenciesMs.push(performance.now() - dialedMs)
+      tally.add('answered')
+    } catch (error) {
+      tally.add(`failed: ${nameOf(error)}`)
+    } finally {
+      await peer.stop()
+    }
+  }
+  return { kind: 'newcomers', seconds: (performance.now() - startedMs) / 1_000, attempts, outcomes: tally.outcomes, latenciesMs }
 }

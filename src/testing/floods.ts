@@ -1,10 +1,11 @@
 /**
  * Floods against a running daemon on loopback (issue 8): a target daemon holds a file; a
  * well-behaved daemon, connected to it, fetches the file again and again (unpinning and
- * collecting it between fetches) while a probe pings the target; and in each phase after a
+ * collecting it between fetches) while a probe pings the target and, once the flood is under
+ * way, peers new to the target dial it one after another; and in each phase after a
  * quiet baseline, flooder processes (flooders.ts) attack it in one way for `seconds`. Per
  * phase: what the flooders did and saw, what the target counted as refused, dropped or hung
- * up on in its metrics, the well-behaved peer's fetches and ping round trips,
+ * up on in its metrics, the well-behaved peer's fetches and ping round trips, the newcomers' dials,
  * and the target's resident memory, sampled every 200 ms.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -49,6 +50,8 @@ export interface FloodPhase {
   fetchesMs: number[]
   fetchFailures: string[]
   ping: FloodOutcome
+  /** Peers of fresh identities, each dialling and pinging the target once, from the flood's first seconds to its end. */
+  newcomers: FloodOutcome
   rssPeakMb: number
   /** The target still runs, and answers its API, when the phase is over. */
   targetAlive: boolean
@@ -70,6 +73,8 @@ const PING_INTERVAL_MS = 250
 /** The probe runs (and connects) this long before the flooders start. */
 const PROBE_LEAD_SECONDS = 2
 const PROBE_SOURCE = '127.0.0.3'
+const NEWCOMER_SOURCE = '127.0.0.4'
+const NEWCOMER_INTERVAL_MS = 500
 const STREAM_FLOOD_SOURCE = '127.0.2.1'
 const FRAME_FLOOD_SOURCE = '127.0.3.1'
 const MiB = 1024 * 1024
@@ -133,9 +138,8 @@ async function runPhase(name: FloodPhase['name'], plans: readonly FloodPlan[], c
   let rssPeakMb = rssMb(target)
   const sampler = setInterval(() => { rssPeakMb = Math.max(rssPeakMb, rssMb(target)) }, RSS_SAMPLE_MS)
   const timeoutMs = (seconds + 60) * 1_000
-  // The probe connects before the flood, as the well-behaved daemon did: a flood of
-  // handshakes from many addresses fills the handshake slots, and a peer new to the daemon
-  // is turned away until it ends (counted); one already connected must go on being served.
+  // The probe connects before the flood, as the well-behaved daemon did; the newcomers
+  // dial while it runs.
   const probing = runChildProcess<FloodOutcome>([...FLOODER_NODE_FLAGS, FLOODER, JSON.stringify({ kind: 'ping', target: target.address, seconds: seconds + PROBE_LEAD_SECONDS, intervalMs: PING_INTERVAL_MS, sourceAddress: PROBE_SOURCE } satisfies FloodPlan)], 'ping probe', timeoutMs)
   await sleep(PROBE_LEAD_SECONDS * 1_000)
   const flooding = Promise.all(plans.map((plan) => runChildProcess<FloodOutcome>([...FLOODER_NODE_FLAGS, FLOODER, JSON.stringify(plan)], `${plan.kind} flooder`, timeoutMs)))
@@ -143,7 +147,9 @@ async function runPhase(name: FloodPhase['name'], plans: readonly FloodPlan[], c
   const fetchFailures: string[] = []
   // The first fetch starts once the flood is under way; the last one starts before it ends.
   const endMs = performance.now() + seconds * 1_000
-  await sleep(Math.min(2_000, seconds * 200))
+  const leadMs = Math.min(2_000, seconds * 200)
+  await sleep(leadMs)
+  const newcoming = runChildProcess<FloodOutcome>([...FLOODER_NODE_FLAGS, FLOODER, JSON.stringify({ kind: 'newcomers', target: target.address, seconds: seconds - leadMs / 1_000, intervalMs: NEWCOMER_INTERVAL_MS, sourceAddress: NEWCOMER_SOURCE } satisfies FloodPlan)], 'newcomer probe', timeoutMs)
   do {
     const startedMs = performance.now()
     try {
@@ -156,7 +162,7 @@ async function runPhase(name: FloodPhase['name'], plans: readonly FloodPlan[], c
       fetchFailures.push((error as Error).message)
     }
   } while (performance.now() < endMs && fetchFailures.length === 0)
-  const [flooders, ping] = await Promise.all([flooding, probing])
+  const [flooders, ping, newcomers] = await Promise.all([flooding, probing, newcoming])
   clearInterval(sampler)
   const targetAlive = target.process.exitCode === null && target.process.signalCode === null && await targetApi.id().then(() => true, () => false)
   const after = targetAlive ? await countersOf(targetApi) : before
@@ -165,7 +171,7 @@ async function runPhase(name: FloodPhase['name'], plans: readonly FloodPlan[], c
     const increase = value - (before.get(series) ?? 0)
     if (increase > 0) counted[series] = increase
   }
-  return { name, flooders, counted, fetchesMs, fetchFailures, ping, rssPeakMb, targetAlive }
+  return { name, flooders, counted, fetchesMs, fetchFailures, ping, newcomers, rssPeakMb, targetAlive }
 }
 
 /** Where the node counts what it refused, dropped or hung up on (net/metrics.ts). */
@@ -201,25 +207,31 @@ export const RSS_BOUND_MB = 512
 
 export interface FloodVerdict {
   problems: string[]
+  /** The problems of each phase (also in `problems`), by phase name. */
+  phaseProblems: Record<string, string[]>
   rssPeakMb: number
   rssBoundMb: number
 }
 
-/** Of the well-behaved peer's pings, those that must be answered (within 5 s) in every phase. */
+/** Of the well-behaved peer's pings, and of the newcomers' dials, those that must be answered (within 5 s) in every phase. */
 const PINGS_ANSWERED_MIN = 0.9
 
-/** What a run must show: the target alive, every well-behaved fetch done, its pings answered, no corrupt block, RSS under the bound. */
+/** What a run must show: the target alive, every well-behaved fetch done, its pings and the newcomers' answered, no corrupt block, RSS under the bound. */
 export function floodVerdict(report: FloodReport): FloodVerdict {
-  const problems: string[] = []
-  const rssPeakMb = Math.max(...report.phases.map((phase) => phase.rssPeakMb))
+  const phaseProblems: Record<string, string[]> = {}
   for (const phase of report.phases) {
-    if (!phase.targetAlive) problems.push(`${phase.name}: the target died`)
-    if (phase.fetchFailures.length > 0) problems.push(`${phase.name}: a fetch failed (${phase.fetchFailures.join('; ')})`)
-    if (phase.fetchesMs.length === 0) problems.push(`${phase.name}: no fetch completed`)
-    const answered = phase.ping.outcomes['answered'] ?? 0
-    if (answered < PINGS_ANSWERED_MIN * phase.ping.attempts) problems.push(`${phase.name}: ${answered} of ${phase.ping.attempts} pings answered`)
+    const problems: string[] = phaseProblems[phase.name] = []
+    if (!phase.targetAlive) problems.push('the target died')
+    if (phase.fetchFailures.length > 0) problems.push(`a fetch failed (${phase.fetchFailures.join('; ')})`)
+    if (phase.fetchesMs.length === 0) problems.push('no fetch completed')
+    for (const [what, probe] of [['pings', phase.ping], ['newcomers\' dials', phase.newcomers]] as const) {
+      const answered = probe.outcomes['answered'] ?? 0
+      if (answered < PINGS_ANSWERED_MIN * probe.attempts) problems.push(`${answered} of ${probe.attempts} ${what} answered (${JSON.stringify(probe.outcomes)})`)
+    }
   }
+  const problems = Object.entries(phaseProblems).flatMap(([name, found]) => found.map((problem) => `${name}: ${problem}`))
+  const rssPeakMb = Math.max(...report.phases.map((phase) => phase.rssPeakMb))
   if (report.targetVerify.corrupt > 0) problems.push(`${report.targetVerify.corrupt} corrupt blocks on the target`)
   if (rssPeakMb > RSS_BOUND_MB) problems.push(`RSS peaked at ${rssPeakMb.toFixed(0)} MB, over ${RSS_BOUND_MB} MB`)
-  return { problems, rssPeakMb, rssBoundMb: RSS_BOUND_MB }
+  return { problems, phaseProblems, rssPeakMb, rssBoundMb: RSS_BOUND_MB }
 }

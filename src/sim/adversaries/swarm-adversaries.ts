@@ -9,9 +9,11 @@
  *               It still says interested and have, as BitThief-style clients do.
  *   StrategicPeer  BitTyrant's strategy (Piatek et al., NSDI 2007) over an honest core: it
  *               picks its own unchoke set, each peer's upload sized to just earn reciprocation.
- *   Poisoner    serves every block (leaf or inner node) with its bytes changed, so that it no
- *               longer matches its CID; everything else it does honestly, so that peers
- *               find it, trade with it and ask it for blocks until their check catches it.
+ *   Poisoner    serves blocks (leaves or inner nodes) with their bytes changed, so that they
+ *               no longer match their CIDs: every block, or (covertly) a share of them after
+ *               serving each peer some true blocks first; everything else it does honestly,
+ *               so that peers find it, trade with it and ask it for blocks until their check
+ *               catches it.
  */
 import type { Core, Millis, PeerId } from '../../core/sans-io.ts'
 import type { SwarmConfig } from '../../core/swarm/config.ts'
@@ -48,6 +50,16 @@ export class FreeRider implements Core<SwarmInput, SwarmAction> {
   }
 }
 
+/** How a poisoner picks the blocks it corrupts. */
+export interface PoisoningPattern {
+  /** True blocks each peer is sent before any corrupt one: trust built first. */
+  trueBlocksFirst: number
+  /** Of the blocks after those, the share corrupted, spread evenly (1: all). */
+  corruptShare: number
+}
+
+export const POISON_EVERY_BLOCK: PoisoningPattern = { trueBlocksFirst: 0, corruptShare: 1 }
+
 /**
  * Poisons what it uploads. The bytes are changed by `tamper` (given by the scenario, which
  * knows how its blocks are represented), after the inner core read the true block, the way
@@ -56,12 +68,27 @@ export class FreeRider implements Core<SwarmInput, SwarmAction> {
 export class Poisoner implements Core<SwarmInput, SwarmAction> {
   readonly #inner: Core<SwarmInput, SwarmAction>
   readonly #tamper: (data: BlockData) => BlockData
+  readonly #pattern: PoisoningPattern
+  /** Blocks sent to each peer so far. */
+  readonly #sentTo = new Map<PeerId, number>()
   /** Blocks sent tampered (some may never arrive: the receiver may have dropped us first). */
   blocksPoisoned = 0
+  /** Blocks sent true. */
+  blocksTrue = 0
 
-  constructor(inner: Core<SwarmInput, SwarmAction>, tamper: (data: BlockData) => BlockData) {
+  constructor(inner: Core<SwarmInput, SwarmAction>, tamper: (data: BlockData) => BlockData, pattern: PoisoningPattern = POISON_EVERY_BLOCK) {
+    if (!(pattern.corruptShare > 0 && pattern.corruptShare <= 1)) throw new Error(`corruptShare ${pattern.corruptShare} is not in (0, 1]`)
     this.#inner = inner
     this.#tamper = tamper
+    this.#pattern = pattern
+  }
+
+  /** The n-th block (from 0) to one peer: corrupt when the share's running count steps up at n, past the true blocks. */
+  #corrupts(n: number): boolean {
+    const after = n - this.#pattern.trueBlocksFirst
+    if (after < 0) return false
+    const share = this.#pattern.corruptShare
+    return Math.floor((after + 1) * share) > Math.floor(after * share)
   }
 
   handle(now: Millis, input: SwarmInput): void {
@@ -71,6 +98,12 @@ export class Poisoner implements Core<SwarmInput, SwarmAction> {
   poll(): SwarmAction | undefined {
     const action = this.#inner.poll()
     if (action?.type !== 'send' || action.message.type !== 'block') return action
+    const sent = this.#sentTo.get(action.to) ?? 0
+    this.#sentTo.set(action.to, sent + 1)
+    if (!this.#corrupts(sent)) {
+      this.blocksTrue++
+      return action
+    }
     this.blocksPoisoned++
     return { ...action, message: { ...action.message, data: this.#tamper(action.message.data) } }
   }

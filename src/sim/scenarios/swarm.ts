@@ -12,6 +12,8 @@
  *   swarm-poisoning    15% of the downloaders serve blocks that do not match their CIDs
  *                      (adversaries/Poisoner); honest peers verify every block (SwarmHost), so
  *                      none is stored, and ban whoever sent it; against the same swarm without them
+ *   swarm-poisoning-covert  as swarm-poisoning, the poisoners sending each peer 32 true
+ *                      blocks first, then corrupting one block in four
  *
  * The network: the origin uploads at 100 Mbit/s; a downloader at 50 Mbit/s (homogeneous) or
  * 10, 50 or 100 Mbit/s, a third each (heterogeneous); every peer downloads at 200 Mbit/s
@@ -45,7 +47,7 @@ import { swarmConfig, type SwarmConfig } from '../../core/swarm/config.ts'
 import type { SwarmMessage } from '../../core/swarm/messages.ts'
 import { SwarmCore, type Source, type SwarmAction, type SwarmEvent, type SwarmInput } from '../../core/swarm/swarm.ts'
 import { swarmMessageSize } from '../../wire/swarm.ts'
-import { FreeRider, Poisoner, StrategicPeer } from '../adversaries/swarm-adversaries.ts'
+import { FreeRider, Poisoner, StrategicPeer, type PoisoningPattern } from '../adversaries/swarm-adversaries.ts'
 import type { DurationDistribution } from '../distributions.ts'
 import { scenario, type Scenario } from '../scenario.ts'
 import type { SimCore, SimInput } from '../simulator.ts'
@@ -92,6 +94,10 @@ export interface SwarmKnobs {
   strategicPerClass: number
   /** Share of the downloaders that serve corrupt blocks (Poisoner). */
   poisonerShare: number
+  /** True blocks a poisoner sends each peer before it corrupts any (PoisoningPattern). */
+  poisonerTrueBlocksFirst: number
+  /** Of a poisoner's blocks after those, the share it corrupts. */
+  poisonerCorruptShare: number
   /**
    * The origin leaves once every leaf is held by this many downloaders that upload (not free
    * riders, whose copies serve nobody); Infinity: it stays.
@@ -123,6 +129,8 @@ export const SWARM_KNOBS: SwarmKnobs = {
   freeRiderShare: 0,
   strategicPerClass: 0,
   poisonerShare: 0,
+  poisonerTrueBlocksFirst: 0,
+  poisonerCorruptShare: 1,
   originLeavesAtCopies: Infinity,
   sourcesCount: 50,
   latency: WIDE_AREA_LATENCY,
@@ -391,6 +399,7 @@ export function runSwarm(seed: ScenarioRunOptions['seed'], overrides: Partial<Sw
   }
   const config = swarmConfig({ progressIntervalMs: 0, ...knobs.swarm })
   const originConfig = swarmConfig({ ...config, initialSeeding: knobs.originInitialSeeding })
+  const poisoning: PoisoningPattern = { trueBlocksFirst: knobs.poisonerTrueBlocksFirst, corruptShare: knobs.poisonerCorruptShare }
 
   const t = scenario<SwarmMessage>({
     name,
@@ -417,7 +426,7 @@ export function runSwarm(seed: ScenarioRunOptions['seed'], overrides: Partial<Sw
       let inner: Core<SwarmInput, SwarmAction> = core
       if (role === Role.FreeRider) inner = new FreeRider(core)
       else if (role === Role.Strategic) inner = new StrategicPeer(core, world.uploadBytesPerSecond[index]!)
-      else if (role === Role.Poisoner) inner = new Poisoner(core, tamperedBlock)
+      else if (role === Role.Poisoner) inner = new Poisoner(core, tamperedBlock, poisoning)
       if (inner !== core) world.adversaries.push(inner)
       const host = new SwarmHost(index, inner, file, world, index === 0)
       world.hosts[index] = host
@@ -761,6 +770,8 @@ export function runStrategic(options: ScenarioRunOptions, overrides: Partial<Swa
 
 /** Share of the downloaders that poison in swarm-poisoning. */
 export const POISONER_SHARE = 0.15
+/** swarm-poisoning-covert: the poisoners build trust with each peer, then corrupt a share of what they send. */
+export const COVERT_POISONING: Partial<SwarmKnobs> = { poisonerTrueBlocksFirst: 32, poisonerCorruptShare: 0.25 }
 
 /** Download times (completion − arrival) of the compliant downloaders, sorted, in ms. */
 function compliantTimes(world: SwarmWorld): Float64Array {
@@ -828,6 +839,8 @@ export function runPoisoning(options: ScenarioRunOptions, overrides: Partial<Swa
     honestCompletedIntact,
     poisonersCompleted,
     blocksPoisoned: poisoners.reduce((sum, poisoner) => sum + poisoner.blocksPoisoned, 0),
+    /** Blocks poisoners sent true (all of them, for a covert poisoner, until a peer has had its first few). */
+    poisonerBlocksTrue: poisoners.reduce((sum, poisoner) => sum + poisoner.blocksTrue, 0),
     badBlocksReceived,
     badBlocksPerHonestMean: round(badBlocksReceived / Math.max(1, world.compliantCount), 2),
     badBlocksPerHonestMax,
@@ -886,4 +899,11 @@ export const SWARM_POISONING_SCENARIO: NamedScenario = {
   description: 'swarm-flash (homogeneous) with 15% poisoners that serve blocks not matching their CIDs: bad blocks received and stored (0), poisoners banned by how many honest peers, honest download time against the same swarm without poisoners',
   defaults: { peers: 1_000, ms: 0 },
   run: (options) => runPoisoning(options).report,
+}
+
+export const SWARM_POISONING_COVERT_SCENARIO: NamedScenario = {
+  name: 'swarm-poisoning-covert',
+  description: `swarm-poisoning with covert poisoners: each sends every peer ${COVERT_POISONING.poisonerTrueBlocksFirst} true blocks first, then corrupts ${COVERT_POISONING.poisonerCorruptShare! * 100}% of the blocks it sends`,
+  defaults: { peers: 1_000, ms: 0 },
+  run: (options) => runPoisoning(options, COVERT_POISONING).report,
 }
