@@ -113,6 +113,12 @@ function nameOf(error: unknown): string {
   return typeof error === 'object' && error !== null && 'type' in error ? `event ${String(error.type)}` : typeof error
 }
 
+/** A probe's failure by its name and message, addresses and numbers masked, so that alike failures tally together. */
+function failureOf(error: unknown): string {
+  const message = error instanceof Error ? error.message.replace(/[\d.:]*\d/g, 'N').slice(0, 80) : ''
+  return message === '' ? nameOf(error) : `${nameOf(error)} (${message})`
+}
+
 class Tally {
   readonly outcomes: Record<string, number> = {}
   add(outcome: string, count = 1): void {
@@ -340,7 +346,7 @@ async function probePing(plan: PingProbe): Promise<FloodOutcome> {
         latenciesMs.push(await peer.services.ping.ping(multiaddr(plan.target), { signal: AbortSignal.timeout(5_000) }))
         tally.add('answered')
       } catch (error) {
-        tally.add(`failed: ${nameOf(error)}`)
+        tally.add(`failed: ${failureOf(error)}`)
       }
     }
   } finally {
@@ -365,7 +371,7 @@ async function probeNewcomers(plan: NewcomerProbe): Promise<FloodOutcome> {
       latenciesMs.push(performance.now() - dialedMs)
       tally.add('answered')
     } catch (error) {
-      tally.add(`failed: ${nameOf(error)}`)
+      tally.add(`failed: ${failureOf(error)}`)
     } finally {
       await peer.stop()
     }
