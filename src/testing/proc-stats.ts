@@ -27,6 +27,20 @@ export function residentMemory(pid: number): ResidentMemory {
   return { totalBytes: kib('VmRSS'), anonymousBytes: kib('RssAnon'), fileBytes: kib('RssFile'), shmemBytes: kib('RssShmem') }
 }
 
+/**
+ * The resident part of the C allocator's main heap (glibc's brk heap, `[heap]` in
+ * /proc/<pid>/smaps): where the main thread's malloc'd memory lives, buffers below the
+ * mmap threshold among it. 0 when the process has none.
+ */
+export function mainHeapResidentBytes(pid: number): number {
+  const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8')
+  const mapping = smaps.indexOf(' [heap]\n')
+  if (mapping === -1) return 0
+  const match = /^Rss:\s+(\d+) kB$/m.exec(smaps.slice(mapping))
+  if (match === null) throw new Error(`no Rss for the heap of process ${pid}`)
+  return Number(match[1]) * 1024
+}
+
 /** VmRSS of /proc/<pid>/status. */
 export function residentBytes(pid: number): number {
   return residentMemory(pid).totalBytes

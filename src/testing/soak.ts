@@ -44,7 +44,7 @@ import { Prng } from '../core/prng.ts'
 import type { AddCandidate, PubSubSubscription } from '../node/api.ts'
 import { percentile } from '../sim/metrics.ts'
 import { eventually, startDaemon, withTimeout, type Daemon } from './cli.ts'
-import { cpuSeconds, residentMemory } from './proc-stats.ts'
+import { cpuSeconds, mainHeapResidentBytes, residentMemory } from './proc-stats.ts'
 import { cleanupScope, pseudoRandomBytes } from './temp.ts'
 
 const MiB = 2 ** 20
@@ -115,12 +115,14 @@ export interface OperationCount {
 /**
  * Where RSS goes, reported to explain its trend, not judged. RSS is anonymous plus
  * file-backed memory (plus shared, none here); anonymous memory less V8's heap and the
- * external memory is native: the allocator's heap (LevelDB, libuv, OpenSSL, Node's own).
+ * external memory is native: the allocator's heaps (LevelDB, libuv, OpenSSL, Node's own).
  */
 export interface RssParts {
   anonymous: MemoryTrend
   /** Resident pages of mapped files: the executable, libraries, LevelDB's tables. */
   file: MemoryTrend
+  /** The C allocator's main heap (mainHeapResidentBytes), part of the anonymous memory. */
+  allocatorMainHeap: MemoryTrend
   /** The memory V8 holds for its heap (nodejs_heap_size_total_bytes). */
   heapCommitted: MemoryTrend
   /** Buffers and other memory outside the heap that V8 is told of (nodejs_external_memory_bytes). */
@@ -392,7 +394,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const dht = { rounds: 0, provide: { ok: 0, failed: 0 }, findProviders: { ok: 0, failed: 0 }, put: { ok: 0, failed: 0 }, get: { ok: 0, failed: 0 } }
     const transfers = { ok: 0, failed: 0, bytesReceived: 0 }
     const fetchMs: number[] = []
-    const samples: Array<{ atMs: number; rss: Array<number | undefined>; heap: Array<number | undefined>; retained: Array<number | undefined>; majorGcs: Array<number | undefined>; heapCommitted: Array<number | undefined>; external: Array<number | undefined>; anonymous: Array<number | undefined>; file: Array<number | undefined> }> = []
+    const samples: Array<{ atMs: number; rss: Array<number | undefined>; heap: Array<number | undefined>; retained: Array<number | undefined>; majorGcs: Array<number | undefined>; heapCommitted: Array<number | undefined>; external: Array<number | undefined>; anonymous: Array<number | undefined>; file: Array<number | undefined>; allocatorMainHeap: Array<number | undefined> }> = []
 
     const otherThan = (index: number, random: Prng) => (index + 1 + random.int(daemonCount - 1)) % daemonCount
     const dhtOperation = async <T>(count: OperationCount, what: string, call: () => Promise<T>, succeeded: (result: T) => string | undefined) => {
@@ -499,16 +501,19 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const external: Array<number | undefined> = []
       const anonymous: Array<number | undefined> = []
       const file: Array<number | undefined> = []
+      const allocatorMainHeap: Array<number | undefined> = []
       for (const [index, daemon] of daemons.entries()) {
         try {
           const resident = residentMemory(daemon.process.pid!)
           rss.push(resident.totalBytes)
           anonymous.push(resident.anonymousBytes)
           file.push(resident.fileBytes)
+          allocatorMainHeap.push(mainHeapResidentBytes(daemon.process.pid!))
         } catch (error) {
           rss.push(undefined)
           anonymous.push(undefined)
           file.push(undefined)
+          allocatorMainHeap.push(undefined)
           recordError(`RSS of daemon ${index}`, error)
         }
         try {
@@ -531,7 +536,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
           recordError(`heap of daemon ${index}`, error)
         }
       }
-      samples.push({ atMs, rss, heap, retained, majorGcs, heapCommitted, external, anonymous, file })
+      samples.push({ atMs, rss, heap, retained, majorGcs, heapCommitted, external, anonymous, file, allocatorMainHeap })
       if (samples.length % Math.max(1, Math.round(60 / options.sampleSeconds)) === 0) {
         const mib = (values: Array<number | undefined>) => ((percentile(values.filter((value) => value !== undefined), 0.5) ?? NaN) / MiB).toFixed(1)
         progress(`${(atMs / 60_000).toFixed(1)} min: gossip ${delivered}/${gossip.published * (daemonCount - 1)} delivered; DHT rounds ${dht.rounds}; transfers ${transfers.ok} ok, ${transfers.failed} failed; errors ${errorCount}; median RSS ${mib(rss)} MiB, heap ${mib(heap)} MiB`)
@@ -568,7 +573,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     const warmupMs = warmupMinutes * 60_000
     const windowSamples = samples.filter((sample) => sample.atMs >= warmupMs)
-    const trendOf = (index: number, metric: 'rss' | 'heap' | 'heapCommitted' | 'external' | 'anonymous' | 'file') => {
+    const trendOf = (index: number, metric: 'rss' | 'heap' | 'heapCommitted' | 'external' | 'anonymous' | 'file' | 'allocatorMainHeap') => {
       const points = windowSamples.flatMap((sample) => (sample[metric][index] === undefined ? [] : [{ atMs: sample.atMs, bytes: sample[metric][index]! }]))
       if (points.length < SAMPLES_IN_WINDOW_MIN) throw new Error(`only ${points.length} ${metric} samples of daemon ${index} after the warm-up: too few for a trend (at least ${SAMPLES_IN_WINDOW_MIN}; run longer or sample more often)`)
       return memoryTrend(points)
@@ -587,7 +592,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const heapUsed = trendOf(index, 'heap')
       if (retained.length < AFTER_MAJOR_GC_POINTS_MIN) failures.push(`daemon ${index}: ${retained.length} samples after a major GC, too few to judge its retained heap (at least ${AFTER_MAJOR_GC_POINTS_MIN}); heap used judged instead`)
       const heap = retained.length < AFTER_MAJOR_GC_POINTS_MIN ? heapUsed : memoryTrend(retained)
-      const rssParts = { anonymous: trendOf(index, 'anonymous'), file: trendOf(index, 'file'), heapCommitted: trendOf(index, 'heapCommitted'), external: trendOf(index, 'external') }
+      const rssParts = { anonymous: trendOf(index, 'anonymous'), file: trendOf(index, 'file'), allocatorMainHeap: trendOf(index, 'allocatorMainHeap'), heapCommitted: trendOf(index, 'heapCommitted'), external: trendOf(index, 'external') }
       return { index, peerId: daemon.peerId, rss: trendOf(index, 'rss'), heap, heapUsed, samplesAfterMajorGc: retained.length, rssParts }
     })
     const rss = summarizeTrends(perDaemon.map((daemon) => daemon.rss))
