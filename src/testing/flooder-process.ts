@@ -5,4 +5,11 @@
 import { reportToParent } from './child-process.ts'
 import { runFlood, type FloodPlan } from './flooders.ts'
 
-reportToParent(await runFlood(JSON.parse(process.argv[2]!) as FloodPlan))
+// The flooders bound their waits with AbortSignal.timeout, whose timers do not keep a
+// process alive: when the daemon hangs up and a wait's only other handle goes with it,
+// Node would exit (13, an unsettled await) before the timeout fires. This timer keeps the
+// process up until the flood reports.
+const keepAlive = setInterval(() => {}, 1_000)
+const outcome = await runFlood(JSON.parse(process.argv[2]!) as FloodPlan)
+clearInterval(keepAlive)
+reportToParent(outcome)
