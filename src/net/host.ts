@@ -123,7 +123,7 @@ export async function createHost(options: HostOptions): Promise<ShoalHost> {
       // connection, uncounted; the guard holds them to handshakesMax, counted. libp2p
       // counts a connection the guard refused or evicted until its teardown has run, which
       // lags under a flood: at 2 × handshakesMax, 22 of 56 newcomers' handshakes were cut
-      // uncounted during a flood of 1,000 handshakes a second (at 8 ×, 5 of 36).
+      // uncounted during a flood of 1,000 handshakes a second (README → Floods).
       maxIncomingPendingConnections: 8 * limits.handshakesMax,
       dialTimeout: 10_000,
       addressSorter: webRtcLast,
