@@ -126,15 +126,16 @@ export class ConnectionGuard {
   #oldestOfBusiestAddress(newcomer: string | undefined): string | undefined {
     const held = new Map<string | undefined, number>()
     for (const { ip } of this.#handshakes.values()) held.set(ip, (held.get(ip) ?? 0) + 1)
+    const newcomerCount = held.get(newcomer) ?? 0
     let busiest: string | undefined
-    let busiestCount = held.get(newcomer) ?? 0
+    let busiestCount = newcomerCount
     for (const [ip, count] of held) {
       if (count > busiestCount) {
         busiest = ip
         busiestCount = count
       }
     }
-    if (busiestCount === (held.get(newcomer) ?? 0)) return undefined
+    if (busiestCount === newcomerCount) return undefined
     for (const [key, { ip }] of this.#handshakes) if (ip === busiest) return key
     return undefined
   }

@@ -67,23 +67,16 @@ export interface HttpFlood {
   paths: readonly string[]
 }
 
-export interface PingProbe {
-  kind: 'ping'
+/** ping: one peer pings every intervalMs; newcomers: a peer of a fresh identity each time. */
+export interface Probe {
+  kind: 'ping' | 'newcomers'
   target: string
   seconds: number
   intervalMs: number
   sourceAddress: string
 }
 
-export interface NewcomerProbe {
-  kind: 'newcomers'
-  target: string
-  seconds: number
-  intervalMs: number
-  sourceAddress: string
-}
-
-export type FloodPlan = ConnectionFlood | StreamFlood | FrameFlood | HttpFlood | PingProbe | NewcomerProbe
+export type FloodPlan = ConnectionFlood | StreamFlood | FrameFlood | HttpFlood | Probe
 
 /** What a flooder did, and what came back: counts by outcome. */
 export interface FloodOutcome {
@@ -332,30 +325,8 @@ async function floodHttp(plan: HttpFlood): Promise<FloodOutcome> {
   return { kind: 'http', seconds: (performance.now() - startedMs) / 1_000, attempts, outcomes: tally.outcomes, latenciesMs }
 }
 
-async function probePing(plan: PingProbe): Promise<FloodOutcome> {
-  const tally = new Tally()
-  const latenciesMs: number[] = []
-  const peer = await peerFrom(plan.sourceAddress)
-  let attempts = 0
-  const startedMs = performance.now()
-  try {
-    for (let nextMs = startedMs; nextMs < startedMs + plan.seconds * 1_000; nextMs += plan.intervalMs) {
-      await sleep(Math.max(0, nextMs - performance.now()))
-      attempts++
-      try {
-        latenciesMs.push(await peer.services.ping.ping(multiaddr(plan.target), { signal: AbortSignal.timeout(5_000) }))
-        tally.add('answered')
-      } catch (error) {
-        tally.add(`failed: ${failureOf(error)}`)
-      }
-    }
-  } finally {
-    await peer.stop()
-  }
-  return { kind: 'ping', seconds: (performance.now() - startedMs) / 1_000, attempts, outcomes: tally.outcomes, latenciesMs }
-}
-
-async function probeNewcomers(plan: NewcomerProbe): Promise<FloodOutcome> {
+/** Calls `attempt` every plan.intervalMs for plan.seconds, one at a time; each resolves with its latency in ms. */
+async function paceProbe(plan: Probe, attempt: () => Promise<number>): Promise<FloodOutcome> {
   const tally = new Tally()
   const latenciesMs: number[] = []
   let attempts = 0
@@ -363,18 +334,35 @@ async function probeNewcomers(plan: NewcomerProbe): Promise<FloodOutcome> {
   for (let nextMs = startedMs; nextMs < startedMs + plan.seconds * 1_000; nextMs += plan.intervalMs) {
     await sleep(Math.max(0, nextMs - performance.now()))
     attempts++
-    const peer = await peerFrom(plan.sourceAddress)
-    const dialedMs = performance.now()
     try {
-      // The ping dials: a new connection, with its own handshake.
-      await peer.services.ping.ping(multiaddr(plan.target), { signal: AbortSignal.timeout(5_000) })
-      latenciesMs.push(performance.now() - dialedMs)
+      latenciesMs.push(await attempt())
       tally.add('answered')
     } catch (error) {
       tally.add(`failed: ${failureOf(error)}`)
+    }
+  }
+  return { kind: plan.kind, seconds: (performance.now() - startedMs) / 1_000, attempts, outcomes: tally.outcomes, latenciesMs }
+}
+
+async function probePing(plan: Probe): Promise<FloodOutcome> {
+  const peer = await peerFrom(plan.sourceAddress)
+  try {
+    return await paceProbe(plan, () => peer.services.ping.ping(multiaddr(plan.target), { signal: AbortSignal.timeout(5_000) }))
+  } finally {
+    await peer.stop()
+  }
+}
+
+async function probeNewcomers(plan: Probe): Promise<FloodOutcome> {
+  return paceProbe(plan, async () => {
+    const peer = await peerFrom(plan.sourceAddress)
+    try {
+      const dialedMs = performance.now()
+      // The ping dials: a new connection, with its own handshake.
+      await peer.services.ping.ping(multiaddr(plan.target), { signal: AbortSignal.timeout(5_000) })
+      return performance.now() - dialedMs
     } finally {
       await peer.stop()
     }
-  }
-  return { kind: 'newcomers', seconds: (performance.now() - startedMs) / 1_000, attempts, outcomes: tally.outcomes, latenciesMs }
+  })
 }

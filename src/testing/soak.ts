@@ -187,6 +187,9 @@ export interface SoakResult {
   }
 }
 
+/** What the soak samples of each daemon: from /proc (rss, anonymous, file, allocatorMainHeap) and from its /metrics. */
+type SampledSeries = 'rss' | 'anonymous' | 'file' | 'allocatorMainHeap' | 'heap' | 'retained' | 'majorGcs' | 'heapCommitted' | 'external'
+
 export const CHANGE_PERCENT_MAX = 5
 /** Samples after a major GC needed for a trend of the retained heap. */
 const AFTER_MAJOR_GC_POINTS_MIN = 4
@@ -394,7 +397,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const dht = { rounds: 0, provide: { ok: 0, failed: 0 }, findProviders: { ok: 0, failed: 0 }, put: { ok: 0, failed: 0 }, get: { ok: 0, failed: 0 } }
     const transfers = { ok: 0, failed: 0, bytesReceived: 0 }
     const fetchMs: number[] = []
-    const samples: Array<{ atMs: number; rss: Array<number | undefined>; heap: Array<number | undefined>; retained: Array<number | undefined>; majorGcs: Array<number | undefined>; heapCommitted: Array<number | undefined>; external: Array<number | undefined>; anonymous: Array<number | undefined>; file: Array<number | undefined>; allocatorMainHeap: Array<number | undefined> }> = []
+    /** Each sample: every daemon's series, a series missing when it could not be read. */
+    const samples: Array<{ atMs: number; daemons: Array<Partial<Record<SampledSeries, number>>> }> = []
 
     const otherThan = (index: number, random: Prng) => (index + 1 + random.int(daemonCount - 1)) % daemonCount
     const dhtOperation = async <T>(count: OperationCount, what: string, call: () => Promise<T>, succeeded: (result: T) => string | undefined) => {
@@ -493,53 +497,39 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const endAtMs = loadStartMs + options.minutes * 60_000
     const sample = async () => {
       const atMs = performance.now() - loadStartMs
-      const rss: Array<number | undefined> = []
-      const heap: Array<number | undefined> = []
-      const retained: Array<number | undefined> = []
-      const majorGcs: Array<number | undefined> = []
-      const heapCommitted: Array<number | undefined> = []
-      const external: Array<number | undefined> = []
-      const anonymous: Array<number | undefined> = []
-      const file: Array<number | undefined> = []
-      const allocatorMainHeap: Array<number | undefined> = []
+      const values = daemons.map(() => ({} as Partial<Record<SampledSeries, number>>))
       for (const [index, daemon] of daemons.entries()) {
+        const daemonValues = values[index]!
         try {
           const resident = residentMemory(daemon.process.pid!)
-          rss.push(resident.totalBytes)
-          anonymous.push(resident.anonymousBytes)
-          file.push(resident.fileBytes)
-          allocatorMainHeap.push(mainHeapResidentBytes(daemon.process.pid!))
+          daemonValues.rss = resident.totalBytes
+          daemonValues.anonymous = resident.anonymousBytes
+          daemonValues.file = resident.fileBytes
+          daemonValues.allocatorMainHeap = mainHeapResidentBytes(daemon.process.pid!)
         } catch (error) {
-          rss.push(undefined)
-          anonymous.push(undefined)
-          file.push(undefined)
-          allocatorMainHeap.push(undefined)
           recordError(`RSS of daemon ${index}`, error)
         }
         try {
           const response = await fetch(`${daemon.apiUrl}/metrics`, { signal: AbortSignal.timeout(API_CALL_MS_MAX) })
           const text = await response.text()
-          const value = prometheusValue(text, 'nodejs_heap_size_used_bytes')
-          const retainedBytes = prometheusValue(text, 'shoal_heap_retained_bytes')
-          if (value === undefined || retainedBytes === undefined) throw new Error('no nodejs_heap_size_used_bytes or shoal_heap_retained_bytes in /metrics')
-          heap.push(value)
-          retained.push(retainedBytes)
-          majorGcs.push(prometheusValue(text, 'nodejs_gc_duration_seconds_count{kind="major"}') ?? 0)
-          heapCommitted.push(prometheusValue(text, 'nodejs_heap_size_total_bytes'))
-          external.push(prometheusValue(text, 'nodejs_external_memory_bytes'))
+          const heap = prometheusValue(text, 'nodejs_heap_size_used_bytes')
+          const retained = prometheusValue(text, 'shoal_heap_retained_bytes')
+          if (heap === undefined || retained === undefined) throw new Error('no nodejs_heap_size_used_bytes or shoal_heap_retained_bytes in /metrics')
+          Object.assign(daemonValues, {
+            heap,
+            retained,
+            majorGcs: prometheusValue(text, 'nodejs_gc_duration_seconds_count{kind="major"}') ?? 0,
+            heapCommitted: prometheusValue(text, 'nodejs_heap_size_total_bytes'),
+            external: prometheusValue(text, 'nodejs_external_memory_bytes'),
+          })
         } catch (error) {
-          heap.push(undefined)
-          retained.push(undefined)
-          majorGcs.push(undefined)
-          heapCommitted.push(undefined)
-          external.push(undefined)
           recordError(`heap of daemon ${index}`, error)
         }
       }
-      samples.push({ atMs, rss, heap, retained, majorGcs, heapCommitted, external, anonymous, file, allocatorMainHeap })
+      samples.push({ atMs, daemons: values })
       if (samples.length % Math.max(1, Math.round(60 / options.sampleSeconds)) === 0) {
-        const mib = (values: Array<number | undefined>) => ((percentile(values.filter((value) => value !== undefined), 0.5) ?? NaN) / MiB).toFixed(1)
-        progress(`${(atMs / 60_000).toFixed(1)} min: gossip ${delivered}/${gossip.published * (daemonCount - 1)} delivered; DHT rounds ${dht.rounds}; transfers ${transfers.ok} ok, ${transfers.failed} failed; errors ${errorCount}; median RSS ${mib(rss)} MiB, heap ${mib(heap)} MiB`)
+        const mib = (series: SampledSeries) => ((percentile(values.flatMap((daemon) => daemon[series] ?? []), 0.5) ?? NaN) / MiB).toFixed(1)
+        progress(`${(atMs / 60_000).toFixed(1)} min: gossip ${delivered}/${gossip.published * (daemonCount - 1)} delivered; DHT rounds ${dht.rounds}; transfers ${transfers.ok} ok, ${transfers.failed} failed; errors ${errorCount}; median RSS ${mib('rss')} MiB, heap ${mib('heap')} MiB`)
       }
     }
 
@@ -573,17 +563,20 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     const warmupMs = warmupMinutes * 60_000
     const windowSamples = samples.filter((sample) => sample.atMs >= warmupMs)
-    const trendOf = (index: number, metric: 'rss' | 'heap' | 'heapCommitted' | 'external' | 'anonymous' | 'file' | 'allocatorMainHeap') => {
-      const points = windowSamples.flatMap((sample) => (sample[metric][index] === undefined ? [] : [{ atMs: sample.atMs, bytes: sample[metric][index]! }]))
+    const trendOf = (index: number, metric: SampledSeries) => {
+      const points = windowSamples.flatMap((sample) => {
+        const bytes = sample.daemons[index]![metric]
+        return bytes === undefined ? [] : [{ atMs: sample.atMs, bytes }]
+      })
       if (points.length < SAMPLES_IN_WINDOW_MIN) throw new Error(`only ${points.length} ${metric} samples of daemon ${index} after the warm-up: too few for a trend (at least ${SAMPLES_IN_WINDOW_MIN}; run longer or sample more often)`)
       return memoryTrend(points)
     }
     const retainedHeapOf = (index: number): Array<{ atMs: number; bytes: number }> => {
       const points: Array<{ atMs: number; bytes: number }> = []
       for (let at = 1; at < samples.length; at++) {
-        const [previous, current] = [samples[at - 1]!, samples[at]!]
-        if (current.atMs < warmupMs || current.retained[index] === undefined) continue
-        if ((current.majorGcs[index] ?? 0) > (previous.majorGcs[index] ?? Infinity)) points.push({ atMs: current.atMs, bytes: current.retained[index]! })
+        const [previous, current] = [samples[at - 1]!.daemons[index]!, samples[at]!.daemons[index]!]
+        if (samples[at]!.atMs < warmupMs || current.retained === undefined) continue
+        if ((current.majorGcs ?? 0) > (previous.majorGcs ?? Infinity)) points.push({ atMs: samples[at]!.atMs, bytes: current.retained })
       }
       return points
     }
