@@ -132,6 +132,20 @@ interface PhaseContext {
   seconds: number
 }
 
+function runFlooder(plan: FloodPlan, label: string, timeoutMs: number): Promise<FloodOutcome> {
+  return runChildProcess<FloodOutcome>([...FLOODER_NODE_FLAGS, FLOODER, JSON.stringify(plan)], label, timeoutMs)
+}
+
+/**
+ * The flooders' outcomes are awaited together after the phase's fetches; until then a
+ * failure is held, not an unhandled rejection (which ended a run without its cleanup and
+ * left its daemons running).
+ */
+function held<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {})
+  return promise
+}
+
 async function runPhase(name: FloodPhase['name'], plans: readonly FloodPlan[], context: PhaseContext): Promise<FloodPhase> {
   const { target, targetApi, wellBehavedApi, cid, seconds } = context
   const before = await countersOf(targetApi)
@@ -140,16 +154,16 @@ async function runPhase(name: FloodPhase['name'], plans: readonly FloodPlan[], c
   const timeoutMs = (seconds + 60) * 1_000
   // The probe connects before the flood, as the well-behaved daemon did; the newcomers
   // dial while it runs.
-  const probing = runChildProcess<FloodOutcome>([...FLOODER_NODE_FLAGS, FLOODER, JSON.stringify({ kind: 'ping', target: target.address, seconds: seconds + PROBE_LEAD_SECONDS, intervalMs: PING_INTERVAL_MS, sourceAddress: PROBE_SOURCE } satisfies FloodPlan)], 'ping probe', timeoutMs)
+  const probing = held(runFlooder({ kind: 'ping', target: target.address, seconds: seconds + PROBE_LEAD_SECONDS, intervalMs: PING_INTERVAL_MS, sourceAddress: PROBE_SOURCE }, 'ping probe', timeoutMs))
   await sleep(PROBE_LEAD_SECONDS * 1_000)
-  const flooding = Promise.all(plans.map((plan) => runChildProcess<FloodOutcome>([...FLOODER_NODE_FLAGS, FLOODER, JSON.stringify(plan)], `${plan.kind} flooder`, timeoutMs)))
+  const flooding = held(Promise.all(plans.map((plan) => runFlooder(plan, `${plan.kind} flooder`, timeoutMs))))
   const fetchesMs: number[] = []
   const fetchFailures: string[] = []
   // The first fetch starts once the flood is under way; the last one starts before it ends.
   const endMs = performance.now() + seconds * 1_000
   const leadMs = Math.min(2_000, seconds * 200)
   await sleep(leadMs)
-  const newcoming = runChildProcess<FloodOutcome>([...FLOODER_NODE_FLAGS, FLOODER, JSON.stringify({ kind: 'newcomers', target: target.address, seconds: seconds - leadMs / 1_000, intervalMs: NEWCOMER_INTERVAL_MS, sourceAddress: NEWCOMER_SOURCE } satisfies FloodPlan)], 'newcomer probe', timeoutMs)
+  const newcoming = held(runFlooder({ kind: 'newcomers', target: target.address, seconds: seconds - leadMs / 1_000, intervalMs: NEWCOMER_INTERVAL_MS, sourceAddress: NEWCOMER_SOURCE }, 'newcomer probe', timeoutMs))
   do {
     const startedMs = performance.now()
     try {
