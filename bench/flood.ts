@@ -51,10 +51,11 @@ console.log('phase | flooder attempts | well-behaved fetches (ms, median / max) 
 for (const phase of report.phases) {
   const attempts = phase.flooders.map((flooder) => `${flooder.attempts} in ${flooder.seconds.toFixed(1)} s`).join(', ') || '–'
   const pingFailed = phase.ping.attempts - (phase.ping.outcomes.answered ?? 0)
+  const newcomersIn = phase.newcomers.outcomes.answered ?? 0
   console.log([phase.name, attempts, `${phase.fetchesMs.length} (${quantile(phase.fetchesMs, 0.5)} / ${quantile(phase.fetchesMs, 1)})${phase.fetchFailures.length > 0 ? ` FAILED: ${phase.fetchFailures.join('; ')}` : ''}`,
     `${quantile(phase.ping.latenciesMs ?? [], 0.5)} / ${quantile(phase.ping.latenciesMs ?? [], 0.99)} (${pingFailed})`,
-    `${phase.newcomers.outcomes.answered ?? 0} of ${phase.newcomers.attempts} (${quantile(phase.newcomers.latenciesMs ?? [], 0.5)} / ${quantile(phase.newcomers.latenciesMs ?? [], 0.99)})`, phase.rssPeakMb.toFixed(0), phase.targetAlive].join(' | '))
-  if (phase.newcomers.attempts > (phase.newcomers.outcomes.answered ?? 0)) console.log(`    newcomers saw: ${JSON.stringify(phase.newcomers.outcomes)}`)
+    `${newcomersIn} of ${phase.newcomers.attempts} (${quantile(phase.newcomers.latenciesMs ?? [], 0.5)} / ${quantile(phase.newcomers.latenciesMs ?? [], 0.99)})`, phase.rssPeakMb.toFixed(0), phase.targetAlive].join(' | '))
+  if (newcomersIn < phase.newcomers.attempts) console.log(`    newcomers saw: ${JSON.stringify(phase.newcomers.outcomes)}`)
   for (const flooder of phase.flooders) console.log(`    ${flooder.kind} flooder saw: ${JSON.stringify(flooder.outcomes)}`)
   console.log(`    the target counted: ${JSON.stringify(phase.counted)}`)
 }

@@ -58,7 +58,7 @@ export interface PoisoningPattern {
   corruptShare: number
 }
 
-export const POISON_EVERY_BLOCK: PoisoningPattern = { trueBlocksFirst: 0, corruptShare: 1 }
+const POISON_EVERY_BLOCK: PoisoningPattern = { trueBlocksFirst: 0, corruptShare: 1 }
 
 /**
  * Poisons what it uploads. The bytes are changed by `tamper` (given by the scenario, which
