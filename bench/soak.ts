@@ -1,9 +1,11 @@
 /**
- * `npm run soak [-- --daemons 10 --minutes 30 --warmup-minutes 15 --sample-seconds 10 --seed 1]`:
+ * `npm run soak [-- --daemons 10 --minutes 30 --warmup-minutes 15 --sample-seconds 10 --seed 1 --samples-file FILE]`:
  * daemons on loopback under steady gossip, DHT and transfer load (src/testing/soak.ts), their
  * retained heap and RSS trends after the warm-up, and the load that ran. Exits 1 when a trend is
- * beyond ±5% or the load failed. The last line is `RESULT {json}`.
+ * beyond ±5% or the load failed. The last line is `RESULT {json}`. With --samples-file, every sample
+ * is appended to FILE as a line of JSON (`{atMs, daemons: [{rss, retained, ...}]}`), for trends over other windows.
  */
+import { appendFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import { runSoak, type MemoryTrend, type TrendSummary } from '../src/testing/soak.ts'
@@ -14,6 +16,7 @@ const { values } = parseArgs({ options: {
   'warmup-minutes': { type: 'string' },
   'sample-seconds': { type: 'string', default: '10' },
   seed: { type: 'string', default: '1' },
+  'samples-file': { type: 'string' },
 } })
 const MiB = 2 ** 20
 
@@ -44,6 +47,7 @@ try {
     seed: values.seed,
     signal: interrupted.signal,
     onProgress: (line) => console.log(line),
+    onSample: values['samples-file'] === undefined ? undefined : (sample) => appendFileSync(values['samples-file']!, `${JSON.stringify(sample)}\n`),
   })
   const { settings, memory, load, cpu } = result
   console.log(`\nsoak: ${settings.daemons} daemons on loopback for ${settings.minutes} min, seed ${settings.seed}; trends over the last ${memory.windowMinutes.toFixed(1)} min (after ${settings.warmupMinutes} min of warm-up), ${memory.daemons[0]!.rss.sampleCount} samples a daemon, one every ${settings.sampleSeconds} s`)

@@ -83,6 +83,8 @@ export interface SoakOptions {
   directory?: string
   /** Set-up steps, and one line a minute while the load runs. */
   onProgress?: (line: string) => void
+  /** Each sample as it is taken, for a caller that keeps the series (the result keeps only their trends). */
+  onSample?: (sample: SoakSample) => void
   /** Stops the load and the daemons; runSoak then rejects. */
   signal?: AbortSignal
 }
@@ -188,7 +190,13 @@ export interface SoakResult {
 }
 
 /** What the soak samples of each daemon: from /proc (rss, anonymous, file, allocatorMainHeap) and from its /metrics. */
-type SampledSeries = 'rss' | 'anonymous' | 'file' | 'allocatorMainHeap' | 'heap' | 'retained' | 'majorGcs' | 'heapCommitted' | 'external'
+export type SampledSeries = 'rss' | 'anonymous' | 'file' | 'allocatorMainHeap' | 'heap' | 'retained' | 'majorGcs' | 'heapCommitted' | 'external'
+
+/** One sample: ms since the load started, and every daemon's series (a series missing when it could not be read). */
+export interface SoakSample {
+  atMs: number
+  daemons: Array<Partial<Record<SampledSeries, number>>>
+}
 
 export const CHANGE_PERCENT_MAX = 5
 /** Samples after a major GC needed for a trend of the retained heap. */
@@ -397,8 +405,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const dht = { rounds: 0, provide: { ok: 0, failed: 0 }, findProviders: { ok: 0, failed: 0 }, put: { ok: 0, failed: 0 }, get: { ok: 0, failed: 0 } }
     const transfers = { ok: 0, failed: 0, bytesReceived: 0 }
     const fetchMs: number[] = []
-    /** Each sample: every daemon's series, a series missing when it could not be read. */
-    const samples: Array<{ atMs: number; daemons: Array<Partial<Record<SampledSeries, number>>> }> = []
+    const samples: SoakSample[] = []
 
     const otherThan = (index: number, random: Prng) => (index + 1 + random.int(daemonCount - 1)) % daemonCount
     const dhtOperation = async <T>(count: OperationCount, what: string, call: () => Promise<T>, succeeded: (result: T) => string | undefined) => {
@@ -527,6 +534,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         }
       }
       samples.push({ atMs, daemons: values })
+      options.onSample?.({ atMs, daemons: values })
       if (samples.length % Math.max(1, Math.round(60 / options.sampleSeconds)) === 0) {
         const mib = (series: SampledSeries) => ((percentile(values.flatMap((daemon) => daemon[series] ?? []), 0.5) ?? NaN) / MiB).toFixed(1)
         progress(`${(atMs / 60_000).toFixed(1)} min: gossip ${delivered}/${gossip.published * (daemonCount - 1)} delivered; DHT rounds ${dht.rounds}; transfers ${transfers.ok} ok, ${transfers.failed} failed; errors ${errorCount}; median RSS ${mib('rss')} MiB, heap ${mib('heap')} MiB`)
