@@ -3,12 +3,14 @@
  * daemons on loopback under steady gossip, DHT and transfer load (src/testing/soak.ts), their
  * retained heap and RSS trends after the warm-up, and the load that ran. Exits 1 when a trend is
  * beyond ±5% or the load failed. The last line is `RESULT {json}`. With --samples-file, every sample
- * is appended to FILE as a line of JSON (`{atMs, daemons: [{rss, retained, ...}]}`), for trends over other windows.
+ * is appended to FILE as a line of JSON (`{atMs, daemons: [{rss, retained, ...}]}`).
+ * `npm run soak -- --from-samples FILE --warmup-minutes 45` runs nothing: it prints the memory
+ * trends of a run's saved samples from that minute on (exit 1 when one is beyond ±5%).
  */
-import { appendFileSync } from 'node:fs'
+import { appendFileSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
-import { runSoak, type MemoryTrend, type TrendSummary } from '../src/testing/soak.ts'
+import { CHANGE_PERCENT_MAX, runSoak, soakMemory, type MemoryTrend, type SoakMemory, type SoakSample, type TrendSummary } from '../src/testing/soak.ts'
 
 const { values } = parseArgs({ options: {
   daemons: { type: 'string', default: '10' },
@@ -17,6 +19,7 @@ const { values } = parseArgs({ options: {
   'sample-seconds': { type: 'string', default: '10' },
   seed: { type: 'string', default: '1' },
   'samples-file': { type: 'string' },
+  'from-samples': { type: 'string' },
 } })
 const MiB = 2 ** 20
 
@@ -38,19 +41,8 @@ const mib = (bytes: number) => (bytes / MiB).toFixed(1)
 const trendCells = (trend: MemoryTrend) => [mib(trend.startBytes), mib(trend.endBytes), percent(trend.changePercent), trend.mibPerHour.toFixed(2)]
 const summaryCells = (summary: TrendSummary, which: 'Median' | 'Worst') => ['', '', percent(summary[`changePercent${which}`]), summary[`mibPerHour${which}`].toFixed(2)]
 
-try {
-  const result = await runSoak({
-    daemons: Number(values.daemons),
-    minutes: Number(values.minutes),
-    warmupMinutes: values['warmup-minutes'] === undefined ? undefined : Number(values['warmup-minutes']),
-    sampleSeconds: Number(values['sample-seconds']),
-    seed: values.seed,
-    signal: interrupted.signal,
-    onProgress: (line) => console.log(line),
-    onSample: values['samples-file'] === undefined ? undefined : (sample) => appendFileSync(values['samples-file']!, `${JSON.stringify(sample)}\n`),
-  })
-  const { settings, memory, load, cpu } = result
-  console.log(`\nsoak: ${settings.daemons} daemons on loopback for ${settings.minutes} min, seed ${settings.seed}; trends over the last ${memory.windowMinutes.toFixed(1)} min (after ${settings.warmupMinutes} min of warm-up), ${memory.daemons[0]!.rss.sampleCount} samples a daemon, one every ${settings.sampleSeconds} s`)
+/** The retained heap and RSS trends of every daemon, then where RSS went. */
+function printMemory(memory: SoakMemory): void {
   const rows = [
     ['daemon', 'RSS start MiB', 'end MiB', 'change', 'MiB/h', 'retained heap start MiB', 'end MiB', 'change', 'MiB/h', 'after major GCs', 'heap used change'],
     ...memory.daemons.map((daemon) => [`${daemon.index}${daemon.index === 0 ? ' (bootstrap)' : ''}`, ...trendCells(daemon.rss), ...trendCells(daemon.heap), String(daemon.samplesAfterMajorGc), percent(daemon.heapUsed.changePercent)]),
@@ -64,6 +56,40 @@ try {
     ...memory.daemons.map(({ index, rss, rssParts: { anonymous, file, heapCommitted, external, allocatorMainHeap } }) =>
       [String(index), ...[rss, file, anonymous, heapCommitted, external].map((trend) => trend.mibPerHour.toFixed(2)), (anonymous.mibPerHour - heapCommitted.mibPerHour - external.mibPerHour).toFixed(2), allocatorMainHeap.mibPerHour.toFixed(2)]),
   ])
+}
+
+/** Trends of a run's saved samples over the window that starts at --warmup-minutes. */
+function reanalyse(file: string): void {
+  if (values['warmup-minutes'] === undefined) throw new Error('--from-samples needs --warmup-minutes: where the window starts')
+  const samples = readFileSync(file, 'utf8').split('\n').filter((line) => line !== '').map((line, index) => {
+    try {
+      return JSON.parse(line) as SoakSample
+    } catch {
+      throw new Error(`${file}:${index + 1} is not a sample (a line of JSON)`)
+    }
+  })
+  const memory = soakMemory(samples, Number(values['warmup-minutes']) * 60_000)
+  console.log(`${file}: ${memory.daemons.length} daemons; trends over ${memory.windowMinutes.toFixed(1)} min from minute ${values['warmup-minutes']}, ${memory.daemons[0]!.rss.sampleCount} samples a daemon`)
+  printMemory(memory)
+  console.log(memory.failures.length === 0 ? `PASS: every retained heap and RSS trend within ±${CHANGE_PERCENT_MAX}%` : `FAIL:\n  ${memory.failures.join('\n  ')}`)
+  process.exitCode = memory.failures.length === 0 ? 0 : 1
+}
+
+/** Runs the soak and prints its report. */
+async function soak(): Promise<void> {
+  const result = await runSoak({
+    daemons: Number(values.daemons),
+    minutes: Number(values.minutes),
+    warmupMinutes: values['warmup-minutes'] === undefined ? undefined : Number(values['warmup-minutes']),
+    sampleSeconds: Number(values['sample-seconds']),
+    seed: values.seed,
+    signal: interrupted.signal,
+    onProgress: (line) => console.log(line),
+    onSample: values['samples-file'] === undefined ? undefined : (sample) => appendFileSync(values['samples-file']!, `${JSON.stringify(sample)}\n`),
+  })
+  const { settings, memory, load, cpu } = result
+  console.log(`\nsoak: ${settings.daemons} daemons on loopback for ${settings.minutes} min, seed ${settings.seed}; trends over the last ${memory.windowMinutes.toFixed(1)} min (after ${settings.warmupMinutes} min of warm-up), ${memory.daemons[0]!.rss.sampleCount} samples a daemon, one every ${settings.sampleSeconds} s`)
+  printMemory(memory)
   const { gossip, dht, transfers } = load
   const rates = settings.load
   console.log(`load: gossip ${rates.gossipMessagesPerSecond} messages/s of ${rates.gossipMessageBytes} B; a DHT round (provide, find-providers, IPNS put, get) every ${rates.dhtRoundSeconds} s; a ${mib(rates.transferBytes)} MiB transfer every ${rates.transferSeconds} s, cycling through ${rates.transferContents} contents`)
@@ -75,6 +101,11 @@ try {
   console.log(result.passed ? `PASS: every retained heap and RSS trend within ±${settings.changePercentMax}%, load ran without failures` : `FAIL:\n  ${result.failures.join('\n  ')}`)
   console.log(`RESULT ${JSON.stringify(result)}`)
   process.exitCode = result.passed ? 0 : 1
+}
+
+try {
+  if (values['from-samples'] === undefined) await soak()
+  else reanalyse(values['from-samples'])
 } catch (error) {
   console.error(`soak: ${error instanceof Error ? error.message : String(error)}`)
   process.exitCode = 1

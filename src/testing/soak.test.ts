@@ -1,12 +1,12 @@
 /**
  * The soak's arithmetic (src/testing/soak.ts): the line fit, the trend it reports, the
- * summary over daemons, the metric read from Prometheus text. The soak itself runs for
+ * summary over daemons, the trends of a window of samples, the metric read from Prometheus text. The soak itself runs for
  * minutes: npm run soak.
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Prng } from '../core/prng.ts'
-import { fitLine, memoryTrend, prometheusValue, summarizeTrends, warmupMinutesDefault, type MemoryTrend } from './soak.ts'
+import { fitLine, memoryTrend, prometheusValue, soakMemory, summarizeTrends, warmupMinutesDefault, type MemoryTrend, type SoakSample } from './soak.ts'
 
 const MiB = 2 ** 20
 
@@ -48,6 +48,31 @@ test('the summary names the change of largest magnitude, keeps its sign, and is 
   assert.equal(summary.changePercentMedian, 0.5)
   assert.equal(summary.flat, false)
   assert.equal(summarizeTrends([trend(5), trend(-5)]).flat, true)
+})
+
+test('the memory of a window: samples before it are left out, the retained heap is read only after a major GC, a trend past 5% is named', () => {
+  // Two daemons sampled every minute for an hour. Both start at 400 MiB of RSS, fall to 100 MiB
+  // by minute 10 (the warm-up), then daemon 0 stays flat and daemon 1 grows 10 MiB over the window.
+  // Their retained heap is 30 MiB after each major GC (at minutes 10, 15, ... 60 in the window); between, a
+  // value that would be a 50% rise if it were read.
+  const samples: SoakSample[] = Array.from({ length: 61 }, (_, minute) => {
+    const rss = (growth: number) => (minute < 10 ? 400 * MiB : 100 * MiB + growth * ((minute - 10) / 50) * MiB)
+    const majorGcs = Math.floor(minute / 5)
+    const retained = minute % 5 === 0 ? 30 * MiB : 30 * MiB + (minute / 60) * 15 * MiB
+    const daemon = (growth: number) => ({ rss: rss(growth), anonymous: rss(growth) - 60 * MiB, file: 60 * MiB, allocatorMainHeap: 20 * MiB, heap: 40 * MiB, retained, majorGcs, heapCommitted: 50 * MiB, external: 10 * MiB })
+    return { atMs: minute * 60_000, daemons: [daemon(0), daemon(10)] }
+  })
+  const memory = soakMemory(samples, 10 * 60_000)
+  assert.equal(memory.windowMinutes, 50)
+  assert.equal(memory.daemons[0]!.rss.sampleCount, 51)
+  assert.ok(Math.abs(memory.daemons[0]!.rss.changePercent) < 1e-9)
+  assert.ok(Math.abs(memory.daemons[1]!.rss.changePercent - 10) < 1e-9)
+  assert.equal(memory.daemons[1]!.samplesAfterMajorGc, 11)
+  assert.ok(Math.abs(memory.heap.changePercentWorst) < 1e-9, JSON.stringify(memory.heap))
+  assert.equal(memory.rss.worstDaemon, 1)
+  assert.deepEqual(memory.failures, ['RSS of daemon 1 changed 10.0% after the warm-up (limit ±5%)'])
+  assert.throws(() => soakMemory(samples, 55 * 60_000), /only 6 heap samples of daemon 0 after the warm-up: too few/)
+  assert.throws(() => soakMemory(samples, 61 * 60_000), /no sample at or after 61.0 min/)
 })
 
 test('an unlabelled sample is read from Prometheus text, and only that one', () => {

@@ -131,6 +131,24 @@ export interface RssParts {
   external: MemoryTrend
 }
 
+export interface DaemonMemory {
+  index: number
+  rss: MemoryTrend
+  /** The retained heap (see the module's comment), or heap used when too few major GCs were seen. */
+  heap: MemoryTrend
+  heapUsed: MemoryTrend
+  samplesAfterMajorGc: number
+  rssParts: RssParts
+}
+
+export interface SoakMemory {
+  /** From the first sample of the window (the end of the warm-up) to the last. */
+  windowMinutes: number
+  rss: TrendSummary
+  heap: TrendSummary
+  daemons: DaemonMemory[]
+}
+
 export interface SoakResult {
   passed: boolean
   /** Every daemon's retained heap and RSS within ±changePercentMax over the measured window. */
@@ -151,14 +169,7 @@ export interface SoakResult {
   }
   /** The load phase as it ran, from the first operation to the end of the drain. */
   loadMs: number
-  memory: {
-    /** From the end of the warm-up to the last sample. */
-    windowMinutes: number
-    rss: TrendSummary
-    heap: TrendSummary
-    /** heap: the retained heap (see the module's comment), or heap used when too few major GCs were seen. */
-    daemons: Array<{ index: number; peerId: string; rss: MemoryTrend; heap: MemoryTrend; heapUsed: MemoryTrend; samplesAfterMajorGc: number; rssParts: RssParts }>
-  }
+  memory: SoakMemory & { daemons: Array<DaemonMemory & { peerId: string }> }
   load: {
     gossip: {
       published: number
@@ -306,6 +317,50 @@ async function* oneFile(path: string, content: Uint8Array): AsyncGenerator<AddCa
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
+}
+
+/** Per-daemon memory trends from the samples taken at or after `fromMs`, and the trends beyond ±CHANGE_PERCENT_MAX, a line each. */
+export function soakMemory(samples: readonly SoakSample[], fromMs: number): SoakMemory & { failures: string[] } {
+  const failures: string[] = []
+  const windowSamples = samples.filter((sample) => sample.atMs >= fromMs)
+  if (windowSamples.length === 0) throw new Error(`no sample at or after ${(fromMs / 60_000).toFixed(1)} min`)
+  const trendOf = (index: number, metric: SampledSeries) => {
+    const points = windowSamples.flatMap((sample) => {
+      const bytes = sample.daemons[index]![metric]
+      return bytes === undefined ? [] : [{ atMs: sample.atMs, bytes }]
+    })
+    if (points.length < SAMPLES_IN_WINDOW_MIN) throw new Error(`only ${points.length} ${metric} samples of daemon ${index} after the warm-up: too few for a trend (at least ${SAMPLES_IN_WINDOW_MIN}; run longer or sample more often)`)
+    return memoryTrend(points)
+  }
+  const retainedHeapOf = (index: number): Array<{ atMs: number; bytes: number }> => {
+    const points: Array<{ atMs: number; bytes: number }> = []
+    for (let at = 1; at < samples.length; at++) {
+      const [previous, current] = [samples[at - 1]!.daemons[index]!, samples[at]!.daemons[index]!]
+      if (samples[at]!.atMs < fromMs || current.retained === undefined) continue
+      if ((current.majorGcs ?? 0) > (previous.majorGcs ?? Infinity)) points.push({ atMs: samples[at]!.atMs, bytes: current.retained })
+    }
+    return points
+  }
+  const daemons = windowSamples[0]!.daemons.map((_, index): DaemonMemory => {
+    const retained = retainedHeapOf(index)
+    const heapUsed = trendOf(index, 'heap')
+    if (retained.length < AFTER_MAJOR_GC_POINTS_MIN) failures.push(`daemon ${index}: ${retained.length} samples after a major GC, too few to judge its retained heap (at least ${AFTER_MAJOR_GC_POINTS_MIN}); heap used judged instead`)
+    const heap = retained.length < AFTER_MAJOR_GC_POINTS_MIN ? heapUsed : memoryTrend(retained)
+    const rssParts = { anonymous: trendOf(index, 'anonymous'), file: trendOf(index, 'file'), allocatorMainHeap: trendOf(index, 'allocatorMainHeap'), heapCommitted: trendOf(index, 'heapCommitted'), external: trendOf(index, 'external') }
+    return { index, rss: trendOf(index, 'rss'), heap, heapUsed, samplesAfterMajorGc: retained.length, rssParts }
+  })
+  for (const daemon of daemons) {
+    for (const [metric, trend] of [['RSS', daemon.rss], ['retained heap', daemon.heap]] as const) {
+      if (Math.abs(trend.changePercent) > CHANGE_PERCENT_MAX) failures.push(`${metric} of daemon ${daemon.index} changed ${trend.changePercent.toFixed(1)}% after the warm-up (limit ±${CHANGE_PERCENT_MAX}%)`)
+    }
+  }
+  return {
+    windowMinutes: (windowSamples.at(-1)!.atMs - windowSamples[0]!.atMs) / 60_000,
+    rss: summarizeTrends(daemons.map((daemon) => daemon.rss)),
+    heap: summarizeTrends(daemons.map((daemon) => daemon.heap)),
+    daemons,
+    failures,
+  }
 }
 
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
@@ -569,41 +624,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     stop.abort()
     await Promise.all(readers)
 
-    const warmupMs = warmupMinutes * 60_000
-    const windowSamples = samples.filter((sample) => sample.atMs >= warmupMs)
-    const trendOf = (index: number, metric: SampledSeries) => {
-      const points = windowSamples.flatMap((sample) => {
-        const bytes = sample.daemons[index]![metric]
-        return bytes === undefined ? [] : [{ atMs: sample.atMs, bytes }]
-      })
-      if (points.length < SAMPLES_IN_WINDOW_MIN) throw new Error(`only ${points.length} ${metric} samples of daemon ${index} after the warm-up: too few for a trend (at least ${SAMPLES_IN_WINDOW_MIN}; run longer or sample more often)`)
-      return memoryTrend(points)
-    }
-    const retainedHeapOf = (index: number): Array<{ atMs: number; bytes: number }> => {
-      const points: Array<{ atMs: number; bytes: number }> = []
-      for (let at = 1; at < samples.length; at++) {
-        const [previous, current] = [samples[at - 1]!.daemons[index]!, samples[at]!.daemons[index]!]
-        if (samples[at]!.atMs < warmupMs || current.retained === undefined) continue
-        if ((current.majorGcs ?? 0) > (previous.majorGcs ?? Infinity)) points.push({ atMs: samples[at]!.atMs, bytes: current.retained })
-      }
-      return points
-    }
-    const perDaemon = daemons.map((daemon, index) => {
-      const retained = retainedHeapOf(index)
-      const heapUsed = trendOf(index, 'heap')
-      if (retained.length < AFTER_MAJOR_GC_POINTS_MIN) failures.push(`daemon ${index}: ${retained.length} samples after a major GC, too few to judge its retained heap (at least ${AFTER_MAJOR_GC_POINTS_MIN}); heap used judged instead`)
-      const heap = retained.length < AFTER_MAJOR_GC_POINTS_MIN ? heapUsed : memoryTrend(retained)
-      const rssParts = { anonymous: trendOf(index, 'anonymous'), file: trendOf(index, 'file'), allocatorMainHeap: trendOf(index, 'allocatorMainHeap'), heapCommitted: trendOf(index, 'heapCommitted'), external: trendOf(index, 'external') }
-      return { index, peerId: daemon.peerId, rss: trendOf(index, 'rss'), heap, heapUsed, samplesAfterMajorGc: retained.length, rssParts }
-    })
-    const rss = summarizeTrends(perDaemon.map((daemon) => daemon.rss))
-    const heap = summarizeTrends(perDaemon.map((daemon) => daemon.heap))
-    for (const daemon of perDaemon) {
-      for (const [metric, trend] of [['RSS', daemon.rss], ['retained heap', daemon.heap]] as const) {
-        if (Math.abs(trend.changePercent) > CHANGE_PERCENT_MAX) failures.push(`${metric} of daemon ${daemon.index} changed ${trend.changePercent.toFixed(1)}% after the warm-up (limit ±${CHANGE_PERCENT_MAX}%)`)
-      }
-    }
-    const flat = rss.flat && heap.flat
+    const memory = soakMemory(samples, warmupMinutes * 60_000)
+    failures.push(...memory.failures)
+    const flat = memory.rss.flat && memory.heap.flat
 
     const deliveryRatio = expectedDeliveries() === 0 ? 0 : delivered / expectedDeliveries()
     const loadFailures: string[] = []
@@ -625,7 +648,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       failures,
       settings: { daemons: daemonCount, minutes: options.minutes, warmupMinutes, sampleSeconds: options.sampleSeconds, seed, load, changePercentMax: CHANGE_PERCENT_MAX, gossipDeliveryRatioMin: GOSSIP_DELIVERY_RATIO_MIN },
       loadMs: performance.now() - loadStartMs,
-      memory: { windowMinutes: (samples.at(-1)!.atMs - windowSamples[0]!.atMs) / 60_000, rss, heap, daemons: perDaemon },
+      memory: { windowMinutes: memory.windowMinutes, rss: memory.rss, heap: memory.heap, daemons: memory.daemons.map((daemon) => ({ ...daemon, peerId: peerIds[daemon.index]! })) },
       load: {
         gossip: { ...gossip, expectedDeliveries: expectedDeliveries(), delivered, deliveryRatio, duplicateDeliveries, droppedForSlowReader, ticksSkipped: gossipSkipped.reduce((sum, skipped) => sum + skipped, 0) },
         dht: { ...dht, ticksSkipped: dhtSkipped },
