@@ -114,6 +114,7 @@ function swarmMessageOf(version: CidVersion): fc.Arbitrary<SwarmMessage> {
   const options = { noNullPrototype: true }
   const messages: fc.Arbitrary<SwarmMessage>[] = [
     fc.record({ root, bitfield: bitfieldBits }, options).map(({ root, bitfield }) => ({ type: 'bitfield', root, ...bitfield })),
+    root.map((root) => ({ type: 'bitfield', root, leafCount: 0, bits: new Uint8Array(0), dagHeld: true })),
     fc.record({ type: fc.constantFrom('absent', 'interested', 'not-interested', 'choke', 'unchoke'), root }, options),
     fc.record({ type: fc.constant('have'), root, leaves: fc.array(leaf, { minLength: 1, maxLength: 40 }) }, options),
     fc.record({ type: fc.constantFrom('request', 'cancel'), root, block }, options),

@@ -38,6 +38,7 @@ const blockRefs: BlockRef[] = [0, 5, SWARM_LIMITS.leafCountMax - 1, innerNode]
 /** Every message type, with each kind of block ref and every reject reason; CIDv1 sha2-256 throughout. */
 const messages: Record<string, SwarmMessage> = {
   'a bitfield of a peer that knows no leaves yet': { type: 'bitfield', root, leafCount: 0, bits: new Uint8Array(0) },
+  'a bitfield of a peer that holds a DAG without leaves': { type: 'bitfield', root, leafCount: 0, bits: new Uint8Array(0), dagHeld: true },
   'a bitfield of one leaf': { type: 'bitfield', root, leafCount: 1, bits: Uint8Array.of(0x80) },
   'a bitfield of 8 leaves': { type: 'bitfield', root, leafCount: 8, bits: Uint8Array.of(0b1011_0001) },
   'a bitfield of 13 leaves': { type: 'bitfield', root, leafCount: 13, bits: Uint8Array.of(0xff, 0b1111_1000) },
@@ -201,6 +202,7 @@ test('encoding what the wire cannot carry is a bug in the caller, and throws', (
     assert.throws(() => encodeSwarm({ type: 'bitfield', root, leafCount: leaf, bits: new Uint8Array(0) }), RangeError, String(leaf))
   }
   assert.throws(() => encodeSwarm({ type: 'reject', root, block: 0, reason: 'bored' as never }), RangeError)
+  assert.throws(() => encodeSwarm({ type: 'bitfield', root, leafCount: 8, bits: new Uint8Array(1), dagHeld: true }), /dagHeld goes with leafCount 0, not 8/)
 })
 
 // --- swarmMessageSize ----------------------------------------------------------------------
@@ -370,6 +372,8 @@ test('known fields of the wrong wire type are refused as malformed, though proto
     ['type as bytes', Uint8Array.of(1 << 3 | 2, 6, ...header.subarray(2))],
     ['leaf as fixed32', Uint8Array.of(...wireFrame('request'), 3 << 3 | 5, 0x87, 0x01, 6 << 3 | 0, 1)],
     ['data as a varint', Uint8Array.of(...header, 5 << 3 | 0, 2, 6 << 3 | 0, 1)],
+    // protons reads the length, 2, as true, then the bytes as a leafCount of 0.
+    ['dagHeld as bytes', Uint8Array.of(...wireFrame('bitfield'), 10 << 3 | 2, 2, 6 << 3 | 0, 0)],
     ['reason as fixed64', Uint8Array.of(...wireFrame('reject', { leaf: 0 }), 9 << 3 | 1, 1, 6 << 3 | 0, 1, 6 << 3 | 0, 1, 6 << 3 | 0, 0x81, 0x01)],
   ]
   for (const [name, bytes] of misreadings) {
@@ -386,16 +390,18 @@ test('an empty frame has no type; an unknown type is refused, whatever else the 
 })
 
 test('unknown fields, and fields that the frame\'s type does not carry, are skipped', () => {
-  // Fields 10 (varint), 11 (bytes), 12 (fixed32), 13 (a group) and 1000 (varint, a two-byte tag).
-  const unknownFields = [10 << 3 | 0, 1, 11 << 3 | 2, 2, 0, 0, 12 << 3 | 5, 0, 0, 0, 0, 13 << 3 | 3, 10 << 3 | 0, 1, 13 << 3 | 4, 0xc0, 0x3e, 1]
+  // Fields 14 (varint), 11 (bytes), 12 (fixed32), 13 (a group) and 1000 (varint, a two-byte tag).
+  const unknownFields = [14 << 3 | 0, 1, 11 << 3 | 2, 2, 0, 0, 12 << 3 | 5, 0, 0, 0, 0, 13 << 3 | 3, 14 << 3 | 0, 1, 13 << 3 | 4, 0xc0, 0x3e, 1]
   const future = Uint8Array.of(...unknownFields.slice(0, 2), ...encodeSwarm(messages['have of one leaf']!), ...unknownFields.slice(2))
   assert.deepEqual(decoded(future), messages['have of one leaf'])
-  const everything = { leaf: 1, node: innerNodeBytes, data: new Uint8Array(10), leafCount: 9, bits: Uint8Array.of(0xff), leaves: [SWARM_LIMITS.leafCountMax], reason: 99 }
+  const everything = { leaf: 1, node: innerNodeBytes, data: new Uint8Array(10), leafCount: 9, bits: Uint8Array.of(0xff), leaves: [SWARM_LIMITS.leafCountMax], reason: 99, dagHeld: true }
   for (const type of ['absent', 'interested', 'not-interested', 'choke', 'unchoke'] as const) {
     assert.deepEqual(decoded(wireFrame(type, everything)), { type, root }, type)
   }
   assert.deepEqual(decoded(wireFrame('have', { ...everything, leaves: [4] })), { type: 'have', root, leaves: [4] })
   assert.deepEqual(decoded(wireFrame('request', { ...everything, node: undefined })), { type: 'request', root, block: 1 })
+  // dagHeld speaks of a DAG without leaves: beside leaves it is not carried.
+  assert.deepEqual(decoded(wireFrame('bitfield', { leafCount: 8, bits: Uint8Array.of(0xff), dagHeld: true })), { type: 'bitfield', root, leafCount: 8, bits: Uint8Array.of(0xff) })
 })
 
 test('a frame with a field twice is read as protobuf reads it: the last value wins', () => {

@@ -121,6 +121,10 @@ function encodeFields(message: SwarmMessage): Uint8Array {
     case 'bitfield':
       frame.leafCount = uint32(message.leafCount, 'leafCount')
       frame.bits = arrayBufferBacked(message.bits)
+      if (message.dagHeld === true) {
+        if (message.leafCount !== 0) throw new RangeError(`dagHeld goes with leafCount 0, not ${message.leafCount}`)
+        frame.dagHeld = true
+      }
       break
     case 'have':
       for (const leaf of message.leaves) uint32(leaf, 'a leaf')
@@ -231,7 +235,7 @@ export function decodeSwarm(bytes: Uint8Array): DecodeResult<SwarmMessage> {
 }
 
 // By field number: swarm.proto's wire types (0 varint, 2 length-delimited); field 0 is none.
-const FIELD_WIRE_TYPES: readonly (number | undefined)[] = [undefined, 0, 2, 0, 2, 2, 0, 2, 0, 0]
+const FIELD_WIRE_TYPES: readonly (number | undefined)[] = [undefined, 0, 2, 0, 2, 2, 0, 2, 0, 0, 0]
 const LEAVES_FIELD = 8
 
 /**
@@ -273,6 +277,9 @@ function decodeBitfield(frame: SwarmFrame, root: ContentKey): DecodeResult<Swarm
   // Leaves fill each byte from its high bit, so the last byte's spare bits are its low ones.
   const spareBitCount = (8 - leafCount % 8) % 8
   if (spareBitCount > 0 && (bits[bits.byteLength - 1]! & (1 << spareBitCount) - 1) !== 0) return refuse('bitfield-spare-bits', `past leaf ${leafCount}`)
+  // dagHeld says something only of a DAG without leaves; beside leaves it is ignored, as a
+  // field the frame's type does not carry is.
+  if (frame.dagHeld && leafCount === 0) return { ok: true, value: { type: 'bitfield', root, leafCount, bits: new Uint8Array(0), dagHeld: true } }
   // A copy: the core may keep a peer's bitfield for the whole session, and a small frame is
   // often a view into a chunk that holds the stream's other frames too.
   return { ok: true, value: { type: 'bitfield', root, leafCount, bits: new Uint8Array(bits) } }
@@ -322,7 +329,8 @@ const ENUM_FIELD_BYTES = 2
 export function swarmMessageSize(message: SwarmMessage, cidBytes = NOMINAL_CID_BYTES): number {
   const header = ENUM_FIELD_BYTES + lengthDelimitedSize(cidBytes)
   switch (message.type) {
-    case 'bitfield': return header + uint32FieldSize(message.leafCount) + bytesFieldSize(message.bits.byteLength)
+    // dagHeld: its tag and a one-byte true.
+    case 'bitfield': return header + uint32FieldSize(message.leafCount) + bytesFieldSize(message.bits.byteLength) + (message.dagHeld === true ? 2 : 0)
     case 'have': {
       let size = header
       // Unpacked: each leaf has its own tag.

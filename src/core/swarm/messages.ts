@@ -44,10 +44,12 @@ export const REJECT_REASONS: readonly RejectReason[] = ['absent', 'choked', 'ove
 export type SwarmMessage =
   /**
    * Opens a session with a peer, or answers one: which leaves the sender holds. `leafCount`
-   * 0 (and empty `bits`) means the sender does not know the DAG's leaves yet; a peer that
-   * knows them sends `ceil(leafCount / 8)` bytes, leaf i at bit (7 - i % 8) of byte i / 8.
+   * 0 (and empty `bits`) means the sender does not know the DAG's leaves yet, unless
+   * `dagHeld`: it holds the whole DAG, which has no leaves (every block an inner node, as in
+   * UnixFS v0 files, whose leaves are dag-pb nodes). A peer that knows the leaves sends
+   * `ceil(leafCount / 8)` bytes, leaf i at bit (7 - i % 8) of byte i / 8.
    */
-  | { type: 'bitfield'; root: ContentKey; leafCount: number; bits: Uint8Array }
+  | { type: 'bitfield'; root: ContentKey; leafCount: number; bits: Uint8Array; dagHeld?: true }
   /** The sender neither holds nor fetches this content: there is no session. */
   | { type: 'absent'; root: ContentKey }
   /** The sender now holds these leaves (batched). */

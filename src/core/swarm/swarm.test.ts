@@ -254,6 +254,28 @@ test('a download gets the inner nodes first, then every leaf once, from a seed i
   assert.equal(complete.type === 'complete' && complete.progress.heldCount, 40)
 })
 
+test('content whose every block is an inner node (a UnixFS v0 file: dag-pb leaves, no raw ones) is fetched from a seed that holds it', () => {
+  const dataNodes = Array.from({ length: 6 }, (_, index) => `v0-data-${index}`)
+  const root = asContentKey('v0-root')
+  const nodes = new Map<string, DagChild[]>([[root, dataNodes.map((cid) => ({ cid, leaf: false }))], ...dataNodes.map((cid): [string, DagChild[]] => [cid, []])])
+  const harness = new Harness({ root, nodes, leaves: [], leafBytes: 1024 })
+  const seed = harness.add('seed', { seed: true })
+  const leecher = harness.add('leecher')
+  harness.input(leecher.id, { type: 'fetch', root, rootIsLeaf: false, order: 'rarest' })
+  harness.run(60_000)
+  assert.ok(completed(leecher), 'the download completes: the seed said it holds the DAG, though it knows no leaves')
+  assert.ok(holdsAll(harness, leecher))
+  // The seed gone, the leecher, complete, serves it in turn: it says so too.
+  harness.disconnect(seed.id, leecher.id)
+  harness.peers.delete(seed.id)
+  const second = harness.add('second')
+  harness.input(second.id, { type: 'fetch', root, rootIsLeaf: false, order: 'rarest' })
+  harness.run(120_000)
+  assert.ok(completed(second))
+  assert.ok(holdsAll(harness, second))
+  assert.ok(second.received.every((entry) => entry.from === leecher.id))
+})
+
 test('many leechers share the load: the seed uploads far less than everyone downloads', () => {
   const harness = new Harness(makeContent('b', 64))
   const seed = harness.add('seed', { seed: true })

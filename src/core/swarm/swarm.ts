@@ -478,10 +478,12 @@ export class SwarmCore {
   }
 
   #bitfieldOf(session: Session, peer?: SessionPeer): SwarmMessage {
-    if (peer?.advertised !== undefined) return { type: 'bitfield', root: session.root, leafCount: session.leafCount, bits: peer.advertised.bytes.slice() }
     const held = session.held
     // Until the store says which leaves it holds, we say we know none (the wire wants leafCount's bits).
     if (held === undefined) return { type: 'bitfield', root: session.root, leafCount: 0, bits: new Uint8Array(0) }
+    // Knowing the leaves, we hold every inner node; of a DAG without leaves that is all of it.
+    if (session.leafCount === 0) return { type: 'bitfield', root: session.root, leafCount: 0, bits: new Uint8Array(0), dagHeld: true }
+    if (peer?.advertised !== undefined) return { type: 'bitfield', root: session.root, leafCount: session.leafCount, bits: peer.advertised.bytes.slice() }
     return { type: 'bitfield', root: session.root, leafCount: session.leafCount, bits: held.bytes.slice() }
   }
 
@@ -713,7 +715,7 @@ export class SwarmCore {
       if (!initiated || sentVersion !== this.#bitfieldVersion(session)) this.#send(from, this.#bitfieldOf(session, peer))
     }
     session.lastActiveAt = this.#now
-    if (message.leafCount === 0) return
+    if (message.leafCount === 0 && message.dagHeld !== true) return
     if (session.leaves !== undefined && message.leafCount !== session.leafCount) return this.#violation(session, peer, 'leaf count differs from ours')
     const bits = new Bitfield(message.leafCount, message.bits.slice())
     // A second bitfield replaces the first (sent before they knew the leaves, or when they completed).

@@ -13,6 +13,7 @@ export interface SwarmFrame {
   bits: Uint8Array<ArrayBuffer>
   leaves: number[]
   reason: number
+  dagHeld: boolean
 }
 
 export namespace SwarmFrame {
@@ -130,6 +131,11 @@ export namespace SwarmFrame {
           w.uint32(obj.reason)
         }
 
+        if ((obj.dagHeld != null && obj.dagHeld !== false)) {
+          w.uint32(80)
+          w.bool(obj.dagHeld)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -142,7 +148,8 @@ export namespace SwarmFrame {
           leafCount: 0,
           bits: uint8ArrayAlloc(0),
           leaves: [],
-          reason: 0
+          reason: 0,
+          dagHeld: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -189,6 +196,10 @@ export namespace SwarmFrame {
             }
             case 9: {
               obj.reason = reader.uint32()
+              break
+            }
+            case 10: {
+              obj.dagHeld = reader.bool()
               break
             }
             default: {
@@ -281,6 +292,13 @@ export namespace SwarmFrame {
               }
               break
             }
+            case 10: {
+              yield {
+                field: `${prefix}.dagHeld`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -339,6 +357,11 @@ export namespace SwarmFrame {
     value: number
   }
 
+  export interface SwarmFrameDagHeldFieldEvent {
+    field: '$.dagHeld'
+    value: boolean
+  }
+
   export function encode (obj: Partial<SwarmFrame>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, SwarmFrame.codec())
   }
@@ -347,7 +370,7 @@ export namespace SwarmFrame {
     return decodeMessage(buf, SwarmFrame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SwarmFrame>): Generator<SwarmFrameTypeFieldEvent | SwarmFrameRootFieldEvent | SwarmFrameLeafFieldEvent | SwarmFrameNodeFieldEvent | SwarmFrameDataFieldEvent | SwarmFrameLeafCountFieldEvent | SwarmFrameBitsFieldEvent | SwarmFrameLeavesFieldEvent | SwarmFrameReasonFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SwarmFrame>): Generator<SwarmFrameTypeFieldEvent | SwarmFrameRootFieldEvent | SwarmFrameLeafFieldEvent | SwarmFrameNodeFieldEvent | SwarmFrameDataFieldEvent | SwarmFrameLeafCountFieldEvent | SwarmFrameBitsFieldEvent | SwarmFrameLeavesFieldEvent | SwarmFrameReasonFieldEvent | SwarmFrameDagHeldFieldEvent> {
     return streamMessage(buf, SwarmFrame.codec(), opts)
   }
 }
