@@ -1,13 +1,15 @@
 /**
- * `npm run bench:crash [-- --kills N --download-kills D --file-mib M --seed S]` (defaults: 50
- * kills of `shoal add` and 50 of a leecher daemon mid-download, a 16 MiB file): the harnesses
- * of src/testing/crash-add.ts and crash-download.ts, with what their checks found. The last
- * line is `RESULT {json}`.
+ * `npm run bench:crash [-- --kills N --download-kills D --file-mib M --download-file-mib M
+ * --download-cid-profile P --seed S]` (defaults: 50 kills of `shoal add` of a 16 MiB file, and
+ * 50 of a leecher daemon mid-download of a 64 MiB file added with unixfs-v0-2015, two levels
+ * deep): the harnesses of src/testing/crash-add.ts and crash-download.ts, with what their
+ * checks found. The last line is `RESULT {json}`.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { parseCidProfile } from '../src/core/content/cid-profile.ts'
 import { crashAdds } from '../src/testing/crash-add.ts'
 import { crashDownloads } from '../src/testing/crash-download.ts'
 import { cleanupScope } from '../src/testing/temp.ts'
@@ -16,9 +18,13 @@ const { values } = parseArgs({ options: {
   kills: { type: 'string', default: '50' },
   'download-kills': { type: 'string', default: '50' },
   'file-mib': { type: 'string', default: '16' },
+  'download-file-mib': { type: 'string', default: '64' },
+  'download-cid-profile': { type: 'string', default: 'unixfs-v0-2015' },
   seed: { type: 'string', default: '1' },
 } })
 const fileMib = Number(values['file-mib'])
+const downloadFileMib = Number(values['download-file-mib'])
+const downloadCidProfile = parseCidProfile(values['download-cid-profile'])
 const spread = (instants: number[]): string => {
   const sorted = [...instants].sort((a, b) => a - b)
   return `${sorted[0]}–${sorted.at(-1)} ms (median ${sorted[sorted.length >> 1]})`
@@ -36,8 +42,8 @@ try {
   problems += add.problems.length + (add.finalCidMatches ? 0 : 1)
   result.addKills = add.kills
 
-  const download = await crashDownloads(context, join(directory, 'download'), { kills: Number(values['download-kills']), fileMib, seed: values.seed })
-  console.log(`a leecher daemon fetching ${fileMib} MiB (uninterrupted: ${download.fetchMs.toFixed(0)} ms) killed with SIGKILL ${download.kills} times`)
+  const download = await crashDownloads(context, join(directory, 'download'), { kills: Number(values['download-kills']), fileMib: downloadFileMib, cidProfile: downloadCidProfile, seed: values.seed })
+  console.log(`a leecher daemon fetching ${downloadFileMib} MiB added with ${downloadCidProfile} (${download.dagBlocks} blocks, ${download.dagDepth} levels below the root; uninterrupted: ${download.fetchMs.toFixed(0)} ms) killed with SIGKILL ${download.kills} times`)
   console.log(`  kill instants ${spread(download.killAfterMs)} after the fetch started; ${download.completedBeforeKill} found the file whole; held after each kill (MiB): ${download.heldBytes.map((bytes) => (bytes / 2 ** 20).toFixed(0)).join(' ')}`)
   console.log(`  final fetch received ${download.finalReceivedBytes} bytes for ${download.finalMissingBytes} missing (${download.finalReceivedBytes - download.finalMissingBytes} fetched again)`)
   console.log(`  problems: ${download.problems.length === 0 ? 'none' : download.problems.join('; ')}`)

@@ -18,10 +18,13 @@ test(`shoal add killed with SIGKILL at ${QUICK_KILLS} seeded instants: the repos
 
 const QUICK_DOWNLOAD_KILLS = 3
 
-test(`a leecher daemon killed with SIGKILL ${QUICK_DOWNLOAD_KILLS} times mid-download: its repository checks out after each kill, and the fetch then resumes, receiving only what was missing`, { timeout: 180_000 }, async (t) => {
-  const report = await crashDownloads(t, await tempDir(t), { kills: QUICK_DOWNLOAD_KILLS, fileMib: 16, seed: process.env['SHOAL_SEED'] ?? 'quick' })
+test(`a leecher daemon killed with SIGKILL ${QUICK_DOWNLOAD_KILLS} times mid-download of a file two levels deep: its repository checks out after each kill, and the fetch then resumes, receiving only what was missing`, { timeout: 180_000 }, async (t) => {
+  // 48 MiB in unixfs-v0-2015's 256 KiB leaves, 174 to a node: 192 leaves under two inner nodes.
+  const report = await crashDownloads(t, await tempDir(t), { kills: QUICK_DOWNLOAD_KILLS, fileMib: 48, cidProfile: 'unixfs-v0-2015', seed: process.env['SHOAL_SEED'] ?? 'quick' })
   assert.deepEqual(report.problems, [], `replay: SHOAL_SEED=${process.env['SHOAL_SEED'] ?? 'quick'}`)
   assert.equal(report.kills, QUICK_DOWNLOAD_KILLS)
+  assert.equal(report.dagDepth, 2)
+  assert.equal(report.dagBlocks, 1 + 2 + 192)
   // With one seeder the endgame asks nobody twice: every byte received was missing.
   assert.ok(report.finalReceivedBytes <= report.finalMissingBytes, `received ${report.finalReceivedBytes} bytes for ${report.finalMissingBytes} missing: ${JSON.stringify(report)}`)
 })
