@@ -50,11 +50,11 @@ function printMemory(memory: SoakMemory): void {
     [`worst (RSS ${memory.rss.worstDaemon}, heap ${memory.heap.worstDaemon})`, ...summaryCells(memory.rss, 'Worst'), ...summaryCells(memory.heap, 'Worst'), '', ''],
   ]
   printTable(rows)
-  console.log('where RSS went (MiB/h; RSS = anonymous + mapped files; native = anonymous - V8 heap committed - external: the C allocator\'s heaps, of which its main heap apart):')
+  console.log('where RSS went (MiB/h; RSS = anonymous + mapped files; native = anonymous - V8 heap committed - external: the C allocator\'s heaps, of which its main heap apart, and the heap pages V8 keeps beyond its committed size until a trim):')
   printTable([
-    ['daemon', 'RSS', 'mapped files', 'anonymous', 'V8 heap committed', 'external (buffers)', 'native', 'allocator main heap'],
-    ...memory.daemons.map(({ index, rss, rssParts: { anonymous, file, heapCommitted, external, allocatorMainHeap } }) =>
-      [String(index), ...[rss, file, anonymous, heapCommitted, external].map((trend) => trend.mibPerHour.toFixed(2)), (anonymous.mibPerHour - heapCommitted.mibPerHour - external.mibPerHour).toFixed(2), allocatorMainHeap.mibPerHour.toFixed(2)]),
+    ['daemon', 'RSS', 'mapped files', 'anonymous', 'V8 heap committed', 'external (buffers)', 'native', 'allocator main heap', 'heap trims (MiB given back)'],
+    ...memory.daemons.map(({ index, rss, rssParts: { anonymous, file, heapCommitted, external, allocatorMainHeap }, heapTrims, heapTrimmedBytes }) =>
+      [String(index), ...[rss, file, anonymous, heapCommitted, external].map((trend) => trend.mibPerHour.toFixed(2)), (anonymous.mibPerHour - heapCommitted.mibPerHour - external.mibPerHour).toFixed(2), allocatorMainHeap.mibPerHour.toFixed(2), `${heapTrims} (${mib(heapTrimmedBytes)})`]),
   ])
 }
 

@@ -8,6 +8,7 @@ import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startApiServer } from '../api/http-server.ts'
 import { ShoalError, systemErrorCode } from '../core/errors.ts'
+import { HEAP_TRIM_DEFAULTS, HeapTrimmer } from '../node/heap-trimmer.ts'
 import type { NetworkOptions } from '../node/network.ts'
 import { API_FILE } from '../node/repo.ts'
 import { ShoalNode } from '../node/shoal-node.ts'
@@ -47,6 +48,9 @@ export async function runDaemon(repoPath: string, options: DaemonOptions): Promi
       throw error
     })
     const apiFile = join(repoPath, API_FILE)
+    const trimRise = node.repo.config.memory.heapTrimRssRiseBytes
+    const trimmer = trimRise === null ? undefined : new HeapTrimmer({ ...HEAP_TRIM_DEFAULTS, rssRiseBytesMin: trimRise }, (trim) =>
+      network.metrics.heapTrimmed(trim.rssBeforeBytes - trim.rssAfterBytes, trim.durationMs / 1000))
     try {
       await writeFile(apiFile, `${server.url}\n`)
       const identity = await node.id()
@@ -64,6 +68,7 @@ export async function runDaemon(repoPath: string, options: DaemonOptions): Promi
         process.exit(0)
       }, SHUTDOWN_MS - 500).unref()
     } finally {
+      trimmer?.stop()
       await rm(apiFile, { force: true })
       await server.close()
     }

@@ -54,6 +54,9 @@ export class NodeMetrics implements ProtocolMetrics {
   readonly #dialFailures: Counter<'protocol' | 'reason'>
   readonly #requestFailures: Counter<'protocol' | 'reason'>
   readonly #driverStreams: Gauge<'protocol' | 'direction'>
+  readonly #heapTrims: Counter
+  readonly #heapTrimmedBytes: Counter
+  readonly #heapTrimSeconds: Counter
 
   constructor(connections: () => readonly ConnectionSnapshot[]) {
     const registers = [this.registry]
@@ -102,6 +105,15 @@ export class NodeMetrics implements ProtocolMetrics {
     this.#dialFailures = new Counter({ name: 'shoal_dial_failures_total', help: 'Dials a protocol asked for that failed, by reason', labelNames: ['protocol', 'reason'], registers })
     this.#requestFailures = new Counter({ name: 'shoal_request_failures_total', help: 'Outbound requests that ended without a response, by protocol and reason', labelNames: ['protocol', 'reason'], registers })
     this.#driverStreams = new Gauge({ name: 'shoal_protocol_streams', help: "Streams held by Shoal's protocol drivers", labelNames: ['protocol', 'direction'], registers })
+    this.#heapTrims = new Counter({ name: 'shoal_heap_trims_total', help: 'Collections asked of V8 to give back the heap pages it keeps (memory.heapTrimRssRiseBytes)', registers })
+    this.#heapTrimmedBytes = new Counter({ name: 'shoal_heap_trimmed_bytes_total', help: 'Resident memory those collections gave back', registers })
+    this.#heapTrimSeconds = new Counter({ name: 'shoal_heap_trim_seconds_total', help: 'Time those collections took', registers })
+  }
+
+  heapTrimmed(releasedBytes: number, seconds: number): void {
+    this.#heapTrims.inc()
+    this.#heapTrimmedBytes.inc(Math.max(0, releasedBytes))
+    this.#heapTrimSeconds.inc(seconds)
   }
 
   frameSent(protocol: string, bytes: number, relayed: boolean): void {

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { z } from 'zod'
 import { CID_PROFILES } from '../core/content/cid-profile.ts'
 import { ShoalError, systemErrorCode } from '../core/errors.ts'
+import { HEAP_TRIM_DEFAULTS } from './heap-trimmer.ts'
 
 export const CONFIG_FILE = 'config.json'
 
@@ -62,6 +63,13 @@ const ConfigSchema = z.strictObject({
   }).prefault({}),
   import: z.strictObject({
     cidProfile: z.enum(CID_PROFILES).default('unixfs-v1-2025'),
+  }).prefault({}),
+  memory: z.strictObject({
+    /**
+     * The daemon asks V8 to give back the heap pages it keeps once its RSS is this far above
+     * what the last such trim left (node/heap-trimmer.ts); null: never.
+     */
+    heapTrimRssRiseBytes: byteSize.nullable().default(HEAP_TRIM_DEFAULTS.rssRiseBytesMin),
   }).prefault({}),
   network: z.strictObject({
     listen: z.array(multiaddrText).default(DEFAULT_LISTEN_ADDRESSES),

@@ -1,18 +1,12 @@
 /** The JS heap as a test or benchmark measures it: after a full garbage collection. */
 import { text } from 'node:stream/consumers'
-import { getHeapSnapshot, setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
+import { getHeapSnapshot } from 'node:v8'
+import { garbageCollector } from '../node/heap-trimmer.ts'
 
-let gc: (() => void) | undefined
-
-/** V8's gc(), also in a process started without --expose-gc (a context made after the flag is set gets it). */
+/** V8's gc(), also in a process started without --expose-gc. */
 export function collectGarbage(): () => void {
-  gc ??= (globalThis as { gc?: () => void }).gc
-  if (gc === undefined) {
-    setFlagsFromString('--expose-gc')
-    gc = runInNewContext('gc') as () => void
-  }
-  return gc
+  const gc = garbageCollector()
+  return () => gc()
 }
 
 /**

@@ -60,7 +60,9 @@ test('the memory of a window: samples before it are left out, the retained heap 
     const majorGcs = Math.floor(minute / 5)
     const retained = minute % 5 === 0 ? 30 * MiB : 30 * MiB + (minute / 60) * 15 * MiB
     const daemon = (growth: number) => ({ rss: rss(growth), anonymous: rss(growth) - 60 * MiB, file: 60 * MiB, allocatorMainHeap: 20 * MiB, heap: 40 * MiB, retained, majorGcs, heapCommitted: 50 * MiB, external: 10 * MiB })
-    return { atMs: minute * 60_000, daemons: [daemon(0), daemon(10)] }
+    // Daemon 1 trims its heap at minutes 5, 25 and 45, giving back 8 MiB each time; daemon 0 reports no trims.
+    const trims = Math.floor((minute + 15) / 20)
+    return { atMs: minute * 60_000, daemons: [daemon(0), { ...daemon(10), heapTrims: trims, heapTrimmedBytes: trims * 8 * MiB }] }
   })
   const memory = soakMemory(samples, 10 * 60_000)
   assert.equal(memory.windowMinutes, 50)
@@ -70,6 +72,7 @@ test('the memory of a window: samples before it are left out, the retained heap 
   assert.equal(memory.daemons[1]!.samplesAfterMajorGc, 11)
   assert.ok(Math.abs(memory.heap.changePercentWorst) < 1e-9, JSON.stringify(memory.heap))
   assert.equal(memory.rss.worstDaemon, 1)
+  assert.deepEqual(memory.daemons.map((daemon) => [daemon.heapTrims, daemon.heapTrimmedBytes]), [[0, 0], [2, 16 * MiB]], 'the trims in the window, not the one in the warm-up')
   assert.deepEqual(memory.failures, ['RSS of daemon 1 changed 10.0% after the warm-up (limit ±5%)'])
   assert.throws(() => soakMemory(samples, 55 * 60_000), /only 6 heap samples of daemon 0 after the warm-up: too few/)
   assert.throws(() => soakMemory(samples, 61 * 60_000), /no sample at or after 61.0 min/)
