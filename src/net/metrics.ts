@@ -24,7 +24,16 @@ export type DriverMetrics = ProtocolMetrics & Pick<NodeMetrics, 'registerCoreCou
 /** The young generation: what a major collection leaves there is about to move or go. */
 const YOUNG_SPACES = new Set(['new_space', 'new_large_object_space'])
 let heapRetainedBytes: number | undefined
-let majorGcObserver: PerformanceObserver | undefined
+let observingMajorGcs = false
+
+/** Calls `listener` after major collections (once per batch of gc entries that holds one); the returned function stops it. */
+export function onMajorGc(listener: () => void): () => void {
+  const observer = new PerformanceObserver((list) => {
+    if (list.getEntries().some((entry) => (entry as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR)) listener()
+  })
+  observer.observe({ entryTypes: ['gc'] })
+  return () => observer.disconnect()
+}
 
 /**
  * Keeps heapRetainedBytes: heap used outside the young generation as the last major
@@ -33,12 +42,11 @@ let majorGcObserver: PerformanceObserver | undefined
  * process's: one observer serves every registry in it.
  */
 function observeMajorGcs(): void {
-  if (majorGcObserver !== undefined) return
-  majorGcObserver = new PerformanceObserver((list) => {
-    const major = list.getEntries().some((entry) => (entry as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR)
-    if (major) heapRetainedBytes = getHeapSpaceStatistics().reduce((sum, space) => (YOUNG_SPACES.has(space.space_name) ? sum : sum + space.space_used_size), 0)
+  if (observingMajorGcs) return
+  observingMajorGcs = true
+  onMajorGc(() => {
+    heapRetainedBytes = getHeapSpaceStatistics().reduce((sum, space) => (YOUNG_SPACES.has(space.space_name) ? sum : sum + space.space_used_size), 0)
   })
-  majorGcObserver.observe({ entryTypes: ['gc'] })
 }
 
 export class NodeMetrics implements ProtocolMetrics {

@@ -14,9 +14,9 @@
  * ms on a daemon's heap), after which the pool is empty. A rise the process needs stays, and
  * is the next trim's baseline: at most one collection an interval is spent on it.
  */
-import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { onMajorGc } from '../net/metrics.ts'
 
 /** V8's gc() of --expose-gc; `flavor: 'last-resort'` collects to reduce memory. */
 export type GarbageCollect = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async'; flavor?: 'regular' | 'last-resort' }) => void
@@ -75,23 +75,19 @@ export interface HeapTrim {
 export class HeapTrimmer {
   readonly #policy: TrimPolicy
   readonly #onTrim: (trim: HeapTrim) => void
-  readonly #observer: PerformanceObserver
+  readonly #stopObserving: () => void
   #trimming = false
   #stopped = false
 
   constructor(settings: HeapTrimSettings, onTrim: (trim: HeapTrim) => void) {
     this.#policy = new TrimPolicy(settings)
     this.#onTrim = onTrim
-    this.#observer = new PerformanceObserver((list) => {
-      if (this.#trimming) return
-      const major = list.getEntries().some((entry) => (entry as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR)
-      if (major && this.#policy.afterMajorGc(process.memoryUsage.rss(), performance.now())) {
-        this.#trimming = true
-        // Not from within the observer's callback: a collection of its own, in a turn of its own.
-        setImmediate(() => this.#trim())
-      }
+    this.#stopObserving = onMajorGc(() => {
+      if (this.#trimming || !this.#policy.afterMajorGc(process.memoryUsage.rss(), performance.now())) return
+      this.#trimming = true
+      // Not from within the observer's callback: a collection of its own, in a turn of its own.
+      setImmediate(() => this.#trim())
     })
-    this.#observer.observe({ entryTypes: ['gc'] })
   }
 
   #trim(): void {
@@ -109,6 +105,6 @@ export class HeapTrimmer {
 
   stop(): void {
     this.#stopped = true
-    this.#observer.disconnect()
+    this.#stopObserving()
   }
 }
