@@ -158,6 +158,12 @@ const INITIAL_SEED_SPREAD = 3
 const FINISHING_SHARE = 0.02
 /** Initial seeding: leaves offered to a peer at first (and each time it has them all); one more per block it gets from us. */
 const OFFERED_LEAVES_PER_PEER = 4
+/**
+ * Initial seeding: a peer that lacks leaves and has announced no new one for this long is
+ * stalled (see #offerToStalled). Far above the gaps between a downloading peer's haves (a
+ * leaf takes well under a second at 10 Mbit/s and up), below what a stall costs a download.
+ */
+const STALLED_PEER_MS = 20_000
 
 class SessionPeer {
   readonly id: PeerId
@@ -184,6 +190,8 @@ class SessionPeer {
   interestEndsAt: Millis = Infinity
   /** Initial seeding: the leaves we told them we hold. */
   advertised: Bitfield | undefined
+  /** When they last told us of a leaf new to them (a bitfield or a have). */
+  lastNewLeafAt: Millis
   /** Our requests to them in flight, with when each was sent. */
   readonly outstanding = new Map<BlockRef, Millis>()
   /**
@@ -217,6 +225,7 @@ class SessionPeer {
     this.upload = new RateMeter(now, rateWindowMs)
     this.joinedAt = now
     this.lastBlockAt = now
+    this.lastNewLeafAt = now
   }
 }
 
@@ -726,6 +735,7 @@ export class SwarmCore {
       bits.forEach((leaf) => seen[leaf]!++, peer.bits)
     }
     peer.bits = bits
+    peer.lastNewLeafAt = this.#now
     if (this.#bothComplete(session, peer)) return
     if (session.picker !== undefined) this.#updateInterest(session, peer)
     else if (session.phase === 'dag') this.#requestNodes(session)
@@ -742,7 +752,7 @@ export class SwarmCore {
    * from one another. Then those its session peers hold least (as BEP 16 watches a piece
    * spread before offering more): a leaf sent to a peer that does not pass it on is sent again.
    */
-  #offer(session: Session, peer: SessionPeer, count: number): void {
+  #offer(session: Session, peer: SessionPeer, count: number, stalled = false): void {
     const uploads = session.uploads!
     const seen = session.seen!
     const offers = session.offers!
@@ -751,7 +761,7 @@ export class SwarmCore {
     const leafCount = session.leafCount
     // A peer that lacks only its last few leaves may lack exactly those its neighbours are slow
     // to give: it is offered any, spread or not, so that its download does not trail.
-    const finishing = bits !== undefined && leafCount - bits.count <= Math.ceil(leafCount * FINISHING_SHARE)
+    const finishing = stalled || (bits !== undefined && leafCount - bits.count <= Math.ceil(leafCount * FINISHING_SHARE))
     const offered: number[] = []
     while (offered.length < count) {
       let best = -1
@@ -773,6 +783,20 @@ export class SwarmCore {
       session.offerCursor = best + 1 === leafCount ? 0 : best + 1
     }
     if (offered.length > 0) this.#send(peer.id, { type: 'have', root: session.root, leaves: offered })
+  }
+
+  /**
+   * Initial seeding: a peer that lacks leaves, has every leaf offered to it (it is not
+   * interested) and has announced no new leaf for STALLED_PEER_MS gets nothing from its
+   * neighbours: the leaves it lacks look spread, but the peers that hold them keep them (they
+   * left, or poisoners that trade only among themselves serve the rest corrupt copies). What
+   * looks spread is offered to it, as to a finishing peer; it gets it from our uplink.
+   */
+  #offerToStalled(session: Session): void {
+    for (const peer of session.peers.values()) {
+      if (peer.advertised === undefined || peer.bits === undefined || peer.peerInterested || peer.bits.complete) continue
+      if (this.#now - peer.lastNewLeafAt >= STALLED_PEER_MS) this.#offer(session, peer, OFFERED_LEAVES_PER_PEER, true)
+    }
   }
 
   /** Two peers holding everything have nothing to trade: the session ends, and its slot goes to someone else. */
@@ -832,6 +856,7 @@ export class SwarmCore {
     for (const leaf of leaves) {
       if (leaf >= bits.size) return this.#violation(session, peer, `have of leaf ${leaf} of ${bits.size}`)
       if (!bits.add(leaf)) continue
+      peer.lastNewLeafAt = this.#now
       if (session.seen !== undefined) session.seen[leaf]!++
       if (session.picker === undefined) continue
       session.picker.increment(leaf)
@@ -1252,6 +1277,7 @@ export class SwarmCore {
    * anything.
    */
   #rechoke(session: Session, rotateOptimistic: boolean): void {
+    if (session.offers !== undefined) this.#offerToStalled(session)
     const ranked = this.#rankForUnchoke(session)
     const regular = new Set(ranked.slice(0, this.#config.unchokeSlots))
     for (const id of [...session.optimistic]) {
