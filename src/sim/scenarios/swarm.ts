@@ -219,6 +219,10 @@ export class SwarmWorld implements SwarmObserver {
   readonly whitewashers = new Map<number, Whitewasher>()
   /** Bytes of blocks that did not verify, received by honest peers from poisoners. */
   badBlockBytesToHonest = 0
+  /** Bytes of blocks poisoners received from honest peers: honest upload the swarm lost to them. */
+  honestBlockBytesToPoisoners = 0
+  /** Of those, the origin's. */
+  originBlockBytesToPoisoners = 0
   leafCopiesStored = 0
   blockBytesUploaded = 0
   /** Sum of the upload capacities of the peers online (origin included). */
@@ -357,6 +361,10 @@ export class SwarmWorld implements SwarmObserver {
     const sender = peerIndexOf(from)
     this.uploadedBlockBytes[sender]! += message.data.byteLength
     this.blockBytesUploaded += message.data.byteLength
+    if (this.role[index] === Role.Poisoner && this.isHonest(sender)) {
+      this.honestBlockBytesToPoisoners += message.data.byteLength
+      if (sender === 0) this.originBlockBytesToPoisoners += message.data.byteLength
+    }
     if (this.role[sender] !== Role.Poisoner || !this.isHonest(index)) return
     const cid = typeof message.block === 'number' ? this.file.leaves[message.block] : message.block
     if (cid === undefined || !verifiesAgainst(message.data, cid)) this.badBlockBytesToHonest += message.data.byteLength
@@ -879,9 +887,15 @@ function honestBadBlocks(world: SwarmWorld): number {
 }
 
 /** A run to compare with: only its summary, download times and bad blocks are kept, so that its memory is free for the next run. */
-function runForComparison(seed: ScenarioRunOptions['seed'], knobs: Partial<SwarmKnobs>, name: string): { summary: Omit<ScenarioReport, 'figures'>; times: Float64Array; badBlocksReceived: number } {
+function runForComparison(seed: ScenarioRunOptions['seed'], knobs: Partial<SwarmKnobs>, name: string): { summary: Omit<ScenarioReport, 'figures'>; times: Float64Array; badBlocksReceived: number; honestUploadToPoisonersF: number } {
   const run = runSwarm(seed, knobs, name)
-  return { summary: { events: run.t.sim.eventCount, simulatedMs: run.t.now, traceHash: run.t.sim.traceHash }, times: compliantTimes(run.world), badBlocksReceived: honestBadBlocks(run.world) }
+  const { world } = run
+  return {
+    summary: { events: run.t.sim.eventCount, simulatedMs: run.t.now, traceHash: run.t.sim.traceHash },
+    times: compliantTimes(world),
+    badBlocksReceived: honestBadBlocks(world),
+    honestUploadToPoisonersF: world.honestBlockBytesToPoisoners / world.file.fileBytes,
+  }
 }
 
 /**
@@ -962,6 +976,9 @@ export function runPoisoning(options: ScenarioRunOptions, overrides: Partial<Swa
     badBlocksStored,
     /** Bytes of corrupt blocks an honest downloader received, on average, in multiples of F: download spent for nothing. */
     badBlockBytesPerHonestF: round(world.badBlockBytesToHonest / Math.max(1, world.compliantCount) / world.file.fileBytes, 4),
+    /** What honest peers (the origin included) uploaded to poisoners, in multiples of F. */
+    honestUploadToPoisonersF: round(world.honestBlockBytesToPoisoners / world.file.fileBytes, 1),
+    originUploadToPoisonersF: round(world.originBlockBytesToPoisoners / world.file.fileBytes, 2),
     poisonersBanned: bans.filter((count) => count > 0).length,
     poisonerBannedByMean: round(mean(bans), 1),
     poisonerBannedByMin: bans.length === 0 ? null : Math.min(...bans),
@@ -974,6 +991,7 @@ export function runPoisoning(options: ScenarioRunOptions, overrides: Partial<Swa
     ...(nonReturning === undefined ? {} : {
       nonReturningDownloadP50Seconds: seconds(quantile(nonReturning.times, 0.5)),
       nonReturningBadBlocksReceived: nonReturning.badBlocksReceived,
+      nonReturningHonestUploadToPoisonersF: round(nonReturning.honestUploadToPoisonersF, 1),
       /** Corrupt blocks honest peers received, against the same poisoners that never come back: what coming back gains them. */
       badBlocksOverNonReturning: over(badBlocksReceived, nonReturning.badBlocksReceived),
       /** Against the same poisoners that never come back: what whitewashing adds. */
