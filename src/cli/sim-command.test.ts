@@ -32,6 +32,8 @@ test('shoal sim prints a table and the replay line; --list lists the scenarios',
   const list = await runShoal(['sim', '--list'])
   assert.equal(list.code, 0)
   assert.match(list.stdout, /^membership\s/m)
+  const descriptionColumns = new Set(list.stdout.trim().split('\n').map((line) => /^\S+ +/.exec(line)![0].length))
+  assert.equal(descriptionColumns.size, 1, 'every description starts in the same column, after the longest name')
 })
 
 test('an unknown scenario or a bad number is one line on stderr and exit status 1', async () => {

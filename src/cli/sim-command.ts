@@ -42,8 +42,12 @@ export function registerSimCommand(program: Command, print: (line: string) => vo
     .option('--json', 'print one JSON object')
     .action(async (name: string | undefined, options: SimOptions) => {
       if (options.list) {
-        if (options.json) print(JSON.stringify(SCENARIOS.map(({ name, description, defaults }) => ({ name, description, defaults }))))
-        else for (const scenario of SCENARIOS) print(`${scenario.name.padEnd(24)} ${scenario.description} (default ${scenario.defaults.peers} peers, ${scenario.defaults.ms} ms)`)
+        if (options.json) {
+          print(JSON.stringify(SCENARIOS.map(({ name, description, defaults }) => ({ name, description, defaults }))))
+          return
+        }
+        const nameWidth = Math.max(...SCENARIOS.map((scenario) => scenario.name.length))
+        for (const scenario of SCENARIOS) print(`${scenario.name.padEnd(nameWidth)} ${scenario.description} (default ${scenario.defaults.peers} peers, ${scenario.defaults.ms} ms)`)
         return
       }
       if (name === undefined) throw new ShoalError('INVALID_ARGUMENT', 'name a scenario (shoal sim --list shows them)')

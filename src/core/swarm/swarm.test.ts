@@ -496,3 +496,38 @@ test('a finished download left with no peers is dropped when idle, and a peer as
   harness.run(harness.now + 60_000)
   assert.ok(completed(late) && holdsAll(harness, late), 'the late peer gets the content from the former leecher')
 })
+
+test('an initial seed offers a stalled peer the leaves that look spread because the peers holding them keep them', () => {
+  const content = makeContent('k', 16)
+  const root = content.root
+  const harness = new Harness(content)
+  const seed = harness.add('seed', { seed: true, config: { initialSeeding: true } })
+  // A first downloader takes every leaf from the seed and leaves: each has been sent once.
+  const first = harness.add('first')
+  harness.input(first.id, { type: 'fetch', root, rootIsLeaf: false, order: 'rarest' })
+  harness.run(60_000)
+  assert.ok(completed(first))
+  harness.disconnect(first.id, seed.id)
+  harness.peers.delete(first.id)
+  // Three peers tell the seed they hold leaves 0-9 and serve nobody: to the seed those leaves have spread.
+  const hoarded = new Bitfield(16)
+  for (let leaf = 0; leaf < 10; leaf++) hoarded.add(leaf)
+  for (const hoarder of ['hoarder-0', 'hoarder-1', 'hoarder-2'].map(asPeerId)) {
+    harness.impostors.set(hoarder, () => {})
+    harness.connect(hoarder, seed.id)
+    harness.sendAs(hoarder, seed.id, { type: 'bitfield', root, leafCount: 16, bits: hoarded.bytes })
+  }
+  harness.run(61_000)
+  const late = harness.add('late', { hold: (cid) => content.nodes.has(cid) })
+  harness.input(late.id, { type: 'fetch', root, rootIsLeaf: false, order: 'rarest' })
+  // It gets the leaves that have not spread, then nothing: the seed offers it no more.
+  harness.run(65_000)
+  const heldAt = (leaf: number) => late.store.has(content.leaves[leaf]!)
+  assert.deepEqual(content.leaves.map((_cid, leaf) => heldAt(leaf)), content.leaves.map((_cid, leaf) => leaf >= 10), 'leaves 10-15 only')
+  assert.ok(!seed.core.isUnchoking(root, late.id) || late.received.length === 6 + content.nodes.size, 'nothing more on its way')
+  // Once it has announced nothing new for 5 s, not interested in the seed, the seed offers it the rest.
+  harness.run(75_000)
+  assert.ok(completed(late), `it completes from the seed; it holds ${content.leaves.filter((_cid, leaf) => heldAt(leaf)).length} of 16`)
+  assert.ok(late.received.filter((entry) => entry.from === seed.id).length >= 16)
+  assert.equal(harness.stuckTicks, 0)
+})

@@ -158,6 +158,13 @@ const INITIAL_SEED_SPREAD = 3
 const FINISHING_SHARE = 0.02
 /** Initial seeding: leaves offered to a peer at first (and each time it has them all); one more per block it gets from us. */
 const OFFERED_LEAVES_PER_PEER = 4
+/**
+ * Initial seeding: a peer that lacks leaves, is not interested in us and has announced no
+ * new leaf for this long is stalled (see #offerToStalled). Several times the gap between a
+ * downloading peer's haves (a batch a second at most; a 1 MiB leaf takes under a second at
+ * 10 Mbit/s), and short against a download: each stall costs every peer behind it as much.
+ */
+const STALLED_PEER_MS = 5_000
 
 class SessionPeer {
   readonly id: PeerId
@@ -184,6 +191,10 @@ class SessionPeer {
   interestEndsAt: Millis = Infinity
   /** Initial seeding: the leaves we told them we hold. */
   advertised: Bitfield | undefined
+  /** When they last told us of a leaf new to them (a bitfield or a have). */
+  lastNewLeafAt: Millis
+  /** Initial seeding: they stalled once; from then on they are offered any leaf they lack, as a finishing peer is. */
+  stalled = false
   /** Our requests to them in flight, with when each was sent. */
   readonly outstanding = new Map<BlockRef, Millis>()
   /**
@@ -217,6 +228,7 @@ class SessionPeer {
     this.upload = new RateMeter(now, rateWindowMs)
     this.joinedAt = now
     this.lastBlockAt = now
+    this.lastNewLeafAt = now
   }
 }
 
@@ -273,6 +285,8 @@ class Session {
   seen: Uint16Array | undefined
   offers: Uint32Array | undefined
   offerCursor = 0
+  /** Initial seeding: when a peer that is not interested in us may have stalled (see #offerToStalled). */
+  stallCheckAt: Millis = Infinity
   pendingHaves: number[] = []
   haveFlushAt: Millis = Infinity
   lastHaveFlushAt: Millis = -Infinity
@@ -412,7 +426,7 @@ export class SwarmCore {
   nextDeadline(): Millis | undefined {
     let deadline = Infinity
     for (const session of this.#sessions.values()) {
-      deadline = Math.min(deadline, session.nextRechokeAt, session.haveFlushAt, session.nextProgressAt, session.interestCheckAt)
+      deadline = Math.min(deadline, session.nextRechokeAt, session.haveFlushAt, session.nextProgressAt, session.interestCheckAt, session.stallCheckAt)
       if (session.fetching && session.phase !== 'complete') {
         deadline = Math.min(deadline, session.requestsExpireAt)
         // Only a download short of peers asks for more: a deadline past due otherwise would make the driver spin.
@@ -728,10 +742,14 @@ export class SwarmCore {
       bits.forEach((leaf) => seen[leaf]!++, peer.bits)
     }
     peer.bits = bits
+    peer.lastNewLeafAt = this.#now
     if (this.#bothComplete(session, peer)) return
     if (session.picker !== undefined) this.#updateInterest(session, peer)
     else if (session.phase === 'dag') this.#requestNodes(session)
-    if (peer.advertised !== undefined) this.#offer(session, peer, OFFERED_LEAVES_PER_PEER)
+    if (peer.advertised === undefined) return
+    this.#offer(session, peer, OFFERED_LEAVES_PER_PEER)
+    // Offered nothing (all it lacks looks spread), it never says interested, nor then not-interested.
+    this.#checkStallAt(session, peer)
   }
 
   /**
@@ -753,7 +771,7 @@ export class SwarmCore {
     const leafCount = session.leafCount
     // A peer that lacks only its last few leaves may lack exactly those its neighbours are slow
     // to give: it is offered any, spread or not, so that its download does not trail.
-    const finishing = bits !== undefined && leafCount - bits.count <= Math.ceil(leafCount * FINISHING_SHARE)
+    const finishing = peer.stalled || (bits !== undefined && leafCount - bits.count <= Math.ceil(leafCount * FINISHING_SHARE))
     const offered: number[] = []
     while (offered.length < count) {
       let best = -1
@@ -775,6 +793,35 @@ export class SwarmCore {
       session.offerCursor = best + 1 === leafCount ? 0 : best + 1
     }
     if (offered.length > 0) this.#send(peer.id, { type: 'have', root: session.root, leaves: offered })
+  }
+
+  /**
+   * Initial seeding: a peer that lacks leaves, has every leaf offered to it (it is not
+   * interested) and has announced no new leaf for STALLED_PEER_MS gets nothing from its
+   * neighbours: the leaves it lacks look spread, but the peers that hold them do not pass them
+   * on (poisoners that trade only among themselves serve everyone else corrupt copies). What
+   * looks spread is offered to it from then on, as to a finishing peer: its neighbours failed it once.
+   */
+  #offerToStalled(session: Session): void {
+    session.stallCheckAt = Infinity
+    for (const peer of session.peers.values()) {
+      if (peer.advertised === undefined || peer.bits === undefined || peer.peerInterested || peer.bits.complete) continue
+      const stalledAt = peer.lastNewLeafAt + STALLED_PEER_MS
+      if (stalledAt > this.#now) {
+        session.stallCheckAt = Math.min(session.stallCheckAt, stalledAt)
+        continue
+      }
+      peer.stalled = true
+      this.#offer(session, peer, OFFERED_LEAVES_PER_PEER)
+      // One that stays uninterested in what it lacks is offered more a stall later, not at once.
+      session.stallCheckAt = Math.min(session.stallCheckAt, this.#now + STALLED_PEER_MS)
+    }
+  }
+
+  /** A peer of an initial seed that lacks leaves and is not interested in us is looked at again once it may have stalled. */
+  #checkStallAt(session: Session, peer: SessionPeer): void {
+    if (peer.peerInterested || peer.bits === undefined || peer.bits.complete) return
+    session.stallCheckAt = Math.min(session.stallCheckAt, Math.max(this.#now, peer.lastNewLeafAt) + STALLED_PEER_MS)
   }
 
   /** Two peers holding everything have nothing to trade: the session ends, and its slot goes to someone else. */
@@ -834,6 +881,7 @@ export class SwarmCore {
     for (const leaf of leaves) {
       if (leaf >= bits.size) return this.#violation(session, peer, `have of leaf ${leaf} of ${bits.size}`)
       if (!bits.add(leaf)) continue
+      peer.lastNewLeafAt = this.#now
       if (session.seen !== undefined) session.seen[leaf]!++
       if (session.picker === undefined) continue
       session.picker.increment(leaf)
@@ -850,7 +898,10 @@ export class SwarmCore {
     peer.peerInterested = interested
     if (!peer.amChoking) session.slotsUsed += interested ? 1 : -1
     // An initial seed's peer that has every leaf offered to it is offered more.
-    if (!interested && peer.advertised !== undefined && peer.bits !== undefined) this.#offer(session, peer, OFFERED_LEAVES_PER_PEER)
+    if (!interested && peer.advertised !== undefined && peer.bits !== undefined) {
+      this.#offer(session, peer, OFFERED_LEAVES_PER_PEER)
+      this.#checkStallAt(session, peer)
+    }
     if (!interested && !peer.amChoking) {
       this.#setChoking(session, peer, true)
       session.optimistic.delete(peer.id)
@@ -1470,6 +1521,7 @@ export class SwarmCore {
     for (const session of [...this.#sessions.values()]) {
       if (session.haveFlushAt <= now) this.#flushHaves(session)
       if (session.interestCheckAt <= now) this.#checkInterest(session)
+      if (session.stallCheckAt <= now) this.#offerToStalled(session)
       if (session.nextRechokeAt <= now) {
         const rotate = session.nextOptimisticAt <= now
         if (rotate) session.nextOptimisticAt = now + this.#config.optimisticRotateMs

@@ -13,7 +13,10 @@
  *               no longer match their CIDs: every block, or (covertly) a share of them after
  *               serving each peer some true blocks first; everything else it does honestly,
  *               so that peers find it, trade with it and ask it for blocks until their check
- *               catches it.
+ *               catches it. It notes which peers banned it: those it sent a corrupt block
+ *               that then disconnected it.
+ *   Whitewasher  the identities of one poisoner that comes back under a fresh peer id once
+ *               enough honest peers banned the one it has, up to a bound of identities.
  */
 import type { Core, Millis, PeerId } from '../../core/sans-io.ts'
 import type { SwarmConfig } from '../../core/swarm/config.ts'
@@ -60,6 +63,14 @@ export interface PoisoningPattern {
 
 const POISON_EVERY_BLOCK: PoisoningPattern = { trueBlocksFirst: 0, corruptShare: 1 }
 
+/** What a poisoner knows beyond its own core: its accomplices, and whom it reports its bans to. */
+export interface PoisonerTeam {
+  /** Peers of the same attack, sent true blocks: poisoners that collude spend their bans on honest peers only. */
+  isAccomplice?(peer: PeerId): boolean
+  /** Told of each peer that disconnects us after we sent it a corrupt block. */
+  onBanned?(peer: PeerId, now: Millis): void
+}
+
 /**
  * Poisons what it uploads. The bytes are changed by `tamper` (given by the scenario, which
  * knows how its blocks are represented), after the inner core read the true block, the way
@@ -75,12 +86,18 @@ export class Poisoner implements Core<SwarmInput, SwarmAction> {
   blocksPoisoned = 0
   /** Blocks sent true. */
   blocksTrue = 0
+  /** Peers sent a corrupt block, until they disconnect us. */
+  readonly #corrupted = new Set<PeerId>()
+  readonly #team: PoisonerTeam
+  /** Peers that disconnected us after a corrupt block: what a poisoner can see of its bans. */
+  bannedByCount = 0
 
-  constructor(inner: Core<SwarmInput, SwarmAction>, tamper: (data: BlockData) => BlockData, pattern: PoisoningPattern = POISON_EVERY_BLOCK) {
+  constructor(inner: Core<SwarmInput, SwarmAction>, tamper: (data: BlockData) => BlockData, pattern: PoisoningPattern = POISON_EVERY_BLOCK, team: PoisonerTeam = {}) {
     if (!(pattern.corruptShare > 0 && pattern.corruptShare <= 1)) throw new Error(`corruptShare ${pattern.corruptShare} is not in (0, 1]`)
     this.#inner = inner
     this.#tamper = tamper
     this.#pattern = pattern
+    this.#team = team
   }
 
   /** The n-th block (from 0) to one peer: corrupt when the share's running count steps up at n, past the true blocks. */
@@ -93,11 +110,20 @@ export class Poisoner implements Core<SwarmInput, SwarmAction> {
 
   handle(now: Millis, input: SwarmInput): void {
     this.#inner.handle(now, input)
+    // An honest peer drops the sender of a bad block at once; any other disconnect after one is as good a sign.
+    if (input.type === 'peer-disconnected' && this.#corrupted.delete(input.peer)) {
+      this.bannedByCount++
+      this.#team.onBanned?.(input.peer, now)
+    }
   }
 
   poll(): SwarmAction | undefined {
     const action = this.#inner.poll()
     if (action?.type !== 'send' || action.message.type !== 'block') return action
+    if (this.#team.isAccomplice?.(action.to) === true) {
+      this.blocksTrue++
+      return action
+    }
     const sent = this.#sentTo.get(action.to) ?? 0
     this.#sentTo.set(action.to, sent + 1)
     if (!this.#corrupts(sent)) {
@@ -105,11 +131,55 @@ export class Poisoner implements Core<SwarmInput, SwarmAction> {
       return action
     }
     this.blocksPoisoned++
+    this.#corrupted.add(action.to)
     return { ...action, message: { ...action.message, data: this.#tamper(action.message.data) } }
   }
 
   nextDeadline(): Millis | undefined {
     return this.#inner.nextDeadline()
+  }
+}
+
+/** When a whitewashing poisoner drops its identity for a fresh one, and how many it has. */
+export interface WhitewashPolicy {
+  /** Identities one attacker uses in all, its first included: 1 never comes back. */
+  identitiesMax: number
+  /** Peers that ban an identity (Poisoner.bannedByCount) before it is dropped. */
+  bansPerIdentity: number
+}
+
+/**
+ * One whitewashing attacker's identities (Friedman and Resnick's cheap pseudonyms): a peer
+ * id costs nothing, so a banned poisoner leaves and comes back as a newcomer, with its store,
+ * once `bansPerIdentity` peers banned the identity it has. Only the ban count is decided
+ * here; the scenario carries out the departure and the arrival. The last identity stays,
+ * banned or not: the bound is what a defence may count on (a proof of work, a membership
+ * credential or an IP address per identity, in a real system).
+ */
+export class Whitewasher {
+  readonly #policy: WhitewashPolicy
+  #bansOfCurrent = 0
+  /** Identities used so far, the current one included. */
+  identitiesUsed = 1
+
+  constructor(policy: WhitewashPolicy) {
+    if (!(Number.isInteger(policy.identitiesMax) && policy.identitiesMax >= 1)) throw new Error(`identitiesMax ${policy.identitiesMax} is not an integer >= 1`)
+    if (!(Number.isInteger(policy.bansPerIdentity) && policy.bansPerIdentity >= 1)) throw new Error(`bansPerIdentity ${policy.bansPerIdentity} is not an integer >= 1`)
+    this.#policy = policy
+  }
+
+  /** Identities dropped for a fresh one. */
+  get rejoins(): number {
+    return this.identitiesUsed - 1
+  }
+
+  /** A peer banned the current identity; whether the attacker now drops it for a fresh one. */
+  banned(): boolean {
+    if (this.identitiesUsed >= this.#policy.identitiesMax) return false
+    if (++this.#bansOfCurrent < this.#policy.bansPerIdentity) return false
+    this.#bansOfCurrent = 0
+    this.identitiesUsed++
+    return true
   }
 }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { ADVERSARIAL_GATES, missedThresholds, type GateThreshold } from './adversarial-gates.ts'
+import { findScenario } from './index.ts'
 
 const threshold = (comparison: GateThreshold['comparison'], bound: number): GateThreshold => ({ figure: 'x', comparison, bound, why: '' })
 
@@ -22,4 +23,8 @@ test('gates have distinct names, and each holds at least one threshold, each wit
     assert.ok(gate.thresholds.length > 0, gate.name)
     for (const { figure, why } of gate.thresholds) assert.ok(why.length > 0, `${gate.name}: ${figure} has no reason`)
   }
+})
+
+test('each gate is the short version of a scenario that `shoal sim` runs', () => {
+  for (const gate of ADVERSARIAL_GATES) assert.ok(findScenario(gate.scenario) !== undefined, `${gate.name}: no scenario ${gate.scenario}`)
 })

@@ -160,6 +160,16 @@ export class SwarmHost implements SimCore<SwarmMessage> {
     return this.#holdsRoot && this.#held.complete
   }
 
+  /**
+   * Takes over the store of `previous`, the same machine under an earlier identity (a
+   * whitewashing peer keeps its disk): before this peer's core has asked its store anything.
+   */
+  adoptStoreOf(previous: SwarmHost): void {
+    if (this.#held.count > 0 || this.#holdsRoot) throw new Error(`peer ${this.index} already has a store of its own`)
+    for (let leaf = 0; leaf < this.#file.leafCount; leaf++) if (previous.#held.has(leaf)) this.#held.add(leaf)
+    this.#holdsRoot = previous.#holdsRoot
+  }
+
   handle(now: Millis, input: SimInput<SwarmMessage> | SwarmInput): void {
     this.#now = now
     if (input.type === 'message') this.#observer.received(this.index, input.from, input.message, now)

@@ -33,3 +33,29 @@ test('strategic (BitTyrant-style) peers complete, and the gain is measured per c
   run.t.check(figures['compliant.completed'] === 60, `not every download completed: ${shown}`)
   for (const label of ['up10', 'up50', 'up100']) run.t.check(typeof figures[`${label}.strategicGain`] === 'number', `no gain measured for ${label}: ${shown}`)
 })
+
+test('whitewashing poisoners leave once banned and come back as newcomers under fresh peer ids, within their bound', () => {
+  const identitiesMax = 3
+  const run = runSwarm(seed, { peers: 40, leafCount: 32, poisonerShare: 0.2, poisonersCollude: true, poisonerIdentitiesMax: identitiesMax, poisonerBansPerIdentity: 2 }, 'swarm-poisoning-whitewash')
+  const { world, t } = run
+  const shown = `${t.replayHint()}`
+  t.check(run.finished, `honest downloads did not all complete: ${shown}`)
+  let freshArrived = 0
+  let freshBannedByHonest = 0
+  for (const [attacker, identities] of world.identities) {
+    const used = world.whitewashers.get(attacker)!.identitiesUsed
+    t.check(identities.length === identitiesMax && used <= identitiesMax, `attacker ${attacker} used ${used} of ${identities.length} identities`)
+    identities.forEach((identity, position) => {
+      // Those dropped left the swarm; the one in use is online; those never used never arrived.
+      const arrived = !Number.isNaN(world.arrivalMs[identity]!)
+      if (position < used - 1) t.check(arrived && !t.sim.isOnline(identity), `identity ${identity} of ${attacker} was dropped but is online`)
+      if (position >= used) t.check(!arrived, `identity ${identity} of ${attacker} arrived though never used`)
+      if (position === 0 || !arrived) return
+      freshArrived++
+      for (let honest = 0; honest <= 40; honest++) if (world.isHonest(honest) && world.badBlockBans.has(honest * world.peerCount + identity)) freshBannedByHonest++
+    })
+  }
+  t.check(freshArrived > 0, `no poisoner came back: ${shown}`)
+  t.check(freshBannedByHonest > 0, `no honest peer met a fresh identity: ${shown}`)
+  for (let index = 1; index <= 40; index++) if (world.isHonest(index)) t.check(world.hosts[index]!.wrongBlocksStored === 0, `peer ${index} stored a corrupt block`)
+})

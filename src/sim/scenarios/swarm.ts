@@ -14,6 +14,10 @@
  *                      none is stored, and ban whoever sent it; against the same swarm without them
  *   swarm-poisoning-covert  as swarm-poisoning, the poisoners sending each peer 32 true
  *                      blocks first, then corrupting one block in four
+ *   swarm-poisoning-whitewash  as swarm-poisoning, the poisoners colluding, each coming back
+ *                      under a fresh peer id (a peer of its own, idle until then, that arrives
+ *                      as any downloader does) with its store once 16 peers banned the one it
+ *                      has (adversaries/Whitewasher), up to 8 identities
  *
  * The network: the origin uploads at 100 Mbit/s; a downloader at 50 Mbit/s (homogeneous) or
  * 10, 50 or 100 Mbit/s, a third each (heterogeneous); every peer downloads at 200 Mbit/s
@@ -47,12 +51,12 @@ import { swarmConfig, type SwarmConfig } from '../../core/swarm/config.ts'
 import type { SwarmMessage } from '../../core/swarm/messages.ts'
 import { SwarmCore, type Source, type SwarmAction, type SwarmEvent, type SwarmInput } from '../../core/swarm/swarm.ts'
 import { swarmMessageSize } from '../../wire/swarm.ts'
-import { FreeRider, Poisoner, StrategicPeer, type PoisoningPattern } from '../adversaries/swarm-adversaries.ts'
+import { FreeRider, Poisoner, StrategicPeer, Whitewasher, type PoisonerTeam, type PoisoningPattern, type WhitewashPolicy } from '../adversaries/swarm-adversaries.ts'
 import type { DurationDistribution } from '../distributions.ts'
 import { scenario, type Scenario } from '../scenario.ts'
 import type { SimCore, SimInput } from '../simulator.ts'
 import { WIDE_AREA_LATENCY } from './dht.ts'
-import { SwarmHost, tamperedBlock, virtualFile, type SwarmObserver, type VirtualFile } from './swarm-host.ts'
+import { SwarmHost, tamperedBlock, verifiesAgainst, virtualFile, type SwarmObserver, type VirtualFile } from './swarm-host.ts'
 import { combinedRuns, type Figure, type NamedScenario, type ScenarioReport, type ScenarioRunOptions } from './types.ts'
 
 /** Bytes per second in one Mbit/s. */
@@ -98,6 +102,14 @@ export interface SwarmKnobs {
   poisonerTrueBlocksFirst: number
   /** Of a poisoner's blocks after those, the share it corrupts. */
   poisonerCorruptShare: number
+  /** Poisoners know each other's peer ids and send each other true blocks (PoisonerTeam). */
+  poisonersCollude: boolean
+  /** Identities each poisoner uses in all (WhitewashPolicy): 1, it never comes back once banned. */
+  poisonerIdentitiesMax: number
+  /** Peers that ban a poisoner's identity before it comes back under a fresh one. */
+  poisonerBansPerIdentity: number
+  /** From a poisoner identity's departure to its next one's arrival. */
+  poisonerRejoinDelayMs: number
   /**
    * The origin leaves once every leaf is held by this many downloaders that upload (not free
    * riders, whose copies serve nobody); Infinity: it stays.
@@ -131,6 +143,10 @@ export const SWARM_KNOBS: SwarmKnobs = {
   poisonerShare: 0,
   poisonerTrueBlocksFirst: 0,
   poisonerCorruptShare: 1,
+  poisonersCollude: false,
+  poisonerIdentitiesMax: 1,
+  poisonerBansPerIdentity: 1,
+  poisonerRejoinDelayMs: 1_000,
   originLeavesAtCopies: Infinity,
   sourcesCount: 50,
   latency: WIDE_AREA_LATENCY,
@@ -192,6 +208,21 @@ export class SwarmWorld implements SwarmObserver {
   awaitedCompletedCount = 0
   /** Bans for a bad block, each (banning peer, banned peer) once, as banning × peerCount + banned. */
   readonly badBlockBans = new Set<number>()
+  /**
+   * Each poisoner identity's attacker: the index of the attacker's first identity (its own
+   * for a first one); -1 for every other peer. The fresh identities are peers after the
+   * downloaders, online and idle from the start, outside the tracker until they arrive.
+   */
+  readonly attackerOf: Int32Array
+  /** Each whitewashing attacker's identities, its first one first, and what it decided. */
+  readonly identities = new Map<number, number[]>()
+  readonly whitewashers = new Map<number, Whitewasher>()
+  /** Bytes of blocks that did not verify, received by honest peers from poisoners. */
+  badBlockBytesToHonest = 0
+  /** Bytes of blocks poisoners received from honest peers: honest upload the swarm lost to them. */
+  honestBlockBytesToPoisoners = 0
+  /** Of those, the origin's. */
+  originBlockBytesToPoisoners = 0
   leafCopiesStored = 0
   blockBytesUploaded = 0
   /** Sum of the upload capacities of the peers online (origin included). */
@@ -223,6 +254,7 @@ export class SwarmWorld implements SwarmObserver {
     this.dagMs = new Float64Array(peerCount).fill(Number.NaN)
     this.lastPercentMs = new Float64Array(peerCount).fill(Number.NaN)
     this.completeMs = new Float64Array(peerCount).fill(Number.NaN)
+    this.attackerOf = new Int32Array(peerCount).fill(-1)
     this.uploadedBlockBytes = new Float64Array(peerCount)
     this.hosts = new Array(peerCount).fill(undefined)
     this.cores = new Array(peerCount).fill(undefined)
@@ -324,11 +356,28 @@ export class SwarmWorld implements SwarmObserver {
     }
   }
 
-  received(_index: number, from: PeerId, message: SwarmMessage, _now: Millis): void {
+  received(index: number, from: PeerId, message: SwarmMessage, _now: Millis): void {
     if (message.type !== 'block') return
     const sender = peerIndexOf(from)
     this.uploadedBlockBytes[sender]! += message.data.byteLength
     this.blockBytesUploaded += message.data.byteLength
+    if (this.role[index] === Role.Poisoner && this.isHonest(sender)) {
+      this.honestBlockBytesToPoisoners += message.data.byteLength
+      if (sender === 0) this.originBlockBytesToPoisoners += message.data.byteLength
+    }
+    if (this.role[sender] !== Role.Poisoner || !this.isHonest(index)) return
+    const cid = typeof message.block === 'number' ? this.file.leaves[message.block] : message.block
+    if (cid === undefined || !verifiesAgainst(message.data, cid)) this.badBlockBytesToHonest += message.data.byteLength
+  }
+
+  isHonest(index: number): boolean {
+    return this.role[index] === Role.Compliant || this.role[index] === Role.Origin
+  }
+
+  /** A fresh identity that has not arrived yet: online and idle, outside the swarm. */
+  isWaitingIdentity(index: number): boolean {
+    const attacker = this.attackerOf[index]!
+    return attacker >= 0 && attacker !== index && Number.isNaN(this.arrivalMs[index]!)
   }
 
   /** Bytes on the wire that have left every peer so far (the simulator counts them as they leave). */
@@ -376,7 +425,9 @@ export interface SwarmRun {
 export function runSwarm(seed: ScenarioRunOptions['seed'], overrides: Partial<SwarmKnobs>, name: string): SwarmRun {
   const startedMs = performance.now()
   const knobs: SwarmKnobs = { ...SWARM_KNOBS, ...overrides }
-  const peerCount = knobs.peers + 1
+  const whitewash: WhitewashPolicy = { identitiesMax: knobs.poisonerIdentitiesMax, bansPerIdentity: knobs.poisonerBansPerIdentity }
+  // Each whitewashing poisoner's fresh identities are peers of their own: a new peer id is a new simulated peer.
+  const peerCount = knobs.peers + 1 + poisonerCountOf(knobs) * (whitewash.identitiesMax - 1)
   const file = virtualFile('swarm-file', knobs.leafCount, knobs.leafBytes)
   const frameOverheadBytes = 32
   const world = new SwarmWorld(file, peerCount, {
@@ -385,14 +436,16 @@ export function runSwarm(seed: ScenarioRunOptions['seed'], overrides: Partial<Sw
     prng: Prng.fromSeed(seed).fork('swarm:tracker'),
   })
   assignRoles(world, knobs, Prng.fromSeed(seed).fork('swarm:roles'))
+  for (const attacker of world.identities.keys()) world.whitewashers.set(attacker, new Whitewasher(whitewash))
   const arrivalsPrng = Prng.fromSeed(seed).fork('swarm:arrivals')
-  const arrivalAt = new Float64Array(peerCount)
+  // A fresh identity arrives when its attacker whitewashes, if ever (NaN until then).
+  const arrivalAt = new Float64Array(peerCount).fill(Number.NaN)
   if (knobs.arrival.kind === 'flash') {
-    for (let index = 1; index < peerCount; index++) arrivalAt[index] = arrivalsPrng.uniform(0, knobs.arrival.windowMs)
+    for (let index = 1; index <= knobs.peers; index++) arrivalAt[index] = arrivalsPrng.uniform(0, knobs.arrival.windowMs)
   } else {
     const gapMeanMs = knobs.arrival.windowMs / knobs.peers
     let at = 0
-    for (let index = 1; index < peerCount; index++) {
+    for (let index = 1; index <= knobs.peers; index++) {
       arrivalAt[index] = at
       at += arrivalsPrng.exponential(gapMeanMs)
     }
@@ -426,7 +479,7 @@ export function runSwarm(seed: ScenarioRunOptions['seed'], overrides: Partial<Sw
       let inner: Core<SwarmInput, SwarmAction> = core
       if (role === Role.FreeRider) inner = new FreeRider(core)
       else if (role === Role.Strategic) inner = new StrategicPeer(core, world.uploadBytesPerSecond[index]!)
-      else if (role === Role.Poisoner) inner = new Poisoner(core, tamperedBlock, poisoning)
+      else if (role === Role.Poisoner) inner = new Poisoner(core, tamperedBlock, poisoning, poisonerTeam(index))
       if (inner !== core) world.adversaries.push(inner)
       const host = new SwarmHost(index, inner, file, world, index === 0)
       world.hosts[index] = host
@@ -434,6 +487,7 @@ export function runSwarm(seed: ScenarioRunOptions['seed'], overrides: Partial<Sw
       return host
     },
     onJoin: (index) => {
+      if (world.isWaitingIdentity(index)) return
       world.onOnline(index)
       if (index === 0) world.join(0)
       else world.t.at(arrivalAt[index]!, () => arrive(index))
@@ -448,6 +502,25 @@ export function runSwarm(seed: ScenarioRunOptions['seed'], overrides: Partial<Sw
     world.join(index)
     t.sim.input(index, { type: 'fetch', root: file.root, rootIsLeaf: false, order: 'rarest' } as unknown as SimInput<SwarmMessage>)
   }
+  const poisonerTeam = (index: number): PoisonerTeam => ({
+    ...(knobs.poisonersCollude ? { isAccomplice: (peer: PeerId) => world.role[peerIndexOf(peer)] === Role.Poisoner } : {}),
+    ...(whitewash.identitiesMax > 1 ? { onBanned: () => whitewashIfDue(index) } : {}),
+  })
+  /** A poisoner identity was banned once more: its attacker may leave and come back as its next identity, with its store. */
+  const whitewashIfDue = (identity: number): void => {
+    const attacker = world.attackerOf[identity]!
+    const identities = world.identities.get(attacker)!
+    const whitewasher = world.whitewashers.get(attacker)!
+    // Bans of an identity already dropped (told as it leaves) count for nothing.
+    if (identities[whitewasher.identitiesUsed - 1] !== identity || !whitewasher.banned()) return
+    const fresh = identities[whitewasher.identitiesUsed - 1]!
+    t.leave(identity)
+    t.at(t.now + knobs.poisonerRejoinDelayMs, () => {
+      world.hosts[fresh]!.adoptStoreOf(world.hosts[identity]!)
+      world.onOnline(fresh)
+      arrive(fresh)
+    })
+  }
   const sampleAt = (at: number): void => {
     t.at(at, () => {
       world.sample(at)
@@ -458,14 +531,21 @@ export function runSwarm(seed: ScenarioRunOptions['seed'], overrides: Partial<Sw
 
   const lbMs = flashLowerBoundMs(world, knobs)
   let lastArrivalMs = 0
-  for (let index = 1; index < peerCount; index++) lastArrivalMs = Math.max(lastArrivalMs, arrivalAt[index]!)
+  for (let index = 1; index <= knobs.peers; index++) lastArrivalMs = Math.max(lastArrivalMs, arrivalAt[index]!)
   const limitMs = knobs.timeLimitMs ?? lastArrivalMs + knobs.timeLimitLbMultiple * lbMs
   const elapsed = t.tryRunUntil(() => world.awaitedCompletedCount === world.awaitedCount, { msMax: limitMs, checkEveryMs: SAMPLE_EVERY_MS })
   world.sample(t.now)
   return { t, knobs, world, finished: elapsed !== undefined, lbMs, wallMs: performance.now() - startedMs }
 }
 
-/** Capacity classes in the given shares, at random places; then free riders, strategic peers and poisoners. */
+function poisonerCountOf(knobs: SwarmKnobs): number {
+  return Math.round(knobs.poisonerShare * knobs.peers)
+}
+
+/**
+ * Capacity classes in the given shares, at random places; then free riders, strategic peers
+ * and poisoners; then each poisoner's fresh identities, of its class, after the downloaders.
+ */
 function assignRoles(world: SwarmWorld, knobs: SwarmKnobs, prng: Prng): void {
   const downloaders = Array.from({ length: knobs.peers }, (_, index) => index + 1)
   const order = prng.sample(downloaders, downloaders.length)
@@ -492,7 +572,21 @@ function assignRoles(world: SwarmWorld, knobs: SwarmKnobs, prng: Prng): void {
   }
   if (knobs.poisonerShare > 0) {
     const members = downloaders.filter((index) => world.role[index] === Role.Compliant)
-    for (const index of prng.sample(members, Math.round(knobs.poisonerShare * knobs.peers))) world.role[index] = Role.Poisoner
+    for (const index of prng.sample(members, poisonerCountOf(knobs))) world.role[index] = Role.Poisoner
+  }
+  let fresh = knobs.peers + 1
+  for (const index of downloaders) {
+    if (world.role[index] !== Role.Poisoner) continue
+    world.attackerOf[index] = index
+    const identities = [index]
+    for (let count = 1; count < knobs.poisonerIdentitiesMax; count++, fresh++) {
+      world.role[fresh] = Role.Poisoner
+      world.classOf[fresh] = world.classOf[index]!
+      world.uploadBytesPerSecond[fresh] = world.uploadBytesPerSecond[index]!
+      world.attackerOf[fresh] = index
+      identities.push(fresh)
+    }
+    world.identities.set(index, identities)
   }
   for (const index of downloaders) {
     if (world.role[index] === Role.Compliant) world.compliantCount++
@@ -604,7 +698,7 @@ export function swarmFigures(run: SwarmRun, options: { poisson: boolean }): Reco
   const dag = sortedOf(times.length === 0 ? [] : Array.from({ length: world.peerCount - 1 }, (_, position) => position + 1)
     .filter((index) => compliant(index) && !Number.isNaN(world.dagMs[index]!))
     .map((index) => world.dagMs[index]! - world.arrivalMs[index]!))
-  const totalCopies = (world.peerCount - 1) * world.file.leafCount
+  const totalCopies = knobs.peers * world.file.leafCount
   const used = utilisation(world, totalCopies, 0.1, 0.9)
   const totals = coreTotals(world, (index) => index > 0)
   const originEgress = world.uploadedBlockBytes[0]! / fileBytes
@@ -772,29 +866,54 @@ export function runStrategic(options: ScenarioRunOptions, overrides: Partial<Swa
 export const POISONER_SHARE = 0.15
 /** swarm-poisoning-covert: the poisoners build trust with each peer, then corrupt a share of what they send. */
 export const COVERT_POISONING: Partial<SwarmKnobs> = { poisonerTrueBlocksFirst: 32, poisonerCorruptShare: 0.25 }
+/**
+ * swarm-poisoning-whitewash: the poisoners collude (they spend no identity on each other) and
+ * each comes back under a fresh peer id once 16 peers banned the one it has, up to 8 identities
+ * in all. Of 1, 4 and 16 bans, 16 got the most corrupt blocks to honest peers at seeds 1-5 (100
+ * downloaders of 64 MiB): an identity dropped at its first ban loses the peers it has not hit yet.
+ */
+export const WHITEWASH_POISONING = { poisonersCollude: true, poisonerIdentitiesMax: 8, poisonerBansPerIdentity: 16 } satisfies Partial<SwarmKnobs>
 
 /** Download times (completion − arrival) of the compliant downloaders, sorted, in ms. */
 function compliantTimes(world: SwarmWorld): Float64Array {
   return sortedOf(downloadTimes(world, (index) => world.role[index] === Role.Compliant).times)
 }
 
-/** The swarm without poisoners: only its summary and download times are kept, so that its memory is free for the next run. */
-function runBaseline(seed: ScenarioRunOptions['seed'], knobs: Partial<SwarmKnobs>, name: string): { summary: Omit<ScenarioReport, 'figures'>; times: Float64Array } {
-  const run = runSwarm(seed, { ...knobs, poisonerShare: 0 }, name)
-  return { summary: { events: run.t.sim.eventCount, simulatedMs: run.t.now, traceHash: run.t.sim.traceHash }, times: compliantTimes(run.world) }
+/** Bad blocks honest peers received in all. */
+function honestBadBlocks(world: SwarmWorld): number {
+  let count = 0
+  for (let index = 0; index < world.peerCount; index++) if (world.isHonest(index)) count += world.cores[index]!.counters.badBlocks
+  return count
+}
+
+/** A run to compare with: only its summary, download times and bad blocks are kept, so that its memory is free for the next run. */
+function runForComparison(seed: ScenarioRunOptions['seed'], knobs: Partial<SwarmKnobs>, name: string): { summary: Omit<ScenarioReport, 'figures'>; times: Float64Array; badBlocksReceived: number; honestUploadToPoisonersF: number } {
+  const run = runSwarm(seed, knobs, name)
+  const { world } = run
+  return {
+    summary: { events: run.t.sim.eventCount, simulatedMs: run.t.now, traceHash: run.t.sim.traceHash },
+    times: compliantTimes(world),
+    badBlocksReceived: honestBadBlocks(world),
+    honestUploadToPoisonersF: world.honestBlockBytesToPoisoners / world.file.fileBytes,
+  }
 }
 
 /**
  * POISONER_SHARE of the downloaders serve corrupt blocks (homogeneous uploads, flash
  * arrivals), after the same swarm (seed, peers, knobs) in which they are honest: what the
- * poisoners cost honest peers, and whether any corrupt block got into an honest store.
+ * poisoners cost honest peers, and whether any corrupt block got into an honest store. When
+ * they whitewash (poisonerIdentitiesMax > 1), the same swarm whose poisoners never come back
+ * runs too: what coming back adds.
  */
-export function runPoisoning(options: ScenarioRunOptions, overrides: Partial<SwarmKnobs> = {}): { run: SwarmRun; report: ScenarioReport } {
+export function runPoisoning(options: ScenarioRunOptions, overrides: Partial<SwarmKnobs> = {}, name = 'swarm-poisoning'): { run: SwarmRun; report: ScenarioReport } {
   const knobs: Partial<SwarmKnobs> = { peers: options.peers, poisonerShare: POISONER_SHARE, ...timeLimit(options), ...overrides }
-  const baseline = runBaseline(options.seed, knobs, 'swarm-poisoning')
-  const run = runSwarm(options.seed, knobs, 'swarm-poisoning')
+  const baseline = runForComparison(options.seed, { ...knobs, poisonerShare: 0 }, name)
+  const whitewashing = (knobs.poisonerIdentitiesMax ?? SWARM_KNOBS.poisonerIdentitiesMax) > 1
+  const nonReturning = whitewashing ? runForComparison(options.seed, { ...knobs, poisonerIdentitiesMax: 1 }, name) : undefined
+  const run = runSwarm(options.seed, knobs, name)
   const { world } = run
-  const honest = (index: number) => world.role[index] === Role.Compliant || world.role[index] === Role.Origin
+  const honest = (index: number) => world.isHonest(index)
+  // Every identity's core, those never used included (they sent nothing).
   const poisoners = world.adversaries.filter((core): core is Poisoner => core instanceof Poisoner)
   let badBlocksReceived = 0
   let badBlocksPerHonestMax = 0
@@ -813,8 +932,9 @@ export function runPoisoning(options: ScenarioRunOptions, overrides: Partial<Swa
     badBlocksStored += host.wrongBlocksStored
     if (index > 0 && host.complete && host.wrongBlocksStored === 0) honestCompletedIntact++
   }
-  // Who banned whom: each poisoner by how many honest peers; and any ban of a peer that is no poisoner.
+  // Who banned whom: each poisoner (over all its identities) by how many honest peers; and any ban of a peer that is no poisoner.
   const bannedBy = new Map<number, number>()
+  const identitiesBanned = new Set<number>()
   let honestBanPairs = 0
   let peersBannedWrongly = 0
   for (const pair of world.badBlockBans) {
@@ -823,16 +943,25 @@ export function runPoisoning(options: ScenarioRunOptions, overrides: Partial<Swa
     if (world.role[banned] !== Role.Poisoner) peersBannedWrongly++
     else if (honest(banning)) {
       honestBanPairs++
-      bannedBy.set(banned, (bannedBy.get(banned) ?? 0) + 1)
+      identitiesBanned.add(banned)
+      const attacker = world.attackerOf[banned]!
+      bannedBy.set(attacker, (bannedBy.get(attacker) ?? 0) + 1)
     }
   }
-  const bans = Array.from({ length: world.peerCount }, (_, index) => index).filter((index) => world.role[index] === Role.Poisoner).map((index) => bannedBy.get(index) ?? 0)
+  const bans = [...world.identities.keys()].map((attacker) => bannedBy.get(attacker) ?? 0)
+  const identitiesUsed = [...world.whitewashers.values()].reduce((sum, whitewasher) => sum + whitewasher.identitiesUsed, 0)
   const times = compliantTimes(world)
   const seconds = (ms: number | undefined) => round(ms === undefined ? undefined : ms / 1000, 1)
   const over = (value: number | undefined, base: number | undefined) => round(value === undefined || base === undefined ? undefined : value / base, 3)
   const figures: Record<string, Figure> = {
     downloaders: run.knobs.peers,
-    poisoners: poisoners.length,
+    poisoners: world.identities.size,
+    /** Peer ids the poisoners used, their first ones included; and how many times one came back under a fresh one. */
+    poisonerIdentitiesUsed: identitiesUsed,
+    poisonerRejoins: identitiesUsed - world.identities.size,
+    poisonerIdentitiesBanned: identitiesBanned.size,
+    /** Identities after a poisoner's first that honest peers found, traded with and banned. */
+    freshIdentitiesBanned: [...identitiesBanned].filter((identity) => world.attackerOf[identity] !== identity).length,
     honest: world.compliantCount,
     honestCompleted: world.compliantCompletedCount,
     /** Completed honest downloaders whose every stored block is the file's true block. */
@@ -845,6 +974,11 @@ export function runPoisoning(options: ScenarioRunOptions, overrides: Partial<Swa
     badBlocksPerHonestMean: round(badBlocksReceived / Math.max(1, world.compliantCount), 2),
     badBlocksPerHonestMax,
     badBlocksStored,
+    /** Bytes of corrupt blocks an honest downloader received, on average, in multiples of F: download spent for nothing. */
+    badBlockBytesPerHonestF: round(world.badBlockBytesToHonest / Math.max(1, world.compliantCount) / world.file.fileBytes, 4),
+    /** What honest peers (the origin included) uploaded to poisoners, in multiples of F. */
+    honestUploadToPoisonersF: round(world.honestBlockBytesToPoisoners / world.file.fileBytes, 1),
+    originUploadToPoisonersF: round(world.originBlockBytesToPoisoners / world.file.fileBytes, 2),
     poisonersBanned: bans.filter((count) => count > 0).length,
     poisonerBannedByMean: round(mean(bans), 1),
     poisonerBannedByMin: bans.length === 0 ? null : Math.min(...bans),
@@ -854,6 +988,15 @@ export function runPoisoning(options: ScenarioRunOptions, overrides: Partial<Swa
     honestDownloadP50Seconds: seconds(quantile(times, 0.5)),
     baselineDownloadP50Seconds: seconds(quantile(baseline.times, 0.5)),
     p50OverBaseline: over(quantile(times, 0.5), quantile(baseline.times, 0.5)),
+    ...(nonReturning === undefined ? {} : {
+      nonReturningDownloadP50Seconds: seconds(quantile(nonReturning.times, 0.5)),
+      nonReturningBadBlocksReceived: nonReturning.badBlocksReceived,
+      nonReturningHonestUploadToPoisonersF: round(nonReturning.honestUploadToPoisonersF, 1),
+      /** Corrupt blocks honest peers received, against the same poisoners that never come back: what coming back gains them. */
+      badBlocksOverNonReturning: over(badBlocksReceived, nonReturning.badBlocksReceived),
+      /** Against the same poisoners that never come back: what whitewashing adds. */
+      p50OverNonReturning: over(quantile(times, 0.5), quantile(nonReturning.times, 0.5)),
+    }),
     honestDownloadP99Seconds: seconds(quantile(times, 0.99)),
     baselineDownloadP99Seconds: seconds(quantile(baseline.times, 0.99)),
     p99OverBaseline: over(quantile(times, 0.99), quantile(baseline.times, 0.99)),
@@ -863,7 +1006,7 @@ export function runPoisoning(options: ScenarioRunOptions, overrides: Partial<Swa
     ...prefixed('honest', swarmFigures(run, { poisson: false })),
   }
   const summary = { events: run.t.sim.eventCount, simulatedMs: run.t.now, traceHash: run.t.sim.traceHash }
-  return { run, report: { ...combinedRuns([baseline.summary, summary]), figures } }
+  return { run, report: { ...combinedRuns([baseline.summary, ...(nonReturning === undefined ? [] : [nonReturning.summary]), summary]), figures } }
 }
 
 export const SWARM_FLASH_SCENARIO: NamedScenario = {
@@ -906,4 +1049,11 @@ export const SWARM_POISONING_COVERT_SCENARIO: NamedScenario = {
   description: `swarm-poisoning with covert poisoners: each sends every peer ${COVERT_POISONING.poisonerTrueBlocksFirst} true blocks first, then corrupts ${COVERT_POISONING.poisonerCorruptShare! * 100}% of the blocks it sends`,
   defaults: { peers: 1_000, ms: 0 },
   run: (options) => runPoisoning(options, COVERT_POISONING).report,
+}
+
+export const SWARM_POISONING_WHITEWASH_SCENARIO: NamedScenario = {
+  name: 'swarm-poisoning-whitewash',
+  description: `swarm-poisoning with whitewashing poisoners that collude (true blocks among themselves): once ${WHITEWASH_POISONING.poisonerBansPerIdentity} peers banned it, one leaves and comes back ${SWARM_KNOBS.poisonerRejoinDelayMs / 1000} s later under a fresh peer id with its store, up to ${WHITEWASH_POISONING.poisonerIdentitiesMax} identities; identities used, corrupt blocks received and stored, honest download time against the same swarm without poisoners and with the same poisoners never coming back`,
+  defaults: { peers: 1_000, ms: 0 },
+  run: (options) => runPoisoning(options, WHITEWASH_POISONING, 'swarm-poisoning-whitewash').report,
 }
