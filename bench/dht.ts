@@ -72,7 +72,7 @@ import { CountingProtocolMetrics } from '../src/net/protocol-metrics.ts'
 import { defaultConfig } from '../src/node/config.ts'
 import { Dht } from '../src/node/dht.ts'
 import { MemoryDhtRecords } from '../src/store/memory-dht-records.ts'
-import { collectGarbage } from '../src/testing/heap.ts'
+import { garbageCollector } from '../src/node/heap-trimmer.ts'
 import { KAD_PROTOCOL_PUBLIC } from '../src/wire/kad.ts'
 
 type System = 'shoal' | 'reference'
@@ -264,7 +264,7 @@ function systemReport(runs: readonly ChildResult[]) {
 async function runChild(system: System, seed: string): Promise<ChildResult> {
   const prng = Prng.fromSeed(`bench-dht-${seed}`)
   let loadAverageMax = loadavg()[0]!
-  const gc = collectGarbage()
+  const gc = garbageCollector()
   const baseline = measureMemory(gc)
   const startedAt = performance.now()
   const nodes: BenchNode[] = []

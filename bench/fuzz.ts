@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util'
 import { apiFuzzDaemon, fuzzApi } from '../src/testing/api-fuzz.ts'
 import { fuzz } from '../src/testing/fuzz.ts'
 import { fuzzTargets } from '../src/testing/fuzz-targets.ts'
-import { collectGarbage } from '../src/testing/heap.ts'
+import { garbageCollector } from '../src/node/heap-trimmer.ts'
 
 const HEAP_GROWTH_MAX_MB = 16
 
@@ -27,7 +27,7 @@ const { values } = parseArgs({ options: {
 } })
 const inputs = Number(values.inputs)
 if (!Number.isSafeInteger(inputs) || inputs < 10) throw new RangeError(`--inputs: an integer of at least 10, not ${values.inputs}`)
-const gc = collectGarbage()
+const gc = garbageCollector()
 const wanted = values.targets?.split(',')
 const targets = fuzzTargets().filter((target) => wanted === undefined || wanted.includes(target.name))
 if (targets.length === 0) throw new Error(`--targets: none of ${values.targets} (known: ${fuzzTargets().map((target) => target.name).join(', ')})`)

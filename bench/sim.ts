@@ -25,7 +25,7 @@ import { scenario } from '../src/sim/scenario.ts'
 import { Simulator } from '../src/sim/simulator.ts'
 import { asPeerId } from '../src/core/sans-io.ts'
 import { NoopCore, RequestLoadCore, type BlobMessage } from '../src/sim/test-cores.ts'
-import { collectGarbage } from '../src/testing/heap.ts'
+import { garbageCollector } from '../src/node/heap-trimmer.ts'
 
 const RUN_COUNT = 3
 const THROUGHPUT_PEERS = 1_000
@@ -81,7 +81,7 @@ function measureSetup(): number {
 }
 
 function measureIdlePeerBytes(): number {
-  const gc = collectGarbage()
+  const gc = garbageCollector()
   const heapUsed = () => {
     for (let round = 0; round < 4; round++) gc()
     return process.memoryUsage().heapUsed
@@ -112,7 +112,7 @@ interface RequestFigures {
 }
 
 function measureRequests(requestsPerPeer: number): RequestFigures {
-  const gc = collectGarbage()
+  const gc = garbageCollector()
   gc()
   const ids = Array.from({ length: REQUEST_PEERS }, (_, index) => asPeerId(`p${index}`))
   const request: BlobMessage = { type: 'blob', bytes: 60, label: 'find-node' }

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { collectGarbage } from '../testing/heap.ts'
+import { garbageCollector } from '../node/heap-trimmer.ts'
 import { NodeMetrics } from './metrics.ts'
 
 test('shoal_heap_retained_bytes is the heap a major GC left: it follows what is kept', async () => {
   const metrics = new NodeMetrics(() => [])
-  const gc = collectGarbage()
+  const gc = garbageCollector()
   const afterMajorGc = async (): Promise<number> => {
     gc()
     // The observer hears of the collection on a later turn.

@@ -3,12 +3,6 @@ import { text } from 'node:stream/consumers'
 import { getHeapSnapshot } from 'node:v8'
 import { garbageCollector } from '../node/heap-trimmer.ts'
 
-/** V8's gc(), also in a process started without --expose-gc. */
-export function collectGarbage(): () => void {
-  const gc = garbageCollector()
-  return () => gc()
-}
-
 /**
  * The bytes of every object still reachable, counted in a heap snapshot (about a second for
  * a test process); more exact than heapUsed, which counts garbage a collection left for later.
@@ -16,7 +10,7 @@ export function collectGarbage(): () => void {
  * held, say), so that what they release is not counted.
  */
 export async function reachableHeapBytes(): Promise<number> {
-  collectGarbage()()
+  garbageCollector()()
   await new Promise((resolve) => setTimeout(resolve, 50))
   const snapshot = JSON.parse(await text(getHeapSnapshot())) as { snapshot: { meta: { node_fields: string[] } }; nodes: number[] }
   const fields = snapshot.snapshot.meta.node_fields

@@ -912,22 +912,19 @@ export function runPoisoning(options: ScenarioRunOptions, overrides: Partial<Swa
   const nonReturning = whitewashing ? runForComparison(options.seed, { ...knobs, poisonerIdentitiesMax: 1 }, name) : undefined
   const run = runSwarm(options.seed, knobs, name)
   const { world } = run
-  const honest = (index: number) => world.isHonest(index)
   // Every identity's core, those never used included (they sent nothing).
   const poisoners = world.adversaries.filter((core): core is Poisoner => core instanceof Poisoner)
-  let badBlocksReceived = 0
+  const badBlocksReceived = honestBadBlocks(world)
   let badBlocksPerHonestMax = 0
   let badBlocksStored = 0
   let honestCompletedIntact = 0
   let poisonersCompleted = 0
   for (let index = 0; index < world.peerCount; index++) {
-    if (!honest(index)) {
+    if (!world.isHonest(index)) {
       if (!Number.isNaN(world.completeMs[index]!)) poisonersCompleted++
       continue
     }
-    const badBlocks = world.cores[index]!.counters.badBlocks
-    badBlocksReceived += badBlocks
-    badBlocksPerHonestMax = Math.max(badBlocksPerHonestMax, badBlocks)
+    badBlocksPerHonestMax = Math.max(badBlocksPerHonestMax, world.cores[index]!.counters.badBlocks)
     const host = world.hosts[index]!
     badBlocksStored += host.wrongBlocksStored
     if (index > 0 && host.complete && host.wrongBlocksStored === 0) honestCompletedIntact++
@@ -941,7 +938,7 @@ export function runPoisoning(options: ScenarioRunOptions, overrides: Partial<Swa
     const banning = Math.floor(pair / world.peerCount)
     const banned = pair % world.peerCount
     if (world.role[banned] !== Role.Poisoner) peersBannedWrongly++
-    else if (honest(banning)) {
+    else if (world.isHonest(banning)) {
       honestBanPairs++
       identitiesBanned.add(banned)
       const attacker = world.attackerOf[banned]!
