@@ -7,7 +7,7 @@
  * `npm run soak -- --from-samples FILE --warmup-minutes 45` runs nothing: it prints the memory
  * trends of a run's saved samples from that minute on (exit 1 when one is beyond ±5%).
  */
-import { appendFileSync, readFileSync } from 'node:fs'
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import { CHANGE_PERCENT_MAX, runSoak, soakMemory, type MemoryTrend, type SoakMemory, type SoakSample, type TrendSummary } from '../src/testing/soak.ts'
@@ -77,6 +77,9 @@ function reanalyse(file: string): void {
 
 /** Runs the soak and prints its report. */
 async function soak(): Promise<void> {
+  const samplesFile = values['samples-file']
+  // One run a file: a re-run with the same name starts it afresh instead of mixing two runs' samples.
+  if (samplesFile !== undefined) writeFileSync(samplesFile, '')
   const result = await runSoak({
     daemons: Number(values.daemons),
     minutes: Number(values.minutes),
@@ -85,7 +88,7 @@ async function soak(): Promise<void> {
     seed: values.seed,
     signal: interrupted.signal,
     onProgress: (line) => console.log(line),
-    onSample: values['samples-file'] === undefined ? undefined : (sample) => appendFileSync(values['samples-file']!, `${JSON.stringify(sample)}\n`),
+    onSample: samplesFile === undefined ? undefined : (sample) => appendFileSync(samplesFile, `${JSON.stringify(sample)}\n`),
   })
   const { settings, memory, load, cpu } = result
   console.log(`\nsoak: ${settings.daemons} daemons on loopback for ${settings.minutes} min, seed ${settings.seed}; trends over the last ${memory.windowMinutes.toFixed(1)} min (after ${settings.warmupMinutes} min of warm-up), ${memory.daemons[0]!.rss.sampleCount} samples a daemon, one every ${settings.sampleSeconds} s`)
