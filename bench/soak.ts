@@ -52,9 +52,9 @@ function printMemory(memory: SoakMemory): void {
   printTable(rows)
   console.log('where RSS went (MiB/h; RSS = anonymous + mapped files; native = anonymous - V8 heap committed - external: the C allocator\'s heaps, of which its main heap apart, and the heap pages V8 keeps beyond its committed size until a trim):')
   printTable([
-    ['daemon', 'RSS', 'mapped files', 'anonymous', 'V8 heap committed', 'external (buffers)', 'native', 'allocator main heap', 'heap trims (MiB given back)'],
-    ...memory.daemons.map(({ index, rss, rssParts: { anonymous, file, heapCommitted, external, allocatorMainHeap }, heapTrims, heapTrimmedBytes }) =>
-      [String(index), ...[rss, file, anonymous, heapCommitted, external].map((trend) => trend.mibPerHour.toFixed(2)), (anonymous.mibPerHour - heapCommitted.mibPerHour - external.mibPerHour).toFixed(2), allocatorMainHeap.mibPerHour.toFixed(2), `${heapTrims} (${mib(heapTrimmedBytes)})`]),
+    ['daemon', 'RSS', 'mapped files', 'anonymous', 'V8 heap committed', 'external (buffers)', 'native', 'allocator main heap', 'V8 heap trims (MiB given back)', 'malloc_trim gave back (MiB)'],
+    ...memory.daemons.map(({ index, rss, rssParts: { anonymous, file, heapCommitted, external, allocatorMainHeap }, heapTrims, heapTrimmedBytes, mallocTrimmedBytes }) =>
+      [String(index), ...[rss, file, anonymous, heapCommitted, external].map((trend) => trend.mibPerHour.toFixed(2)), (anonymous.mibPerHour - heapCommitted.mibPerHour - external.mibPerHour).toFixed(2), allocatorMainHeap.mibPerHour.toFixed(2), `${heapTrims} (${mib(heapTrimmedBytes)})`, mib(mallocTrimmedBytes)]),
   ])
 }
 

@@ -48,9 +48,9 @@ export async function runDaemon(repoPath: string, options: DaemonOptions): Promi
       throw error
     })
     const apiFile = join(repoPath, API_FILE)
-    const trimRise = node.repo.config.memory.heapTrimRssRiseBytes
-    const trimmer = trimRise === null ? undefined : new HeapTrimmer({ ...HEAP_TRIM_DEFAULTS, rssRiseBytesMin: trimRise }, (trim) =>
-      network.metrics.heapTrimmed(trim.rssBeforeBytes - trim.rssAfterBytes, trim.durationMs / 1000))
+    const { heapTrimRssRiseBytes, mallocTrim } = node.repo.config.memory
+    const trimmer = heapTrimRssRiseBytes === null && !mallocTrim ? undefined : new HeapTrimmer({ ...HEAP_TRIM_DEFAULTS, rssRiseBytesMin: heapTrimRssRiseBytes, mallocTrim }, (trim) =>
+      network.metrics.heapTrimmed(trim.heap, trim.rssBeforeBytes - trim.rssAfterBytes, trim.durationMs / 1000))
     try {
       await writeFile(apiFile, `${server.url}\n`)
       const identity = await node.id()

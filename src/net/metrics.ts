@@ -113,15 +113,16 @@ export class NodeMetrics implements ProtocolMetrics {
     this.#dialFailures = new Counter({ name: 'shoal_dial_failures_total', help: 'Dials a protocol asked for that failed, by reason', labelNames: ['protocol', 'reason'], registers })
     this.#requestFailures = new Counter({ name: 'shoal_request_failures_total', help: 'Outbound requests that ended without a response, by protocol and reason', labelNames: ['protocol', 'reason'], registers })
     this.#driverStreams = new Gauge({ name: 'shoal_protocol_streams', help: "Streams held by Shoal's protocol drivers", labelNames: ['protocol', 'direction'], registers })
-    this.#heapTrims = new Counter({ name: 'shoal_heap_trims_total', help: 'Collections asked of V8 to give back the heap pages it keeps (memory.heapTrimRssRiseBytes)', registers })
-    this.#heapTrimmedBytes = new Counter({ name: 'shoal_heap_trimmed_bytes_total', help: 'Resident memory those collections gave back', registers })
-    this.#heapTrimSeconds = new Counter({ name: 'shoal_heap_trim_seconds_total', help: 'Time those collections took', registers })
+    const heap = ['heap']
+    this.#heapTrims = new Counter({ name: 'shoal_heap_trims_total', help: 'Free memory asked back, by heap: v8 (a last-resort collection, memory.heapTrimRssRiseBytes) or malloc (glibc\'s malloc_trim, memory.mallocTrim)', labelNames: heap, registers })
+    this.#heapTrimmedBytes = new Counter({ name: 'shoal_heap_trimmed_bytes_total', help: 'Resident memory those trims gave back, by heap', labelNames: heap, registers })
+    this.#heapTrimSeconds = new Counter({ name: 'shoal_heap_trim_seconds_total', help: 'Time those trims took, by heap', labelNames: heap, registers })
   }
 
-  heapTrimmed(releasedBytes: number, seconds: number): void {
-    this.#heapTrims.inc()
-    this.#heapTrimmedBytes.inc(Math.max(0, releasedBytes))
-    this.#heapTrimSeconds.inc(seconds)
+  heapTrimmed(heap: 'v8' | 'malloc', releasedBytes: number, seconds: number): void {
+    this.#heapTrims.inc({ heap })
+    this.#heapTrimmedBytes.inc({ heap }, Math.max(0, releasedBytes))
+    this.#heapTrimSeconds.inc({ heap }, seconds)
   }
 
   frameSent(protocol: string, bytes: number, relayed: boolean): void {

@@ -70,6 +70,8 @@ const ConfigSchema = z.strictObject({
      * what the last such trim left (node/heap-trimmer.ts); null: never.
      */
     heapTrimRssRiseBytes: byteSize.nullable().default(HEAP_TRIM_DEFAULTS.rssRiseBytesMin),
+    /** After every major collection, the daemon asks glibc to give back its free pages (malloc_trim). */
+    mallocTrim: z.boolean().default(HEAP_TRIM_DEFAULTS.mallocTrim),
   }).prefault({}),
   network: z.strictObject({
     listen: z.array(multiaddrText).default(DEFAULT_LISTEN_ADDRESSES),

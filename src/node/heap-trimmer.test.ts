@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { residentMemory } from '../testing/proc-stats.ts'
-import { garbageCollector, HeapTrimmer, TrimPolicy, type HeapTrim } from './heap-trimmer.ts'
+import { garbageCollector, HeapTrimmer, mallocTrimmer, TrimPolicy, type HeapTrim } from './heap-trimmer.ts'
 
 const MiB = 2 ** 20
 
@@ -16,6 +16,64 @@ test('a trim is due once the RSS is the minimum above what the last trim left, a
   assert.equal(policy.afterMajorGc(125 * MiB, 62_100), true, 'still risen an interval later')
   policy.trimmed(124 * MiB, 62_200)
   assert.equal(policy.afterMajorGc(130 * MiB, 200_000), false, 'what the process needed is the new baseline')
+})
+
+test('a policy without a minimum rise never trims', () => {
+  const policy = new TrimPolicy({ rssRiseBytesMin: null, intervalMsMin: 0 })
+  assert.equal(policy.afterMajorGc(100 * MiB, 0), false)
+  assert.equal(policy.afterMajorGc(900 * MiB, 1_000), false)
+})
+
+/** Buffers the size of socket reads, each followed by a small one that stays: the main heap cannot shrink from its top. */
+function fragmentMainHeap(): { keep: Buffer[]; release: () => void } {
+  let large: Buffer[] | undefined = []
+  const keep: Buffer[] = []
+  for (let index = 0; index < 1_500; index++) {
+    large.push(Buffer.alloc(60 * 1024, 1))
+    keep.push(Buffer.alloc(4 * 1024, 1))
+  }
+  return { keep, release: () => { large = undefined } }
+}
+
+async function collectBuffers(): Promise<void> {
+  const gc = garbageCollector()
+  gc()
+  // V8 frees array buffers' memory on a sweeper task after the collection.
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  gc()
+}
+
+test('malloc_trim gives back the free pages that free() leaves inside glibc\'s main heap', { skip: mallocTrimmer() === null && 'not glibc', timeout: 60_000 }, async () => {
+  const before = residentMemory(process.pid).anonymousBytes
+  const heap = fragmentMainHeap()
+  const grown = residentMemory(process.pid).anonymousBytes
+  assert.ok(grown - before > 64 * MiB, `the buffers took ${((grown - before) / MiB).toFixed(0)} MiB`)
+  heap.release()
+  await collectBuffers()
+  const freed = residentMemory(process.pid).anonymousBytes
+  assert.ok(freed - before > 48 * MiB, `free() kept ${((freed - before) / MiB).toFixed(0)} MiB resident (of ${((grown - before) / MiB).toFixed(0)})`)
+  mallocTrimmer()!()
+  const trimmed = residentMemory(process.pid).anonymousBytes
+  assert.ok(freed - trimmed > 48 * MiB, `malloc_trim gave back ${((freed - trimmed) / MiB).toFixed(0)} MiB`)
+  assert.equal(heap.keep.length, 1_500, 'the small buffers stayed')
+})
+
+test('the trimmer runs malloc_trim after every major collection, and reports what it gave back', { skip: mallocTrimmer() === null && 'not glibc', timeout: 60_000 }, async () => {
+  const trims: HeapTrim[] = []
+  const trimmer = new HeapTrimmer({ rssRiseBytesMin: null, intervalMsMin: 0, mallocTrim: true }, (trim) => trims.push(trim))
+  try {
+    const heap = fragmentMainHeap()
+    heap.release()
+    await collectBuffers()
+    for (let wait = 0; wait < 100 && trims.length < 2; wait++) await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.ok(trims.length >= 2, `${trims.length} trims after two major collections`)
+    assert.ok(trims.every((trim) => trim.heap === 'malloc'), 'no V8 trim without a minimum rise')
+    const givenBack = trims.reduce((sum, trim) => sum + trim.rssBeforeBytes - trim.rssAfterBytes, 0)
+    assert.ok(givenBack > 48 * MiB, `the trims gave back ${(givenBack / MiB).toFixed(0)} MiB`)
+    assert.equal(heap.keep.length, 1_500)
+  } finally {
+    trimmer.stop()
+  }
 })
 
 test('a trim gives the pages of a heap that grew and fell back to the system', { timeout: 60_000 }, () => {
@@ -38,7 +96,7 @@ test('a trim gives the pages of a heap that grew and fell back to the system', {
 
 test('the trimmer trims by itself after a major collection that finds the RSS risen past its minimum', { timeout: 60_000 }, async () => {
   const trims: HeapTrim[] = []
-  const trimmer = new HeapTrimmer({ rssRiseBytesMin: 32 * MiB, intervalMsMin: 0 }, (trim) => trims.push(trim))
+  const trimmer = new HeapTrimmer({ rssRiseBytesMin: 32 * MiB, intervalMsMin: 0, mallocTrim: false }, (trim) => trims.push(trim))
   const settle = () => new Promise((resolve) => setTimeout(resolve, 50))
   try {
     const gc = garbageCollector()

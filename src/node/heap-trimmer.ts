@@ -13,7 +13,15 @@
  * V8 for a last-resort collection: a few full collections that reduce memory (some tens of
  * ms on a daemon's heap), after which the pool is empty. A rise the process needs stays, and
  * is the next trim's baseline: at most one collection an interval is spent on it.
+ *
+ * glibc's allocator keeps free memory too: free() gives back only the top of a heap, so the
+ * main heap, grown by many buffers alive at once (a transfer's, a flood's), stays grown while
+ * one small allocation is left above them; soak daemons kept steps of 5-11 MiB so, and their
+ * worker threads' arenas crept up. malloc_trim(0) gives back the free pages inside every
+ * arena; it costs well under a millisecond when there is little to give, so it runs after
+ * every major collection, before the RSS is judged.
  */
+import { createRequire } from 'node:module'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { onMajorGc } from '../net/metrics.ts'
@@ -33,30 +41,54 @@ export function garbageCollector(): GarbageCollect {
   return gc
 }
 
-export interface HeapTrimSettings {
-  rssRiseBytesMin: number
-  intervalMsMin: number
+let mallocTrim: (() => void) | null | undefined
+
+/** glibc's malloc_trim(0), through koffi; null where the C library is not glibc (musl, macOS). */
+export function mallocTrimmer(): (() => void) | null {
+  if (mallocTrim !== undefined) return mallocTrim
+  mallocTrim = null
+  if (process.platform !== 'linux') return mallocTrim
+  try {
+    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi')
+    // A call without strings or structs: koffi's default blocks for a call (2 MiB of stack, 1 MiB of heap) would be resident for nothing.
+    koffi.config({ ...koffi.config(), sync_stack_size: 64 * 1024, sync_heap_size: 64 * 1024 })
+    const trim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number
+    mallocTrim = () => { trim(0) }
+  } catch {
+    // No libc.so.6: not glibc, so no malloc_trim.
+  }
+  return mallocTrim
 }
 
-export const HEAP_TRIM_DEFAULTS: HeapTrimSettings = { rssRiseBytesMin: 16 * 2 ** 20, intervalMsMin: 60_000 }
+export interface HeapTrimSettings {
+  /** null: never ask V8 for a last-resort collection. */
+  rssRiseBytesMin: number | null
+  intervalMsMin: number
+  /** Ask glibc for its free pages after every major collection (where the C library is glibc). */
+  mallocTrim: boolean
+}
+
+export const HEAP_TRIM_DEFAULTS: HeapTrimSettings = { rssRiseBytesMin: 8 * 2 ** 20, intervalMsMin: 60_000, mallocTrim: true }
 
 /** The decision, apart from V8: when the RSS has risen enough since the last trim to try one. */
 export class TrimPolicy {
-  readonly #settings: HeapTrimSettings
+  readonly #settings: Pick<HeapTrimSettings, 'rssRiseBytesMin' | 'intervalMsMin'>
   #baselineBytes: number | undefined
   #lastTrimMs = -Infinity
 
-  constructor(settings: HeapTrimSettings) {
+  constructor(settings: Pick<HeapTrimSettings, 'rssRiseBytesMin' | 'intervalMsMin'>) {
     this.#settings = settings
   }
 
   /** After a major collection: whether to trim now. */
   afterMajorGc(rssBytes: number, nowMs: number): boolean {
+    const { rssRiseBytesMin, intervalMsMin } = this.#settings
+    if (rssRiseBytesMin === null) return false
     if (this.#baselineBytes === undefined) {
       this.#baselineBytes = rssBytes
       return false
     }
-    return rssBytes - this.#baselineBytes >= this.#settings.rssRiseBytesMin && nowMs - this.#lastTrimMs >= this.#settings.intervalMsMin
+    return rssBytes - this.#baselineBytes >= rssRiseBytesMin && nowMs - this.#lastTrimMs >= intervalMsMin
   }
 
   trimmed(rssBytes: number, nowMs: number): void {
@@ -66,6 +98,8 @@ export class TrimPolicy {
 }
 
 export interface HeapTrim {
+  /** v8: a last-resort collection; malloc: glibc's malloc_trim. */
+  heap: 'v8' | 'malloc'
   rssBeforeBytes: number
   rssAfterBytes: number
   durationMs: number
@@ -74,6 +108,7 @@ export interface HeapTrim {
 /** Watches major collections and trims; the heap is the process's, so one per process. */
 export class HeapTrimmer {
   readonly #policy: TrimPolicy
+  readonly #mallocTrim: (() => void) | null
   readonly #onTrim: (trim: HeapTrim) => void
   readonly #stopObserving: () => void
   #trimming = false
@@ -81,26 +116,38 @@ export class HeapTrimmer {
 
   constructor(settings: HeapTrimSettings, onTrim: (trim: HeapTrim) => void) {
     this.#policy = new TrimPolicy(settings)
+    this.#mallocTrim = settings.mallocTrim ? mallocTrimmer() : null
     this.#onTrim = onTrim
     this.#stopObserving = onMajorGc(() => {
-      if (this.#trimming || !this.#policy.afterMajorGc(process.memoryUsage.rss(), performance.now())) return
+      if (this.#trimming) return
+      this.#trimMalloc()
+      if (!this.#policy.afterMajorGc(process.memoryUsage.rss(), performance.now())) return
       this.#trimming = true
       // Not from within the observer's callback: a collection of its own, in a turn of its own.
-      setImmediate(() => this.#trim())
+      setImmediate(() => this.#trimV8())
     })
   }
 
-  #trim(): void {
+  #trimV8(): void {
     if (this.#stopped) return
-    const rssBeforeBytes = process.memoryUsage.rss()
-    const startMs = performance.now()
-    garbageCollector()({ type: 'major', execution: 'sync', flavor: 'last-resort' })
-    const endMs = performance.now()
-    const rssAfterBytes = process.memoryUsage.rss()
-    this.#policy.trimmed(rssAfterBytes, endMs)
+    this.#measured('v8', () => garbageCollector()({ type: 'major', execution: 'sync', flavor: 'last-resort' }))
+    // The buffers that collection freed.
+    this.#trimMalloc()
+    this.#policy.trimmed(process.memoryUsage.rss(), performance.now())
     // The trim's own collections reach the observer in a later turn: they are not ones to judge by.
     setImmediate(() => { this.#trimming = false })
-    this.#onTrim({ rssBeforeBytes, rssAfterBytes, durationMs: endMs - startMs })
+  }
+
+  #trimMalloc(): void {
+    if (this.#mallocTrim !== null) this.#measured('malloc', this.#mallocTrim)
+  }
+
+  #measured(heap: HeapTrim['heap'], trim: () => void): void {
+    const rssBeforeBytes = process.memoryUsage.rss()
+    const startMs = performance.now()
+    trim()
+    const durationMs = performance.now() - startMs
+    this.#onTrim({ heap, rssBeforeBytes, rssAfterBytes: process.memoryUsage.rss(), durationMs })
   }
 
   stop(): void {

@@ -139,9 +139,11 @@ export interface DaemonMemory {
   heapUsed: MemoryTrend
   samplesAfterMajorGc: number
   rssParts: RssParts
-  /** The daemon's heap trims (node/heap-trimmer.ts) in the window, and the RSS they gave back. */
+  /** The daemon's V8 heap trims (node/heap-trimmer.ts) in the window, and the RSS they gave back. */
   heapTrims: number
   heapTrimmedBytes: number
+  /** The RSS glibc's malloc_trim gave back in the window (it runs after every major GC). */
+  mallocTrimmedBytes: number
 }
 
 export interface SoakMemory {
@@ -204,7 +206,7 @@ export interface SoakResult {
 }
 
 /** What the soak samples of each daemon: from /proc (rss, anonymous, file, allocatorMainHeap) and from its /metrics. */
-export type SampledSeries = 'rss' | 'anonymous' | 'file' | 'allocatorMainHeap' | 'heap' | 'retained' | 'majorGcs' | 'heapCommitted' | 'external' | 'heapTrims' | 'heapTrimmedBytes'
+export type SampledSeries = 'rss' | 'anonymous' | 'file' | 'allocatorMainHeap' | 'heap' | 'retained' | 'majorGcs' | 'heapCommitted' | 'external' | 'heapTrims' | 'heapTrimmedBytes' | 'mallocTrimmedBytes'
 
 /** One sample: ms since the load started, and every daemon's series (a series missing when it could not be read). */
 export interface SoakSample {
@@ -352,7 +354,7 @@ export function soakMemory(samples: readonly SoakSample[], fromMs: number): Soak
     const rssParts = { anonymous: trendOf(index, 'anonymous'), file: trendOf(index, 'file'), allocatorMainHeap: trendOf(index, 'allocatorMainHeap'), heapCommitted: trendOf(index, 'heapCommitted'), external: trendOf(index, 'external') }
     // Counters: what the window added (a daemon without the series, 0).
     const added = (series: SampledSeries) => (windowSamples.at(-1)!.daemons[index]![series] ?? 0) - (windowSamples[0]!.daemons[index]![series] ?? 0)
-    return { index, rss: trendOf(index, 'rss'), heap, heapUsed, samplesAfterMajorGc: retained.length, rssParts, heapTrims: added('heapTrims'), heapTrimmedBytes: added('heapTrimmedBytes') }
+    return { index, rss: trendOf(index, 'rss'), heap, heapUsed, samplesAfterMajorGc: retained.length, rssParts, heapTrims: added('heapTrims'), heapTrimmedBytes: added('heapTrimmedBytes'), mallocTrimmedBytes: added('mallocTrimmedBytes') }
   })
   for (const daemon of daemons) {
     for (const [metric, trend] of [['RSS', daemon.rss], ['retained heap', daemon.heap]] as const) {
@@ -588,8 +590,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
             majorGcs: prometheusValue(text, 'nodejs_gc_duration_seconds_count{kind="major"}') ?? 0,
             heapCommitted: prometheusValue(text, 'nodejs_heap_size_total_bytes'),
             external: prometheusValue(text, 'nodejs_external_memory_bytes'),
-            heapTrims: prometheusValue(text, 'shoal_heap_trims_total'),
-            heapTrimmedBytes: prometheusValue(text, 'shoal_heap_trimmed_bytes_total'),
+            heapTrims: prometheusValue(text, 'shoal_heap_trims_total{heap="v8"}'),
+            heapTrimmedBytes: prometheusValue(text, 'shoal_heap_trimmed_bytes_total{heap="v8"}'),
+            mallocTrimmedBytes: prometheusValue(text, 'shoal_heap_trimmed_bytes_total{heap="malloc"}'),
           })
         } catch (error) {
           recordError(`heap of daemon ${index}`, error)
