@@ -10,7 +10,7 @@ const configError = (message: string) => (error: unknown) => isShoalError(error,
 
 test('the default config has the API on 127.0.0.1:5080, no quota, the unixfs-v1-2025 profile and the network on ports 4001-4002', () => {
   const config = defaultConfig()
-  assert.deepEqual({ api: config.api, storage: config.storage, import: config.import, memory: config.memory }, { api: { address: '127.0.0.1:5080', requestsInFlightMax: 256, readsInFlightMax: 32 }, storage: { quotaBytes: null }, import: { cidProfile: 'unixfs-v1-2025' }, memory: { heapTrimRssRiseBytes: 8 * 2 ** 20, mallocTrim: true } })
+  assert.deepEqual({ api: config.api, storage: config.storage, import: config.import, memory: config.memory }, { api: { address: '127.0.0.1:5080', requestsInFlightMax: 256, readsInFlightMax: 32 }, storage: { quotaBytes: null }, import: { cidProfile: 'unixfs-v1-2025' }, memory: { heapTrimRssRiseBytes: 16 * 2 ** 20, mallocTrim: true } })
   assert.deepEqual(config.network.listen, ['/ip4/0.0.0.0/tcp/4001', '/ip4/0.0.0.0/tcp/4002/ws'])
   assert.deepEqual(config.network.bootstrap, [])
   assert.equal(config.network.mdns, true)

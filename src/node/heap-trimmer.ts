@@ -68,7 +68,7 @@ export interface HeapTrimSettings {
   mallocTrim: boolean
 }
 
-export const HEAP_TRIM_DEFAULTS: HeapTrimSettings = { rssRiseBytesMin: 8 * 2 ** 20, intervalMsMin: 60_000, mallocTrim: true }
+export const HEAP_TRIM_DEFAULTS: HeapTrimSettings = { rssRiseBytesMin: 16 * 2 ** 20, intervalMsMin: 60_000, mallocTrim: true }
 
 /** The decision, apart from V8: when the RSS has risen enough since the last trim to try one. */
 export class TrimPolicy {
