@@ -18,8 +18,8 @@
  * main heap, grown by many buffers alive at once (a transfer's, a flood's), stays grown while
  * one small allocation is left above them; soak daemons kept steps of 5-11 MiB so, and their
  * worker threads' arenas crept up. malloc_trim(0) gives back the free pages inside every
- * arena; it costs well under a millisecond when there is little to give, so it runs after
- * every major collection, before the RSS is judged.
+ * arena; at about 2 ms a call in a soak daemon it is cheap enough to run after every major
+ * collection, before the RSS is judged.
  */
 import { createRequire } from 'node:module'
 import { setFlagsFromString } from 'node:v8'
