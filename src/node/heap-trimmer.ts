@@ -70,13 +70,15 @@ export interface HeapTrimSettings {
 
 export const HEAP_TRIM_DEFAULTS: HeapTrimSettings = { rssRiseBytesMin: 16 * 2 ** 20, intervalMsMin: 60_000, mallocTrim: true }
 
+type TrimPolicySettings = Pick<HeapTrimSettings, 'rssRiseBytesMin' | 'intervalMsMin'>
+
 /** The decision, apart from V8: when the RSS has risen enough since the last trim to try one. */
 export class TrimPolicy {
-  readonly #settings: Pick<HeapTrimSettings, 'rssRiseBytesMin' | 'intervalMsMin'>
+  readonly #settings: TrimPolicySettings
   #baselineBytes: number | undefined
   #lastTrimMs = -Infinity
 
-  constructor(settings: Pick<HeapTrimSettings, 'rssRiseBytesMin' | 'intervalMsMin'>) {
+  constructor(settings: TrimPolicySettings) {
     this.#settings = settings
   }
 
